@@ -1,0 +1,75 @@
+"""Build of the C/Cython extension xnorinfer._core.
+
+The kernels need no -march flag: each SIMD kernel carries its own target attribute and is picked
+at run time (xnorinfer/csrc/isa.c). OpenMP is probed by compiling a small program; without it the
+build still succeeds and every kernel runs on one thread."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+CSRC = Path("xnorinfer") / "csrc"
+
+OPENMP_PROBE = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_flags(compiler):
+    """(compile flags, link flags) that enable OpenMP for this compiler, or None."""
+    if os.environ.get("XNORINFER_DISABLE_OPENMP"):
+        return None
+    candidates = [(["/openmp"], [])] if compiler.compiler_type == "msvc" else [
+        (["-fopenmp"], ["-fopenmp"]),
+        (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang with libomp
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text(OPENMP_PROBE)
+        for cflags, ldflags in candidates:
+            try:
+                objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=cflags)
+                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=ldflags)
+            except Exception:  # the compiler said no: try the next spelling
+                continue
+            return cflags, ldflags
+    return None
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        if flags is None:
+            print("xnorinfer: OpenMP not available, building single-threaded kernels", file=sys.stderr)
+        for ext in self.extensions:
+            if self.compiler.compiler_type != "msvc":
+                ext.extra_compile_args += ["-O3", "-std=c11", "-fno-strict-aliasing"]
+            if flags is not None:
+                ext.extra_compile_args += flags[0]
+                ext.extra_link_args += flags[1]
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "xnorinfer._core",
+        sources=["xnorinfer/_core.pyx"] + sorted(str(p) for p in CSRC.glob("*.c")),
+        include_dirs=[str(CSRC)],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,37 @@
+import contextlib
+import itertools
+
+import pytest
+
+import xnorinfer
+
+ISAS = xnorinfer.available_isas()
+THREADS = (1, 2)
+
+
+@contextlib.contextmanager
+def kernel_config(isa, threads):
+    """Run the body with one instruction set forced and a thread count, then restore both."""
+    old_isa, old_threads = xnorinfer.get_isa(), xnorinfer.get_num_threads()
+    xnorinfer.set_isa(isa)
+    xnorinfer.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        xnorinfer.set_isa(old_isa)
+        xnorinfer.set_num_threads(old_threads)
+
+
+def run_everywhere(fn):
+    """fn() under every instruction set this CPU has and 1 and 2 threads: {(isa, threads): result}."""
+    results = {}
+    for isa, threads in itertools.product(ISAS, THREADS):
+        with kernel_config(isa, threads):
+            results[(isa, threads)] = fn()
+    return results
+
+
+@pytest.fixture(params=[(isa, t) for isa in ISAS for t in THREADS], ids=lambda p: f"{p[0]}-{p[1]}t")
+def each_kernel_config(request):
+    with kernel_config(*request.param):
+        yield request.param

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xnorinfer.ops import BinaryConvWeights, BinaryDenseWeights, bconv2d, bdense, pack_signs
+
+from conftest import run_everywhere
+from reference import conv2d_nhwc, epilogue, sign_pm1
+
+CHANNELS = [1, 3, 31, 32, 63, 64, 65, 127, 200, 520]
+
+
+def random_pm1(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def check_everywhere(fn, want, exact=True):
+    """fn() under every ISA and thread count equals `want`, and all runs are bit-identical."""
+    results = run_everywhere(fn)
+    first = next(iter(results.values()))
+    for config, got in results.items():
+        np.testing.assert_array_equal(got, first, err_msg=f"{config} differs from {next(iter(results))}")
+        if exact:
+            np.testing.assert_array_equal(got, want, err_msg=str(config))
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4, err_msg=str(config))
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    cg = draw(st.sampled_from(CHANNELS[:8]))
+    og = draw(st.integers(1, 40))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(max(1, kh - pads[0] - pads[1]), 9))
+    w = draw(st.integers(max(1, kw - pads[2] - pads[3]), 9))
+    n = draw(st.integers(1, 3))
+    pad_value = draw(st.sampled_from(["zero", "one"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return dict(n=n, h=h, w=w, c=cg * groups, o=og * groups, k=(kh, kw), stride=(sh, sw), pads=pads,
+                groups=groups, pad_value=pad_value, seed=seed)
+
+
+def make_conv(case):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["h"], case["w"], case["c"])).astype(np.float32)
+    w = rng.standard_normal((case["o"], case["c"] // case["groups"]) + case["k"]).astype(np.float32)
+    return rng, x, w
+
+
+def reference_dot(case, x, w):
+    return conv2d_nhwc(sign_pm1(x), sign_pm1(w), case["stride"], case["pads"], case["groups"],
+                       pad_value=1.0 if case["pad_value"] == "one" else 0.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(conv_cases())
+def test_bconv2d_equals_float_reference(case):
+    _, x, w = make_conv(case)
+    weights = BinaryConvWeights.from_float(w, groups=case["groups"])
+    xp = pack_signs(x, groups=case["groups"])
+    want = reference_dot(case, x, w)
+    check_everywhere(lambda: bconv2d(xp, weights, case["stride"], case["pads"], case["pad_value"]), want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases(), st.booleans(), st.booleans())
+def test_bconv2d_fused_epilogue(case, with_residual, with_rprelu):
+    rng, x, w = make_conv(case)
+    o = case["o"]
+    weights = BinaryConvWeights.from_float(w, groups=case["groups"])
+    xp = pack_signs(x, groups=case["groups"])
+    dot = reference_dot(case, x, w)
+    scale = rng.uniform(0.01, 2, o).astype(np.float32)
+    bias = rng.standard_normal(o).astype(np.float32)
+    residual = rng.standard_normal(dot.shape).astype(np.float32) if with_residual else None
+    rprelu = tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)) if with_rprelu else None
+    want = epilogue(dot, scale, bias, residual, rprelu)
+    check_everywhere(
+        lambda: bconv2d(xp, weights, case["stride"], case["pads"], case["pad_value"], scale=scale,
+                        bias=bias, residual=residual, rprelu=rprelu),
+        want, exact=False)
+
+
+@pytest.mark.parametrize("c", CHANNELS)
+def test_bconv2d_awkward_channels_on_a_large_map(c):
+    # 3x3 with padding 1 over a map larger than a pixel tile, 70 outputs: every kernel tail.
+    rng = np.random.default_rng(c)
+    x = rng.standard_normal((2, 13, 11, c)).astype(np.float32)
+    w = rng.standard_normal((70, c, 3, 3)).astype(np.float32)
+    weights = BinaryConvWeights.from_float(w)
+    want = conv2d_nhwc(sign_pm1(x), sign_pm1(w), (1, 1), (1, 1, 1, 1))
+    check_everywhere(lambda: bconv2d(pack_signs(x), weights, 1, 1), want)
+
+
+def test_bconv2d_reactnet_sized_layer_with_stride():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 28, 28, 128)).astype(np.float32)
+    w = rng.standard_normal((256, 128, 3, 3)).astype(np.float32)
+    weights = BinaryConvWeights.from_float(w)
+    want = conv2d_nhwc(sign_pm1(x), sign_pm1(w), (2, 2), (1, 1, 1, 1))
+    check_everywhere(lambda: bconv2d(pack_signs(x), weights, 2, 1), want)
+
+
+def test_zero_padding_differs_from_one_padding_only_at_borders():
+    x = np.ones((1, 4, 4, 5), dtype=np.float32)
+    weights = BinaryConvWeights.from_float(np.ones((1, 5, 3, 3), dtype=np.float32))
+    zero = bconv2d(pack_signs(x), weights, padding=1, pad_value="zero")[0, :, :, 0]
+    one = bconv2d(pack_signs(x), weights, padding=1, pad_value="one")[0, :, :, 0]
+    np.testing.assert_array_equal(one, np.full((4, 4), 45.0))
+    np.testing.assert_array_equal(zero, [[20, 30, 30, 20], [30, 45, 45, 30], [30, 45, 45, 30],
+                                         [20, 30, 30, 20]])
+
+
+def test_weights_round_trip_to_float():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((7, 65, 2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(BinaryConvWeights.from_float(w).to_float(), sign_pm1(w))
+    d = rng.standard_normal((5, 200)).astype(np.float32)
+    np.testing.assert_array_equal(BinaryDenseWeights.from_float(d).to_float(), sign_pm1(d))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.sampled_from(CHANNELS), st.integers(1, 75), st.integers(0, 2**32 - 1),
+       st.booleans())
+def test_bdense_equals_float_reference(n, i, o, seed, with_epilogue):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, i)).astype(np.float32)
+    w = rng.standard_normal((o, i)).astype(np.float32)
+    weights = BinaryDenseWeights.from_float(w)
+    dot = sign_pm1(x).astype(np.float64) @ sign_pm1(w).T.astype(np.float64)
+    if with_epilogue:
+        scale, bias = rng.uniform(0.1, 1, o).astype(np.float32), rng.standard_normal(o).astype(np.float32)
+        rprelu = tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3))
+        check_everywhere(lambda: bdense(pack_signs(x), weights, scale, bias, rprelu=rprelu),
+                         epilogue(dot, scale, bias, None, rprelu), exact=False)
+    else:
+        check_everywhere(lambda: bdense(pack_signs(x), weights), dot)

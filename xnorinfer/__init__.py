@@ -1,0 +1,27 @@
+"""xnorinfer: a CPU inference engine for binarized neural networks."""
+
+from ._version import __version__
+from ._runtime import (
+    available_isas,
+    get_isa,
+    get_num_threads,
+    set_isa,
+    set_num_threads,
+    show_config,
+)
+from ._runtime import _apply_environment
+from . import ops
+
+_apply_environment()
+del _apply_environment
+
+__all__ = [
+    "__version__",
+    "available_isas",
+    "get_isa",
+    "get_num_threads",
+    "ops",
+    "set_isa",
+    "set_num_threads",
+    "show_config",
+]

@@ -1,0 +1,152 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Thin wrappers around the C kernels in csrc/.
+
+Arguments arrive already validated by the Python layer (xnorinfer.ops): C-contiguous arrays of the
+right dtype and consistent shapes. Nothing here allocates outputs or checks shapes."""
+
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+
+cdef extern from "csrc/isa.h":
+    ctypedef enum xi_isa:
+        XI_ISA_SCALAR
+        XI_ISA_COUNT
+    const char *xi_isa_name(xi_isa isa)
+    int xi_isa_compiled(xi_isa isa)
+    int xi_isa_supported(xi_isa isa)
+    xi_isa xi_isa_best()
+    xi_isa xi_isa_get()
+    int xi_isa_set(xi_isa isa)
+
+cdef extern from "csrc/threads.h":
+    int xi_openmp_enabled()
+    int xi_get_num_threads()
+    void xi_set_num_threads(int n)
+
+cdef extern from "csrc/bitpack.h":
+    int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups,
+                          uint64_t *out, int nthreads) nogil
+    void xi_unpack_signs(const uint64_t *packed, int64_t npix, int c, int groups, float *out,
+                         int nthreads) nogil
+
+cdef extern from "csrc/bconv.h":
+    ctypedef struct xi_bconv_geom:
+        int64_t n, h, w
+        int c, groups, o
+        int kh, kw, sh, sw
+        int pad_t, pad_b, pad_l, pad_r
+        int pad_one
+        int64_t ho, wo
+    ctypedef struct xi_epilogue:
+        const float *scale
+        const float *bias
+        const float *residual
+        const float *rp_gamma
+        const float *rp_slope
+        const float *rp_zeta
+    int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words)
+    void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
+                                  int64_t group_words, uint64_t *blocked,
+                                  int32_t *tap_popcount) nogil
+    int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
+                   const int32_t *tap_popcount, const xi_epilogue *ep, float *out,
+                   int nthreads) nogil
+
+
+# ---- CPU features and instruction-set selection -------------------------------------------------
+
+def isa_names():
+    """Names of every instruction set the kernels know, in order of preference (worst first)."""
+    return [xi_isa_name(<xi_isa>i).decode() for i in range(XI_ISA_COUNT)]
+
+def isa_compiled(int index):
+    return bool(xi_isa_compiled(<xi_isa>index))
+
+def isa_supported(int index):
+    return bool(xi_isa_supported(<xi_isa>index))
+
+def isa_best():
+    return <int>xi_isa_best()
+
+def isa_get():
+    return <int>xi_isa_get()
+
+def isa_set(int index):
+    return xi_isa_set(<xi_isa>index) == 0
+
+
+# ---- threads ------------------------------------------------------------------------------------
+
+def openmp_enabled():
+    return bool(xi_openmp_enabled())
+
+def get_num_threads():
+    return xi_get_num_threads()
+
+def set_num_threads(int n):
+    xi_set_num_threads(n)
+
+
+# ---- bit packing --------------------------------------------------------------------------------
+
+def pack_signs(const float[:, ::1] x, const float[::1] bias, int groups, uint64_t[:, ::1] out):
+    """Packs rows of x into out; returns the number of NaNs met."""
+    cdef const float *b = &bias[0] if bias is not None else NULL
+    cdef int64_t nans
+    cdef int64_t npix = x.shape[0]
+    cdef int c = <int>x.shape[1]
+    cdef int nthreads = xi_get_num_threads()
+    if npix == 0:
+        return 0
+    with nogil:
+        nans = xi_pack_signs(&x[0, 0], b, npix, c, groups, &out[0, 0], nthreads)
+    return nans
+
+def unpack_signs(const uint64_t[:, ::1] packed, int groups, float[:, ::1] out):
+    cdef int64_t npix = out.shape[0]
+    cdef int c = <int>out.shape[1]
+    cdef int nthreads = xi_get_num_threads()
+    if npix == 0:
+        return
+    with nogil:
+        xi_unpack_signs(&packed[0, 0], npix, c, groups, &out[0, 0], nthreads)
+
+
+# ---- binary convolution -------------------------------------------------------------------------
+
+def bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words):
+    return xi_bconv_blocked_words(o, groups, kh, kw, group_words)
+
+def bconv_prepare_weights(const uint64_t[:, ::1] w, int groups, int kh, int kw,
+                          uint64_t[::1] blocked, int32_t[::1] tap_popcount):
+    """w: (o, kh * kw * group_words) packed weights."""
+    cdef int o = <int>w.shape[0]
+    cdef int64_t group_words = w.shape[1] // (kh * kw)
+    with nogil:
+        xi_bconv_prepare_weights(&w[0, 0], o, groups, kh, kw, group_words, &blocked[0],
+                                 &tap_popcount[0])
+
+cdef inline const float *_ptr(const float[::1] a):
+    return &a[0] if a is not None else NULL
+
+def bconv2d(tuple geometry, const uint64_t[::1] x, const uint64_t[::1] blocked,
+            const int32_t[::1] tap_popcount, float[::1] out,
+            const float[::1] scale, const float[::1] bias, const float[::1] residual,
+            const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta):
+    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo)."""
+    cdef xi_bconv_geom g
+    (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw,
+     g.pad_t, g.pad_b, g.pad_l, g.pad_r, g.pad_one, g.ho, g.wo) = geometry
+    cdef xi_epilogue ep
+    ep.scale = _ptr(scale)
+    ep.bias = _ptr(bias)
+    ep.residual = _ptr(residual)
+    ep.rp_gamma = _ptr(rp_gamma)
+    ep.rp_slope = _ptr(rp_slope)
+    ep.rp_zeta = _ptr(rp_zeta)
+    cdef int status
+    cdef int nthreads = xi_get_num_threads()
+    with nogil:
+        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, &out[0], nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the binary convolution's scratch buffers")

@@ -1,0 +1,74 @@
+"""Run-time configuration: which SIMD kernels run, and on how many threads."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from . import _core
+from ._version import __version__
+
+ISA_ENV = "XNORINFER_ISA"
+_NAMES = _core.isa_names()
+
+
+def available_isas() -> list[str]:
+    """Instruction sets this build has kernels for and this CPU can run, best last."""
+    return [name for i, name in enumerate(_NAMES) if _core.isa_supported(i)]
+
+
+def get_isa() -> str:
+    """The instruction set the binary kernels use now."""
+    return _NAMES[_core.isa_get()]
+
+
+def set_isa(name: str) -> None:
+    """Force the kernels of one instruction set ('scalar', 'avx2', 'avx512', ...).
+
+    Raises ValueError for an unknown name and RuntimeError if this CPU or build lacks it."""
+    if name not in _NAMES:
+        raise ValueError(f"unknown instruction set {name!r}; known: {', '.join(_NAMES)}")
+    index = _NAMES.index(name)
+    if not _core.isa_set(index):
+        why = "this CPU lacks it" if _core.isa_compiled(index) else "this build has no kernel for it"
+        raise RuntimeError(
+            f"instruction set {name!r} is not available ({why}); available: {', '.join(available_isas())}"
+        )
+
+
+def get_num_threads() -> int:
+    """Threads the kernels use. Defaults to OpenMP's default, which honours OMP_NUM_THREADS."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the threads the kernels use (1 without OpenMP)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of threads must be an int >= 1, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def show_config(file=None) -> None:
+    """Print the version, the build's OpenMP and SIMD kernels, and what this CPU selected."""
+    compiled = [name for i, name in enumerate(_NAMES) if _core.isa_compiled(i)]
+    forced = os.environ.get(ISA_ENV)
+    lines = [
+        f"xnorinfer {__version__}",
+        f"python    {platform.python_version()} on {platform.system()} {platform.machine()}",
+        f"openmp    {'enabled' if _core.openmp_enabled() else 'disabled (single-threaded build)'}",
+        f"threads   {get_num_threads()}",
+        f"compiled  {', '.join(compiled)}",
+        f"supported {', '.join(available_isas())}",
+        f"selected  {get_isa()}" + (f" (forced by {ISA_ENV}={forced})" if forced else ""),
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def _apply_environment() -> None:
+    forced = os.environ.get(ISA_ENV)
+    if forced:
+        try:
+            set_isa(forced.strip().lower())
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"{ISA_ENV}={forced}: {exc}") from None

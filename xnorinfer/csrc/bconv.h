@@ -1,0 +1,51 @@
+/* Binary (XNOR-popcount) 2-D convolution on bit-packed NHWC activations.
+ *
+ * The dot product of two +-1 vectors of n bits is n - 2 * popcount(a ^ w). Padded taps read a run
+ * of zero words (all +1). With `pad_one` that is the intended value; with zero padding (PyTorch's
+ * F.conv2d on a +-1 tensor) a padded tap must contribute 0 instead, so for each output pixel near a
+ * border the popcount of the weights under its padded taps (popcount(0 ^ w)) is subtracted again
+ * and the bit count n covers only the valid taps: exact, with no float fallback. */
+#ifndef XNORINFER_BCONV_H
+#define XNORINFER_BCONV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t n, h, w;     /* input batch and spatial size */
+    int c, groups, o;    /* input channels, groups, output channels */
+    int kh, kw, sh, sw;  /* kernel size and stride */
+    int pad_t, pad_b, pad_l, pad_r;
+    int pad_one;         /* 1: padded taps are +1; 0: they contribute 0 */
+    int64_t ho, wo;      /* output spatial size (the caller checks it is >= 1) */
+} xi_bconv_geom;
+
+/* out = act(scale[o] * dot + bias[o] + residual), act = RPReLU or identity.
+ * RPReLU(v) = PReLU(v - gamma[o], slope[o]) + zeta[o]. Any pointer may be NULL (the three
+ * RPReLU ones together). */
+typedef struct {
+    const float *scale, *bias;
+    const float *residual; /* same layout as the output: (n, ho, wo, o) */
+    const float *rp_gamma, *rp_slope, *rp_zeta;
+} xi_epilogue;
+
+/* Words of the blocked weight layout [group][block of 8 channels][kh * kw * group_words][8]. */
+int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words);
+
+/* Reorders packed weights (o, kh, kw, group_words) into the blocked layout (channels past the
+ * last one of a group are zero) and fills tap_popcount (kh * kw, o): the set bits of each tap. */
+void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
+                              int64_t group_words, uint64_t *blocked, int32_t *tap_popcount);
+
+/* Runs the convolution; x is (n, h, w, groups * group_words) words, out (n, ho, wo, o) floats.
+ * Returns 0, or -1 if scratch memory could not be allocated. */
+int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
+               const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

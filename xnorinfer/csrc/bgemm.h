@@ -1,0 +1,44 @@
+/* XNOR-popcount GEMM micro-kernels, one per instruction set.
+ *
+ * An indirect GEMM: row i of A is not stored contiguously but as `taps` pointers, each to
+ * `tap_words` packed words (one input pixel of one group, or a zero run for a padded tap), so a
+ * convolution needs no im2col copy. B is the weights in the blocked layout
+ * [block][taps * tap_words][8]: word k of 8 consecutive output channels lies in one 64-byte line,
+ * which an AVX-512 kernel loads as one register and XORs against a broadcast activation word,
+ * accumulating 8 channels per register with no horizontal reduction.
+ *
+ * Every kernel computes, for rows i < m and channels j < 8 * nblocks,
+ *     c[i * ldc + j] = sum over taps t, words w of popcount(a[i * taps + t][w] ^ b[j's block][t * tap_words + w][j % 8])
+ */
+#ifndef XNORINFER_BGEMM_H
+#define XNORINFER_BGEMM_H
+
+#include <stdint.h>
+
+#include "isa.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XI_BLOCK 8 /* output channels per weight block */
+
+typedef void (*xi_bgemm_fn)(int m, int nblocks, int taps, int tap_words,
+                            const uint64_t *const *a, const uint64_t *b, int32_t *c, int ldc);
+
+void xi_bgemm_scalar(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                     const uint64_t *b, int32_t *c, int ldc);
+void xi_bgemm_scalar_popcnt(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                            const uint64_t *b, int32_t *c, int ldc);
+void xi_bgemm_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                   const uint64_t *b, int32_t *c, int ldc);
+void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                     const uint64_t *b, int32_t *c, int ldc);
+
+/* The kernel for an ISA (which must be supported). */
+xi_bgemm_fn xi_bgemm_for(xi_isa isa);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

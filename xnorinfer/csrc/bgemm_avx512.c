@@ -1,0 +1,87 @@
+/* AVX-512 VPOPCNTDQ micro-kernel: a 6-row x 32-channel tile kept in 24 ZMM accumulators.
+ * Per packed word: 4 weight loads (8 channels each), 6 broadcasts, then XOR, VPOPCNTQ and a
+ * 64-bit add per accumulator; counts are narrowed to int32 once, when the tile is stored. */
+#include "bgemm.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define XI_TARGET __attribute__((target("avx512f,avx512vpopcntdq")))
+#define XI_INLINE static inline __attribute__((always_inline)) XI_TARGET
+
+enum { MR = 6, NB = 4 };
+
+/* One tile of mr <= MR rows and nb <= NB blocks; always inlined with constant mr and nb so the
+ * accumulator arrays live in registers. */
+XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const uint64_t *const *a,
+                    const uint64_t *b, int64_t block_stride, int32_t *c, int ldc)
+{
+    __m512i acc[MR][NB];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < nb; ++j)
+            acc[i][j] = _mm512_setzero_si512();
+
+    for (int t = 0; t < taps; ++t) {
+        const uint64_t *ap[MR];
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; ++i)
+            ap[i] = a[i * taps + t];
+        const uint64_t *bt = b + (int64_t)t * tap_words * XI_BLOCK;
+        for (int w = 0; w < tap_words; ++w) {
+            __m512i wv[NB];
+#pragma GCC unroll 4
+            for (int j = 0; j < nb; ++j)
+                wv[j] = _mm512_loadu_si512((const void *)(bt + j * block_stride + w * XI_BLOCK));
+#pragma GCC unroll 6
+            for (int i = 0; i < mr; ++i) {
+                const __m512i av = _mm512_set1_epi64((long long)ap[i][w]);
+#pragma GCC unroll 4
+                for (int j = 0; j < nb; ++j)
+                    acc[i][j] = _mm512_add_epi64(
+                        acc[i][j], _mm512_popcnt_epi64(_mm512_xor_si512(av, wv[j])));
+            }
+        }
+    }
+
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < nb; ++j)
+            _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc + j * XI_BLOCK),
+                                _mm512_cvtepi64_epi32(acc[i][j]));
+}
+
+#define XI_ROWS_CASES(NBC)                                                                         \
+    switch (mr) {                                                                                  \
+    case 6: tile(6, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                             \
+    case 5: tile(5, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                             \
+    case 4: tile(4, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                             \
+    case 3: tile(3, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                             \
+    case 2: tile(2, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                             \
+    default: tile(1, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                            \
+    }
+
+XI_TARGET void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words,
+                               const uint64_t *const *a, const uint64_t *b, int32_t *c, int ldc)
+{
+    const int64_t bs = (int64_t)taps * tap_words * XI_BLOCK;
+    /* Column panels outermost: the panel of weights (NB * k words) stays in L1 for every row. */
+    for (int nb0 = 0; nb0 < nblocks; nb0 += NB) {
+        const int nb = nblocks - nb0 < NB ? nblocks - nb0 : NB;
+        const uint64_t *bb = b + nb0 * bs;
+        for (int i0 = 0; i0 < m; i0 += MR) {
+            const int mr = m - i0 < MR ? m - i0 : MR;
+            const uint64_t *const *ra = a + (int64_t)i0 * taps;
+            int32_t *cc = c + (int64_t)i0 * ldc + nb0 * XI_BLOCK;
+            switch (nb) {
+            case 4: XI_ROWS_CASES(4); break;
+            case 3: XI_ROWS_CASES(3); break;
+            case 2: XI_ROWS_CASES(2); break;
+            default: XI_ROWS_CASES(1); break;
+            }
+        }
+    }
+}
+#endif

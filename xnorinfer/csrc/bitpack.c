@@ -1,0 +1,60 @@
+#include "bitpack.h"
+
+#include <stddef.h>
+
+#include "threads.h"
+
+/* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
+ * vectorise it; `v < 0` rather than the sign bit so that -0.0 packs as +1 like +0.0. */
+static inline uint64_t pack_word(const float *x, const float *bias, int n, int64_t *nans)
+{
+    uint64_t word = 0;
+    int64_t bad = 0;
+    for (int i = 0; i < n; ++i) {
+        const float v = bias ? x[i] + bias[i] : x[i];
+        word |= (uint64_t)(v < 0.0f) << i;
+        bad += (v != v);
+    }
+    *nans += bad;
+    return word;
+}
+
+int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups,
+                      uint64_t *out, int nthreads)
+{
+    const int cg = c / groups;
+    const int64_t gw = xi_words_for(cg);
+    const int64_t pw = groups * gw;
+    int64_t nans = 0;
+
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536) reduction(+ : nans)
+    for (int64_t p = 0; p < npix; ++p) {
+        const float *row = x + p * c;
+        uint64_t *dst = out + p * pw;
+        for (int g = 0; g < groups; ++g) {
+            for (int64_t w = 0; w < gw; ++w) {
+                const int64_t c0 = (int64_t)g * cg + w * 64;
+                const int n = (int)((cg - w * 64) < 64 ? (cg - w * 64) : 64);
+                dst[g * gw + w] = pack_word(row + c0, bias ? bias + c0 : NULL, n, &nans);
+            }
+        }
+    }
+    return nans;
+}
+
+void xi_unpack_signs(const uint64_t *packed, int64_t npix, int c, int groups, float *out,
+                     int nthreads)
+{
+    const int cg = c / groups;
+    const int64_t gw = xi_words_for(cg);
+    const int64_t pw = groups * gw;
+
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536)
+    for (int64_t p = 0; p < npix; ++p) {
+        const uint64_t *src = packed + p * pw;
+        float *row = out + p * c;
+        for (int g = 0; g < groups; ++g)
+            for (int i = 0; i < cg; ++i)
+                row[g * cg + i] = ((src[g * gw + i / 64] >> (i % 64)) & 1u) ? -1.0f : 1.0f;
+    }
+}

@@ -1,0 +1,183 @@
+"""Binary layers: sign bit packing and XNOR-popcount convolution / dense on packed activations.
+
+Packed layout: NHWC with the channel axis replaced by words; see `pack_signs`. A set bit is -1,
+a clear bit +1, and x packs as -1 iff x + bias < 0, so +0.0 and -0.0 both become +1 (PyTorch's
+sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from . import _validate as check
+
+PAD_VALUES = ("zero", "one")
+
+
+def packed_words(channels: int, groups: int = 1) -> int:
+    """uint64 words per pixel for `channels` channels in `groups` groups."""
+    if channels < 1 or groups < 1 or channels % groups:
+        raise ValueError(f"channels ({channels}) must be a positive multiple of groups ({groups})")
+    return groups * (-(-(channels // groups) // 64))
+
+
+def pack_signs(x: np.ndarray, bias=None, groups: int = 1) -> np.ndarray:
+    """Pack the signs of x (or of x + bias: ReActNet's RSign) along the last axis.
+
+    x: float32 (..., C). Returns uint64 (..., packed_words(C, groups)): each group's channels start
+    a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0."""
+    x = check.tensor(x, "x", np.float32, tuple(range(1, 9)))
+    c = x.shape[-1]
+    words = packed_words(c, groups)
+    bias = check.channel_vector(bias, "bias", c)
+    out = np.empty(x.shape[:-1] + (words,), dtype=np.uint64)
+    nans = _core.pack_signs(x.reshape(-1, c), bias, groups, out.reshape(-1, words))
+    if nans:
+        raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
+    return out
+
+
+def unpack_signs(packed: np.ndarray, channels: int, groups: int = 1) -> np.ndarray:
+    """Inverse of `pack_signs`: float32 (..., channels) of +1 and -1."""
+    packed = check.tensor(packed, "packed", np.uint64, tuple(range(1, 9)))
+    words = packed_words(channels, groups)
+    if packed.shape[-1] != words:
+        raise ValueError(
+            f"{channels} channels in {groups} group(s) pack into {words} words, got {packed.shape[-1]}"
+        )
+    out = np.empty(packed.shape[:-1] + (channels,), dtype=np.float32)
+    _core.unpack_signs(packed.reshape(-1, words), groups, out.reshape(-1, channels))
+    return out
+
+
+class BinaryConvWeights:
+    """Weights of a binary convolution: 1 bit each, laid out once for the micro-kernels.
+
+    `packed` (the storage form) is uint64 (out_channels, kh, kw, words per group): the signs of
+    each output channel's weights packed along its input channels, as `pack_signs` does."""
+
+    def __init__(self, packed: np.ndarray, in_channels: int, groups: int = 1):
+        packed = check.tensor(packed, "packed weights", np.uint64, 4)
+        o, kh, kw, words = packed.shape
+        if groups < 1 or in_channels % groups or o % groups:
+            raise ValueError(
+                f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({o})"
+            )
+        if words != packed_words(in_channels // groups):
+            raise ValueError(
+                f"{in_channels // groups} input channels per group pack into "
+                f"{packed_words(in_channels // groups)} words, weights have {words}"
+            )
+        cg = in_channels // groups
+        if cg % 64 and np.any(packed[..., -1] >> np.uint64(cg % 64)):
+            raise ValueError("packed weights have bits set past the last input channel")
+        self.packed = packed
+        self.in_channels, self.out_channels, self.groups = in_channels, o, groups
+        self.kernel_size = (kh, kw)
+        self._blocked = np.empty(_core.bconv_blocked_words(o, groups, kh, kw, words), np.uint64)
+        self._tap_popcount = np.empty(kh * kw * o, np.int32)
+        _core.bconv_prepare_weights(
+            packed.reshape(o, -1), groups, kh, kw, self._blocked, self._tap_popcount
+        )
+
+    @classmethod
+    def from_float(cls, weight: np.ndarray, groups: int = 1) -> "BinaryConvWeights":
+        """From latent float weights in PyTorch layout (O, C / groups, kh, kw): sign(w), w < 0 -> -1."""
+        weight = check.tensor(weight, "weight", np.float32, 4, finite=True)
+        ohwi = np.ascontiguousarray(weight.transpose(0, 2, 3, 1))
+        return cls(pack_signs(ohwi), weight.shape[1] * groups, groups)
+
+    def to_float(self) -> np.ndarray:
+        """The +-1 weights in PyTorch layout (O, C / groups, kh, kw)."""
+        ohwi = unpack_signs(self.packed, self.in_channels // self.groups)
+        return np.ascontiguousarray(ohwi.transpose(0, 3, 1, 2))
+
+    def __repr__(self) -> str:
+        kh, kw = self.kernel_size
+        return (f"{type(self).__name__}({self.out_channels}x{self.in_channels // self.groups}x{kh}x{kw}"
+                f", groups={self.groups})")
+
+
+class BinaryDenseWeights(BinaryConvWeights):
+    """Weights of a binary dense layer: a 1x1 binary convolution over (batch, 1, 1, words)."""
+
+    def __init__(self, packed: np.ndarray, in_features: int):
+        packed = check.tensor(packed, "packed weights", np.uint64, 2)
+        super().__init__(packed.reshape(packed.shape[0], 1, 1, packed.shape[1]), in_features)
+        self.packed = packed
+
+    @classmethod
+    def from_float(cls, weight: np.ndarray) -> "BinaryDenseWeights":
+        """From latent float weights in PyTorch layout (out_features, in_features)."""
+        weight = check.tensor(weight, "weight", np.float32, 2, finite=True)
+        return cls(pack_signs(weight), weight.shape[1])
+
+    def to_float(self) -> np.ndarray:
+        return unpack_signs(self.packed, self.in_channels)
+
+
+def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
+            scale=None, bias=None, residual=None, rprelu=None) -> np.ndarray:
+    """Binary convolution of packed activations, returning float32 (N, Ho, Wo, O).
+
+    out = act(scale[o] * dot + bias[o] + residual), dot the +-1 dot product over the window and
+    act RPReLU when `rprelu = (gamma, slope, zeta)`: PReLU(v - gamma, slope) + zeta per channel.
+    pad_value 'zero': a padded tap contributes 0 (PyTorch F.conv2d on a +-1 tensor padded with 0);
+    'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right)."""
+    x = check.tensor(x, "x", np.uint64, 4)
+    if not isinstance(weights, BinaryConvWeights):
+        raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
+    if pad_value not in PAD_VALUES:
+        raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value!r}")
+    n, h, w, words = x.shape
+    words_needed = packed_words(weights.in_channels, weights.groups)
+    if words != words_needed:
+        raise ValueError(
+            f"x has {words} words per pixel; weights for {weights.in_channels} input channels in "
+            f"{weights.groups} group(s) need {words_needed}"
+        )
+    kh, kw = weights.kernel_size
+    sh, sw = check.positive_pair(stride, "stride")
+    pt, pb, pl, pr = check.padding4(padding)
+    ho = check.output_size(h, kh, sh, pt, pb, "bconv2d height")
+    wo = check.output_size(w, kw, sw, pl, pr, "bconv2d width")
+    o = weights.out_channels
+    out = np.empty((n, ho, wo, o), dtype=np.float32)
+    if n == 0:
+        return out
+    if residual is not None:
+        residual = check.tensor(residual, "residual", np.float32, 4, finite=True)
+        if residual.shape != out.shape:
+            raise ValueError(f"residual must have the output's shape {out.shape}, got {residual.shape}")
+    gamma, slope, zeta = _rprelu_params(rprelu, o)
+    geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
+                pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
+    _core.bconv2d(
+        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out.reshape(-1),
+        check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
+        None if residual is None else residual.reshape(-1), gamma, slope, zeta,
+    )
+    return out
+
+
+def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None,
+           rprelu=None) -> np.ndarray:
+    """Binary dense layer on packed rows x (N, words): float32 (N, out_features), epilogue as bconv2d."""
+    x = check.tensor(x, "x", np.uint64, 2)
+    if not isinstance(weights, BinaryDenseWeights):
+        raise TypeError(f"weights must be BinaryDenseWeights, got {type(weights).__name__}")
+    if residual is not None:
+        residual = check.tensor(residual, "residual", np.float32, 2)
+        residual = residual.reshape(residual.shape[0], 1, 1, residual.shape[1])
+    out = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), weights, scale=scale, bias=bias,
+                  residual=residual, rprelu=rprelu)
+    return out.reshape(x.shape[0], weights.out_channels)
+
+
+def _rprelu_params(rprelu, channels: int):
+    if rprelu is None:
+        return None, None, None
+    if len(rprelu) != 3:
+        raise ValueError("rprelu must be a (gamma, slope, zeta) triple")
+    return tuple(check.channel_vector(v, name, channels)
+                 for v, name in zip(rprelu, ("rprelu gamma", "rprelu slope", "rprelu zeta")))

@@ -1,0 +1,298 @@
+"""Float (non-binary) layers of binary networks: stem and head convolutions, batch norm, PReLU /
+RPReLU, pooling, shortcuts.
+
+Pure NumPy. Activations are float32 NHWC (batch first, channels last); weights use PyTorch's
+layouts so converted checkpoints need no reshuffling. Results match PyTorch's float32 CPU ops up to
+rounding. Every function validates its arguments (see ``_validate``) and returns a new
+C-contiguous float32 array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import _validate as _v
+
+__all__ = [
+    "conv2d",
+    "dense",
+    "batch_norm",
+    "prelu",
+    "rprelu",
+    "relu",
+    "add",
+    "concat",
+    "avg_pool2d",
+    "max_pool2d",
+    "global_avg_pool",
+]
+
+
+# ---- argument helpers ---------------------------------------------------------------------------
+
+def _activation(x, name: str = "x", min_ndim: int = 2) -> np.ndarray:
+    """A finite float32 C-contiguous array of rank >= min_ndim (channels on the last axis)."""
+    if isinstance(x, np.ndarray) and x.ndim < min_ndim:
+        # type and dtype problems are reported first, as _validate.tensor does for fixed ranks
+        _v.tensor(x, name, np.float32, x.ndim)
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions (..., C), got shape {x.shape}")
+    return _v.tensor(x, name, np.float32, getattr(x, "ndim", min_ndim), finite=True)
+
+
+def _positive_int(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def _pool_padding(v) -> tuple[int, int]:
+    """Symmetric pooling padding: an int or (vertical, horizontal), like PyTorch's pool layers."""
+    if not isinstance(v, (int, np.integer)):
+        try:
+            pair = tuple(v)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2:
+            raise ValueError(f"padding must be an int >= 0 or (vertical, horizontal), got {v!r}")
+    top, _, left, _ = _v.padding4(v)
+    return top, left
+
+
+def _pooled_size(size: int, k: int, s: int, p: int, ceil_mode: bool, what: str) -> int:
+    """PyTorch's pooling output length (pooling_output_shape), dilation 1."""
+    out = _v.output_size(size, k, s, p, p, what)
+    if ceil_mode and (size + 2 * p - k) % s:
+        out += 1
+        # PyTorch drops a last window that would start in the right padding: it would hold no input
+        if (out - 1) * s >= size + p:
+            out -= 1
+    return out
+
+
+def _pool_setup(x, kernel, stride, padding, ceil_mode, what):
+    x = _v.tensor(x, "x", np.float32, 4, finite=True)
+    kh, kw = _v.positive_pair(kernel, "kernel")
+    sh, sw = _v.positive_pair((kh, kw) if stride is None else stride, "stride")
+    ph, pw = _pool_padding(padding)
+    if 2 * ph > kh or 2 * pw > kw:
+        # PyTorch rejects this too; beyond it a window could lie entirely in the padding
+        raise ValueError(
+            f"{what}: padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})"
+        )
+    _, h, w, _ = x.shape
+    ho = _pooled_size(h, kh, sh, ph, bool(ceil_mode), f"{what} (height)")
+    wo = _pooled_size(w, kw, sw, pw, bool(ceil_mode), f"{what} (width)")
+    return x, (kh, kw), (sh, sw), (ph, pw), (ho, wo)
+
+
+def _pad_for_windows(x, k, s, p, out, fill):
+    """Pads H and W so that every window (ceil_mode ones included) lies inside the array."""
+    _, h, w, _ = x.shape
+    extra_h = (out[0] - 1) * s[0] + k[0] - p[0] - h
+    extra_w = (out[1] - 1) * s[1] + k[1] - p[1] - w
+    # a negative extra means the last rows / columns are never read: keep them, the slices skip them
+    pads = ((0, 0), (p[0], max(extra_h, 0)), (p[1], max(extra_w, 0)), (0, 0))
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, pads, constant_values=fill)
+
+
+def _window_reduce(xp, k, s, out, ufunc):
+    """Reduces every (k[0], k[1]) window at stride s with an associative ufunc, one axis at a time:
+    kh + kw whole-tensor operations instead of kh * kw."""
+    (kh, kw), (sh, sw), (ho, wo) = k, s, out
+    rows_span, cols_span = (ho - 1) * sh + 1, (wo - 1) * sw + 1
+    acc = xp[:, 0:rows_span:sh].copy()
+    for ky in range(1, kh):
+        ufunc(acc, xp[:, ky : ky + rows_span : sh], out=acc)
+    res = acc[:, :, 0:cols_span:sw].copy()
+    for kx in range(1, kw):
+        ufunc(res, acc[:, :, kx : kx + cols_span : sw], out=res)
+    return res
+
+
+# ---- layers -------------------------------------------------------------------------------------
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1) -> np.ndarray:
+    """2-D convolution (cross-correlation) of NHWC ``x`` with a PyTorch-layout weight
+    (O, C/groups, kh, kw), zero padding, floor output size: torch.nn.functional.conv2d semantics.
+    ``padding`` is an int, (vertical, horizontal) or (top, bottom, left, right). Returns
+    (N, Ho, Wo, O)."""
+    x = _v.tensor(x, "x", np.float32, 4, finite=True)
+    weight = _v.tensor(weight, "weight", np.float32, 4, finite=True)
+    n, h, w, c = x.shape
+    o, cg, kh, kw = weight.shape
+    groups = _positive_int(groups, "groups")
+    if c % groups or o % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c}) and output channels ({o})")
+    if cg * groups != c:
+        raise ValueError(
+            f"weight shape {weight.shape} does not fit x with {c} channels and groups={groups}: "
+            f"expected (O, {c // groups}, kh, kw)"
+        )
+    if o == 0 or kh == 0 or kw == 0:
+        raise ValueError(f"weight shape {weight.shape} has an empty dimension")
+    bias = _v.channel_vector(bias, "bias", o)
+    sh, sw = _v.positive_pair(stride, "stride")
+    pt, pb, pl, pr = _v.padding4(padding)
+    ho = _v.output_size(h, kh, sh, pt, pb, "conv2d (height)")
+    wo = _v.output_size(w, kw, sw, pl, pr, "conv2d (width)")
+    og = o // groups
+
+    if kh == kw == 1 and groups == 1 and not (pt or pb or pl or pr):
+        # pointwise: the (strided) input already is the im2col matrix
+        cols = x[:, ::sh, ::sw].reshape(n * ho * wo, c)
+        out = cols @ weight.reshape(o, c).T
+    else:
+        if pt or pb or pl or pr:
+            x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        win = sliding_window_view(x, (kh, kw), axis=(1, 2))
+        win = win[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]  # (N, Ho, Wo, C, kh, kw) view
+        # im2col with (kh, kw, C/groups) reduction order: the copy then reads runs of channels,
+        # which are contiguous in NHWC; one batched matmul covers all groups
+        win = win.reshape(n, ho, wo, groups, cg, kh, kw)
+        cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, n * ho * wo, kh * kw * cg)
+        wmat = weight.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+        wmat = wmat.reshape(groups, kh * kw * cg, og)
+        out = np.matmul(cols, wmat).transpose(1, 0, 2)  # (N*Ho*Wo, groups, O/groups)
+    out = np.ascontiguousarray(out, dtype=np.float32).reshape(n, ho, wo, o)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def dense(x, weight, bias=None) -> np.ndarray:
+    """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) -> x @ weight.T + bias."""
+    x = _v.tensor(x, "x", np.float32, 2, finite=True)
+    weight = _v.tensor(weight, "weight", np.float32, 2, finite=True)
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"weight shape {weight.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
+    bias = _v.channel_vector(bias, "bias", weight.shape[0])
+    out = np.ascontiguousarray(x @ weight.T, dtype=np.float32)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def batch_norm(x, mean, var, gamma=None, beta=None, eps=1e-5) -> np.ndarray:
+    """Inference batch norm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta, with
+    gamma = 1 and beta = 0 when omitted."""
+    x = _activation(x)
+    c = x.shape[-1]
+    if mean is None or var is None:
+        raise ValueError("batch_norm needs the running mean and var (got None)")
+    mean = _v.channel_vector(mean, "mean", c)
+    var = _v.channel_vector(var, "var", c)
+    gamma = _v.channel_vector(gamma, "gamma", c)
+    beta = _v.channel_vector(beta, "beta", c)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(eps) and eps >= 0
+    ):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    denom = var.astype(np.float64) + float(eps)
+    if (denom <= 0).any():
+        raise ValueError("var + eps must be positive in every channel")
+    # one per-channel factor in float64, rounded once: the same value as PyTorch's float math up to
+    # an ulp, and two passes over x instead of four
+    scale = 1.0 / np.sqrt(denom)
+    if gamma is not None:
+        scale = scale * gamma
+    out = x - mean
+    out *= scale.astype(np.float32)
+    if beta is not None:
+        out += beta
+    return out
+
+
+def prelu(x, slope) -> np.ndarray:
+    """Per-channel PReLU over the last axis: x where x >= 0, slope * x elsewhere."""
+    x = _activation(x)
+    slope = _v.channel_vector(slope, "slope", x.shape[-1])
+    return np.where(x >= 0, x, x * slope)
+
+
+def rprelu(x, gamma, slope, zeta) -> np.ndarray:
+    """ReActNet RPReLU, per channel (last axis): prelu(x - gamma, slope) + zeta."""
+    x = _activation(x)
+    c = x.shape[-1]
+    gamma = _v.channel_vector(gamma, "gamma", c)
+    slope = _v.channel_vector(slope, "slope", c)
+    zeta = _v.channel_vector(zeta, "zeta", c)
+    if gamma is None or slope is None or zeta is None:
+        raise ValueError("rprelu needs gamma, slope and zeta (got None)")
+    shifted = x - gamma
+    out = np.where(shifted >= 0, shifted, shifted * slope)
+    out += zeta
+    return out
+
+
+def relu(x) -> np.ndarray:
+    """max(x, 0), elementwise."""
+    x = _activation(x)
+    return np.maximum(x, np.float32(0))
+
+
+def add(a, b) -> np.ndarray:
+    """Elementwise a + b of two activations of the same shape (residual shortcut)."""
+    a = _activation(a, "a")
+    b = _activation(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    return a + b
+
+
+def concat(xs) -> np.ndarray:
+    """Concatenates a list / tuple of activations along the channel (last) axis; all other
+    dimensions must agree."""
+    if not isinstance(xs, (list, tuple)):
+        raise TypeError(f"xs must be a list or tuple of numpy arrays, got {type(xs).__name__}")
+    if not xs:
+        raise ValueError("xs must hold at least one array")
+    xs = [_activation(t, f"xs[{i}]") for i, t in enumerate(xs)]
+    lead = xs[0].shape[:-1]
+    for i, t in enumerate(xs[1:], 1):
+        if t.shape[:-1] != lead:
+            raise ValueError(
+                f"xs[{i}] has shape {t.shape}; all arrays must share the leading dimensions {lead}"
+            )
+    return np.concatenate(xs, axis=-1)
+
+
+def avg_pool2d(x, kernel, stride=None, padding=0, count_include_pad=True, ceil_mode=False) -> np.ndarray:
+    """Average pooling of NHWC ``x`` with torch.nn.functional.avg_pool2d semantics: stride defaults
+    to kernel, symmetric zero padding (int or pair, at most half the kernel). The divisor counts the
+    padded zeros when ``count_include_pad`` but never the positions past the padding that
+    ``ceil_mode`` windows reach; without it, only positions inside the input count."""
+    x, k, s, p, out = _pool_setup(x, kernel, stride, padding, ceil_mode, "avg_pool2d")
+    _, h, w, _ = x.shape
+    total = _window_reduce(_pad_for_windows(x, k, s, p, out, 0.0), k, s, out, np.add)
+
+    def counts(size, k, s, p, n_out):
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
+        if count_include_pad:
+            return end - start
+        return np.minimum(end, size) - np.maximum(start, 0)
+
+    divisor = np.outer(counts(h, k[0], s[0], p[0], out[0]), counts(w, k[1], s[1], p[1], out[1]))
+    total /= divisor.astype(np.float32)[:, :, None]
+    return total
+
+
+def max_pool2d(x, kernel, stride=None, padding=0, ceil_mode=False) -> np.ndarray:
+    """Max pooling of NHWC ``x`` with torch.nn.functional.max_pool2d semantics (dilation 1): stride
+    defaults to kernel, symmetric padding (at most half the kernel) that never wins."""
+    x, k, s, p, out = _pool_setup(x, kernel, stride, padding, ceil_mode, "max_pool2d")
+    return _window_reduce(_pad_for_windows(x, k, s, p, out, -np.inf), k, s, out, np.maximum)
+
+
+def global_avg_pool(x) -> np.ndarray:
+    """Mean over H and W: (N, H, W, C) -> (N, C)."""
+    x = _v.tensor(x, "x", np.float32, 4, finite=True)
+    n, h, w, c = x.shape
+    if h * w == 0:
+        raise ValueError(f"x has no pixels to average, shape {x.shape}")
+    # float64 accumulation: a plain float32 sum over H*W rows drifts with large feature maps
+    total = x.reshape(n, h * w, c).sum(axis=1, dtype=np.float64)
+    return np.ascontiguousarray(total / (h * w), dtype=np.float32)
