@@ -11,6 +11,8 @@ from ._runtime import (
 )
 from ._runtime import _apply_environment
 from . import ops
+from .format import ModelFormatError
+from .model import Model, load
 
 _apply_environment()
 del _apply_environment
@@ -20,6 +22,9 @@ __all__ = [
     "available_isas",
     "get_isa",
     "get_num_threads",
+    "Model",
+    "ModelFormatError",
+    "load",
     "ops",
     "set_isa",
     "set_num_threads",

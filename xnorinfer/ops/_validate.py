@@ -3,7 +3,24 @@ in C or a silently wrong result."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import numpy as np
+
+# Scanning every activation for NaN/Inf costs a pass over memory per layer. The graph executor
+# checks a model's input once and runs its layers inside `trusted()`, which skips those scans.
+_scan_values = contextvars.ContextVar("xnorinfer_scan_values", default=True)
+
+
+@contextlib.contextmanager
+def trusted():
+    """Within this block `tensor(..., finite=True)` checks types and shapes but not values."""
+    token = _scan_values.set(False)
+    try:
+        yield
+    finally:
+        _scan_values.reset(token)
 
 
 def tensor(x, name: str, dtype, ndim: int | tuple[int, ...], *, finite: bool = False) -> np.ndarray:
@@ -19,7 +36,7 @@ def tensor(x, name: str, dtype, ndim: int | tuple[int, ...], *, finite: bool = F
         raise ValueError(f"{name} must have {want} dimensions, got shape {x.shape}")
     if not x.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
-    if finite and x.dtype.kind == "f" and not np.isfinite(x).all():
+    if finite and x.dtype.kind == "f" and _scan_values.get() and not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
 

@@ -21,16 +21,17 @@ def packed_words(channels: int, groups: int = 1) -> int:
     return groups * (-(-(channels // groups) // 64))
 
 
-def pack_signs(x: np.ndarray, bias=None, groups: int = 1) -> np.ndarray:
+def pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None) -> np.ndarray:
     """Pack the signs of x (or of x + bias: ReActNet's RSign) along the last axis.
 
     x: float32 (..., C). Returns uint64 (..., packed_words(C, groups)): each group's channels start
-    a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0."""
+    a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0.
+    `out`, if given, is a C-contiguous uint64 array of that shape to write into."""
     x = check.tensor(x, "x", np.float32, tuple(range(1, 9)))
     c = x.shape[-1]
     words = packed_words(c, groups)
     bias = check.channel_vector(bias, "bias", c)
-    out = np.empty(x.shape[:-1] + (words,), dtype=np.uint64)
+    out = _output(out, x.shape[:-1] + (words,), np.uint64)
     nans = _core.pack_signs(x.reshape(-1, c), bias, groups, out.reshape(-1, words))
     if nans:
         raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
@@ -117,13 +118,14 @@ class BinaryDenseWeights(BinaryConvWeights):
 
 
 def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
-            scale=None, bias=None, residual=None, rprelu=None) -> np.ndarray:
+            scale=None, bias=None, residual=None, rprelu=None, out=None) -> np.ndarray:
     """Binary convolution of packed activations, returning float32 (N, Ho, Wo, O).
 
     out = act(scale[o] * dot + bias[o] + residual), dot the +-1 dot product over the window and
     act RPReLU when `rprelu = (gamma, slope, zeta)`: PReLU(v - gamma, slope) + zeta per channel.
     pad_value 'zero': a padded tap contributes 0 (PyTorch F.conv2d on a +-1 tensor padded with 0);
-    'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right)."""
+    'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right).
+    `out`, if given, is a C-contiguous float32 array of the output's shape to write into."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -142,7 +144,7 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     ho = check.output_size(h, kh, sh, pt, pb, "bconv2d height")
     wo = check.output_size(w, kw, sw, pl, pr, "bconv2d width")
     o = weights.out_channels
-    out = np.empty((n, ho, wo, o), dtype=np.float32)
+    out = _output(out, (n, ho, wo, o), np.float32)
     if n == 0:
         return out
     if residual is not None:
@@ -172,6 +174,15 @@ def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, re
     out = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), weights, scale=scale, bias=bias,
                   residual=residual, rprelu=rprelu)
     return out.reshape(x.shape[0], weights.out_channels)
+
+
+def _output(out, shape, dtype) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    out = check.tensor(out, "out", dtype, len(shape))
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    return out
 
 
 def _rprelu_params(rprelu, channels: int):

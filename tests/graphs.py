@@ -1,0 +1,99 @@
+"""Small graphs built directly with GraphBuilder (no torch), covering every op."""
+
+import numpy as np
+
+from xnorinfer.graph import GraphBuilder
+from xnorinfer.ops import pack_signs
+
+
+def _f32(rng, *shape, low=-1.0, high=1.0):
+    return rng.uniform(low, high, shape).astype(np.float32)
+
+
+def _bits(rng, o, i, kh=1, kw=1):
+    w = rng.standard_normal((o, kh, kw, i)).astype(np.float32)
+    return pack_signs(w) if (kh, kw) != (0, 0) else None
+
+
+def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32)):
+    """Stem, ReActNet blocks (same width and doubling, stride 1 and 2), head: unfused, as a
+    converter writes it (bias -> sign, bconv, alpha, BN, shortcut add, bias -> PReLU -> bias)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((size, size, 3))
+    c = widths[0]
+    x = b.add("conv2d", b.input, "stem", {"stride": [2, 2], "padding": [1, 1, 1, 1], "groups": 1},
+              weight=_f32(rng, c, 3, 3, 3))
+    x = b.add("batch_norm", x, "stem_bn", {"eps": 1e-5}, mean=_f32(rng, c), var=_f32(rng, c, low=0.5, high=2),
+              gamma=_f32(rng, c), beta=_f32(rng, c))
+
+    def bn(t, name, ch):
+        return b.add("batch_norm", t, name, {"eps": 1e-5}, mean=_f32(rng, ch),
+                     var=_f32(rng, ch, low=0.5, high=2), gamma=_f32(rng, ch, low=0.5, high=1.5), beta=_f32(rng, ch))
+
+    def rprelu_chain(t, name, ch):
+        t = b.add("affine", t, f"{name}.move_a", bias=_f32(rng, ch, low=-0.3, high=0.3))
+        t = b.add("prelu", t, f"{name}.prelu", slope=_f32(rng, ch, low=0, high=0.5))
+        return b.add("affine", t, f"{name}.move_b", bias=_f32(rng, ch, low=-0.3, high=0.3))
+
+    def bconv(t, name, cin, cout, k, stride):
+        s = b.add("affine", t, f"{name}.move", bias=_f32(rng, cin, low=-0.3, high=0.3))
+        s = b.add("pack_signs", s, f"{name}.sign", {"groups": 1})
+        y = b.add("bconv2d", s, name, {"in_channels": cin, "stride": [stride] * 2, "padding": [k // 2] * 4,
+                                       "groups": 1, "pad_value": "zero"}, weight_bits=_bits(rng, cout, cin, k, k))
+        return b.add("affine", y, f"{name}.alpha", scale=_f32(rng, cout, low=0.1, high=1))
+
+    for i, cout in enumerate(widths[1:], start=1):
+        cin = c
+        stride = 2 if cout != cin and i != 1 else 1
+        y = bn(bconv(x, f"b{i}.conv3", cin, cin, 3, stride), f"b{i}.bn1", cin)
+        shortcut = x if stride == 1 else b.add("avg_pool2d", x, f"b{i}.pool", {"kernel": [2, 2], "stride": [2, 2],
+                                                                               "padding": [0, 0]})
+        out1 = rprelu_chain(b.add("add", [y, shortcut], f"b{i}.add1"), f"b{i}.act1", cin)
+        paths = 1 if cout == cin else 2
+        outs = [b.add("add", [bn(bconv(out1, f"b{i}.pw{j}", cin, cin, 1, 1), f"b{i}.bn2_{j}", cin), out1],
+                      f"b{i}.add2_{j}") for j in range(paths)]
+        y = outs[0] if paths == 1 else b.add("concat", outs, f"b{i}.concat")
+        x = rprelu_chain(y, f"b{i}.act2", cout)
+        c = cout
+    x = b.add("global_avg_pool", x, "gap")
+    x = b.add("dense", x, "fc", weight=_f32(rng, 10, c), bias=_f32(rng, 10))
+    return b.build(x)
+
+
+def tiny_xnor(seed=0, bwn=False):
+    """XNOR-Net style: BN -> sign -> bconv (+bias) -> ReLU, pooling, flatten, binary dense."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((10, 10, 1))
+    x = b.add("conv2d", b.input, "conv1", {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+              weight=_f32(rng, 6, 1, 3, 3), bias=_f32(rng, 6))
+    x = b.add("relu", x, "relu1")
+    x = b.add("max_pool2d", x, "pool1", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+
+    def bn(t, name, ch):
+        return b.add("batch_norm", t, name, {"eps": 1e-4}, mean=_f32(rng, ch), var=_f32(rng, ch, low=0.5, high=2),
+                     gamma=_f32(rng, ch, low=0.01, high=1), beta=_f32(rng, ch))
+
+    x = bn(x, "bn2", 6)
+    if bwn:
+        x = b.add("bwn_conv2d", x, "conv2", {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
+                  weight_bits=_bits(rng, 70, 6, 3, 3), alpha=_f32(rng, 70, low=0.1, high=1), bias=_f32(rng, 70))
+    else:
+        x = b.add("pack_signs", x, "sign2", {"groups": 1})
+        x = b.add("bconv2d", x, "conv2", {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1],
+                                          "groups": 1, "pad_value": "zero"}, weight_bits=_bits(rng, 70, 6, 3, 3))
+        x = b.add("affine", x, "conv2.alpha", scale=_f32(rng, 70, low=0.1, high=1), bias=_f32(rng, 70))
+    x = b.add("relu", x, "relu2")
+    x = b.add("avg_pool2d", x, "pool2", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1],
+                                         "count_include_pad": True})
+    x = b.add("flatten", x, "flatten", {"order": "chw"})
+    x = bn(x, "bn3", 70 * 4)
+    if bwn:
+        x = b.add("bwn_dense", x, "ip1", {"in_features": 280}, weight_bits=_bits(rng, 20, 280)[:, 0, 0, :].copy(),
+                  alpha=_f32(rng, 20, low=0.1, high=1), bias=_f32(rng, 20))
+    else:
+        x = b.add("pack_signs", x, "sign3", {"groups": 1})
+        x = b.add("bdense", x, "ip1", {"in_features": 280}, weight_bits=_bits(rng, 20, 280)[:, 0, 0, :].copy())
+        x = b.add("affine", x, "ip1.alpha", scale=_f32(rng, 20, low=0.1, high=1), bias=_f32(rng, 20))
+    x = b.add("relu", x, "relu3")
+    x = b.add("dense", x, "ip2", weight=_f32(rng, 5, 20), bias=_f32(rng, 5))
+    return b.build(x)

@@ -1,0 +1,149 @@
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import xnorinfer
+from xnorinfer import Model, ModelFormatError
+
+import graphs
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Model(graphs.tiny_reactnet(), {"arch": "tiny", "classes": [str(i) for i in range(10)]})
+
+
+@pytest.fixture(scope="module")
+def blob(model):
+    return model.to_bytes()
+
+
+def rewrite(blob, change_manifest=None, drop=(), replace=None):
+    """A copy of the model archive with its manifest edited or entries dropped/replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename in drop:
+                continue
+            data = src.read(info.filename)
+            if info.filename == "model.json" and change_manifest:
+                manifest = json.loads(data)
+                change_manifest(manifest)
+                data = json.dumps(manifest).encode()
+            if replace and info.filename in replace:
+                data = replace[info.filename]
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_round_trip_through_a_file(model, tmp_path):
+    path = tmp_path / "m.xnr"
+    model.save(path)
+    loaded = xnorinfer.load(path)
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.metadata == model.metadata
+
+
+def test_binary_weights_are_stored_packed(model, blob):
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        manifest = json.loads(zf.read("model.json"))
+    dtypes = {spec["dtype"] for spec in manifest["arrays"].values()}
+    assert dtypes == {"float32", "uint64"}
+    bits = sum(np.prod(s["shape"]) * 64 for s in manifest["arrays"].values() if s["dtype"] == "uint64")
+    assert bits >= 8 * 8 * 9  # the 3x3 convs' weights are there, as words
+
+
+def test_model_pickles_as_its_file_bytes(model):
+    clone = pickle.loads(pickle.dumps(model))
+    x = np.random.default_rng(1).standard_normal((1, 3, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        xnorinfer.load("/nonexistent/model.xnr")
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "junk.xnr"
+    path.write_bytes(b"definitely not a model" * 10)
+    with pytest.raises(ModelFormatError, match="corrupt or truncated"):
+        xnorinfer.load(path)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9, 0.999])
+def test_truncated(blob, keep):
+    with pytest.raises(ModelFormatError):
+        xnorinfer.load(blob[: int(len(blob) * keep)])
+
+
+def test_flipped_byte_inside_an_array_fails_the_crc(blob):
+    corrupt = bytearray(blob)
+    corrupt[len(blob) // 2] ^= 0xFF
+    with pytest.raises(ModelFormatError):
+        xnorinfer.load(bytes(corrupt))
+
+
+def test_newer_format_version(blob):
+    def newer(m):
+        m["format_version"] = 99
+    with pytest.raises(ModelFormatError, match="format version 99 is newer"):
+        xnorinfer.load(rewrite(blob, newer))
+
+
+def test_other_zip_files_are_not_models():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(ModelFormatError, match="not an xnorinfer model"):
+        xnorinfer.load(out.getvalue())
+
+
+def test_manifest_that_is_not_json(blob):
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        xnorinfer.load(rewrite(blob, replace={"model.json": b"{nope"}))
+
+
+def test_missing_array(blob):
+    with pytest.raises(ModelFormatError, match="missing from the archive"):
+        xnorinfer.load(rewrite(blob, drop=("arrays/p0.npy",)))
+
+
+def test_array_shape_disagrees_with_manifest(blob):
+    def lie(m):
+        m["arrays"]["p0"]["shape"] = [1, 2, 3]
+    with pytest.raises(ModelFormatError, match="p0"):
+        xnorinfer.load(rewrite(blob, lie))
+
+
+def test_pickled_object_array_is_refused(blob):
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"evil": 1}] * 54, dtype=object), allow_pickle=True)
+    with pytest.raises(ModelFormatError):
+        xnorinfer.load(rewrite(blob, replace={"arrays/p0.npy": buf.getvalue()}))
+
+
+def test_inconsistent_graph(blob):
+    def break_graph(m):
+        m["graph"]["nodes"][4]["attrs"]["in_channels"] = 5
+    with pytest.raises(ModelFormatError, match="inconsistent graph"):
+        xnorinfer.load(rewrite(blob, break_graph))
+
+
+def test_unknown_op(blob):
+    def unknown(m):
+        m["graph"]["nodes"][0]["op"] = "conv3d"
+    with pytest.raises(ModelFormatError, match="unknown op"):
+        xnorinfer.load(rewrite(blob, unknown))
+
+
+def test_malformed_node(blob):
+    def malformed(m):
+        del m["graph"]["nodes"][0]["inputs"]
+    with pytest.raises(ModelFormatError, match="malformed graph"):
+        xnorinfer.load(rewrite(blob, malformed))

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
+
+import graphs
+
+
+@pytest.mark.parametrize("make", [graphs.tiny_reactnet, graphs.tiny_xnor, lambda seed: graphs.tiny_xnor(seed, bwn=True)],
+                         ids=["reactnet", "xnor", "bwn"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_graph_equals_unfused(make, seed):
+    graph = make(seed)
+    x = np.random.default_rng(seed).standard_normal((3,) + graph.input_shape).astype(np.float32)
+    unfused = Executor(graph).run(x)
+    fused = Executor(optimize(graph)).run(x)
+    # Folding BN and alpha into the epilogue changes float rounding only.
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5 * np.abs(unfused).max())
+
+
+def test_reactnet_blocks_fuse_into_packers_and_binary_convs():
+    fused = optimize(graphs.tiny_reactnet())
+    ops = [n.op for n in fused.nodes]
+    # Every bias, alpha, BN, shortcut add and RPReLU is absorbed: only these ops remain.
+    assert set(ops) == {"conv2d", "batch_norm", "pack_signs", "bconv2d", "concat", "avg_pool2d",
+                        "global_avg_pool", "dense"}
+    for node in fused.nodes:
+        if node.op == "bconv2d":
+            assert {"scale", "bias", "rp_gamma", "rp_slope", "rp_zeta"} <= set(node.params)
+            assert len(node.inputs) == 2  # the shortcut rides along as the fused residual
+        if node.op == "pack_signs":
+            assert "bias" in node.params
+
+
+def test_xnor_relu_fuses_but_bn_before_sign_stays():
+    ops = [n.op for n in optimize(graphs.tiny_xnor()).nodes]
+    assert ops.count("relu") == 1 and ops.index("relu") == 1  # only the float stem's ReLU is left
+    assert "affine" not in ops
+    assert ops.count("batch_norm") == 2
+
+
+def test_a_tensor_read_twice_is_not_fused_away():
+    b = GraphBuilder((4, 4, 3))
+    rng = np.random.default_rng(0)
+    from xnorinfer.ops import pack_signs
+    s = b.add("pack_signs", b.input, "sign", {"groups": 1})
+    y = b.add("bconv2d", s, "conv", {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1,
+                                      "pad_value": "zero"},
+              weight_bits=pack_signs(rng.standard_normal((3, 3, 3, 3)).astype(np.float32)))
+    z = b.add("affine", y, "scale", scale=np.full(3, 2, np.float32))
+    out = b.add("add", [z, y], "sum")  # y is read by both: the scale must not fold into conv
+    graph = b.build(out)
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(Executor(optimize(graph)).run(x), Executor(graph).run(x), rtol=1e-6)
+
+
+def test_executor_reuses_buffers_and_matches_across_batches():
+    graph = optimize(graphs.tiny_reactnet(3))
+    ex = Executor(graph)
+    x = np.random.default_rng(3).standard_normal((4,) + graph.input_shape).astype(np.float32)
+    whole = ex.run(x)
+    for i in range(4):
+        # NumPy's float GEMM may block a batch of 1 differently: equal up to rounding.
+        np.testing.assert_allclose(ex.run(x[i:i + 1]), whole[i:i + 1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(ex.run(x), whole)  # a second run, pooled buffers reused, same bits
+
+
+def test_executor_overrides_and_captures_tensors():
+    graph = optimize(graphs.tiny_reactnet(4))
+    ex = Executor(graph)
+    x = np.random.default_rng(4).standard_normal((2,) + graph.input_shape).astype(np.float32)
+    name = "b2.act2.move_b"
+    base = ex.run(x, capture=[name])
+    captured = ex.captured[name]
+    assert captured.shape[0] == 2
+    np.testing.assert_array_equal(ex.run(x, overrides={name: captured}), base)
+    assert not np.array_equal(ex.run(x, overrides={name: captured + 1}), base)
+
+
+def test_shape_inference_reports_the_node():
+    b = GraphBuilder((8, 8, 3))
+    b.add("conv2d", b.input, "c1", {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+          weight=np.zeros((4, 5, 3, 3), np.float32))
+    with pytest.raises(GraphError, match="'c1'.*weight"):
+        infer_shapes(b.build("c1"))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda g: setattr(g.nodes[0], "op", "conv9d"), "unknown op"),
+    (lambda g: g.nodes[1].inputs.__setitem__(0, "nowhere"), "before anything writes"),
+    (lambda g: g.nodes[0].attrs.__setitem__("stride", [0, 1]), "stride"),
+    (lambda g: g.nodes[0].attrs.__setitem__("padding", [1, 1]), "padding"),
+    (lambda g: g.nodes[1].params.__setitem__("mean", np.zeros(3, np.float32)), "mean"),
+    (lambda g: g.nodes[1].params.__setitem__("var", np.full(8, np.nan, np.float32)), "NaN"),
+    (lambda g: g.nodes[1].params.__setitem__("extra", np.zeros(8, np.float32)), "unexpected parameters"),
+    (lambda g: g.nodes[4].params.__setitem__("weight_bits", g.nodes[4].params["weight_bits"].astype(np.float32)),
+     "uint64"),
+    (lambda g: g.nodes[4].attrs.__setitem__("in_channels", 9), "in_channels"),
+    (lambda g: g.nodes[4].attrs.__setitem__("pad_value", "two"), "pad_value"),
+    (lambda g: setattr(g, "output", "missing"), "graph output"),
+])
+def test_invalid_graphs_are_rejected(mutate, message):
+    graph = graphs.tiny_reactnet()
+    mutate(graph)
+    with pytest.raises(GraphError, match=message):
+        infer_shapes(graph)

@@ -1,0 +1,422 @@
+"""The operators a graph may use: for each, its inputs, parameters, attribute checks, shape
+inference and how it runs (on the kernels in xnorinfer.ops).
+
+Every check here is what stands between a corrupt or hand-edited model file and the C kernels, so
+each op validates every attribute and parameter shape it uses and raises GraphError naming the node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import ops
+from ..ops import _validate
+from ..ops.float_ops import _pooled_size
+from .ir import GraphError, Node, TensorInfo
+
+RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    arity: tuple[int, int]               # min and max number of inputs
+    required: tuple[str, ...]            # parameter names
+    optional: tuple[str, ...]
+    infer: Callable[[Node, list[TensorInfo]], TensorInfo]
+    compile: Callable[[Node], Callable]  # -> run(*inputs, out=None) -> array
+    writes_into: tuple = ()              # (dtype,) if run() accepts a preallocated `out`
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def _op(name, arity=(1, 1), required=(), optional=(), writes_into=()):
+    def register(pair):
+        infer, compile_ = pair
+        OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into)
+        return pair
+    return register
+
+
+# ---- attribute and parameter helpers -----------------------------------------------------------
+
+def _fail(node: Node, message: str) -> GraphError:
+    return GraphError(f"node {node.name!r} ({node.op}): {message}")
+
+
+def _int(node, key, default=None, minimum=1) -> int:
+    v = node.attrs.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise _fail(node, f"attribute {key!r} must be an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _ints(node, key, count, default=None, minimum=0) -> tuple[int, ...]:
+    v = node.attrs.get(key, default)
+    if (not isinstance(v, (list, tuple)) or len(v) != count
+            or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and i >= minimum for i in v)):
+        raise _fail(node, f"attribute {key!r} must be {count} ints >= {minimum}, got {v!r}")
+    return tuple(int(i) for i in v)
+
+
+def _bool(node, key, default) -> bool:
+    v = node.attrs.get(key, default)
+    if not isinstance(v, bool):
+        raise _fail(node, f"attribute {key!r} must be true or false, got {v!r}")
+    return v
+
+
+def _param(node, key, dtype, shape) -> np.ndarray | None:
+    """The parameter, checked for dtype and shape (None entries of `shape` are free)."""
+    p = node.params.get(key)
+    if p is None:
+        return None
+    if p.dtype != np.dtype(dtype):
+        raise _fail(node, f"parameter {key!r} must be {np.dtype(dtype).name}, got {p.dtype.name}")
+    if p.ndim != len(shape) or any(want is not None and want != got for want, got in zip(shape, p.shape)):
+        want = "x".join("?" if s is None else str(s) for s in shape)
+        raise _fail(node, f"parameter {key!r} must have shape {want}, got {'x'.join(map(str, p.shape))}")
+    if p.dtype.kind == "f" and not np.isfinite(p).all():
+        raise _fail(node, f"parameter {key!r} contains NaN or infinite values")
+    return p
+
+
+def _float_map(node, info: TensorInfo, rank=3) -> TensorInfo:
+    if info.packed or len(info.shape) != rank:
+        kind = "a float (H, W, C) map" if rank == 3 else "a float vector"
+        raise _fail(node, f"expects {kind}, got {info}")
+    return info
+
+
+def _channel_params(node, channels, names):
+    for key in names:
+        _param(node, key, np.float32, (channels,))
+
+
+def _spatial_out(node, h, w, k, stride, pads):
+    try:
+        return (_validate.output_size(h, k[0], stride[0], pads[0], pads[1], node.name),
+                _validate.output_size(w, k[1], stride[1], pads[2], pads[3], node.name))
+    except ValueError as exc:
+        raise _fail(node, str(exc)) from None
+
+
+def _rprelu(node):
+    present = [k in node.params for k in RPRELU]
+    if any(present) and not all(present):
+        raise _fail(node, f"needs all of {RPRELU} or none")
+    return tuple(node.params[k] for k in RPRELU) if all(present) else None
+
+
+# ---- float convolution and dense ---------------------------------------------------------------
+
+def _infer_conv(node, ins):
+    h, w, c = _float_map(node, ins[0]).shape
+    groups = _int(node, "groups", 1)
+    weight = node.params.get("weight")
+    if weight is None or weight.ndim != 4:
+        raise _fail(node, "parameter 'weight' must be (O, C / groups, kh, kw)")
+    o, cg, kh, kw = weight.shape
+    _param(node, "weight", np.float32, (o, c // groups, kh, kw))
+    if c % groups or o % groups or cg * groups != c:
+        raise _fail(node, f"weight {weight.shape} does not fit {c} input channels in {groups} groups")
+    _channel_params(node, o, ["bias"])
+    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
+    return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
+
+
+def _compile_conv(node):
+    p, a = node.params, node.attrs
+    return lambda x, out=None: ops.conv2d(x, p["weight"], p.get("bias"), tuple(a["stride"]),
+                                          tuple(a["padding"]), a.get("groups", 1))
+
+
+_op("conv2d", required=["weight"], optional=["bias"])((_infer_conv, _compile_conv))
+
+
+def _infer_dense(node, ins):
+    (i,) = _float_map(node, ins[0], rank=1).shape
+    weight = _param(node, "weight", np.float32, (None, i))
+    _channel_params(node, weight.shape[0], ["bias"])
+    return TensorInfo((weight.shape[0],))
+
+
+_op("dense", required=["weight"], optional=["bias"])(
+    (_infer_dense, lambda node: lambda x, out=None: ops.dense(x, node.params["weight"], node.params.get("bias"))))
+
+
+# ---- BWN: float activations, 1-bit weights -------------------------------------------------------
+
+def _infer_bwn_conv(node, ins):
+    h, w, c = _float_map(node, ins[0]).shape
+    groups = _int(node, "groups", 1)
+    if _int(node, "in_channels") != c or c % groups:
+        raise _fail(node, f"attribute in_channels must be the input's {c} channels, divisible by groups")
+    bits = _param(node, "weight_bits", np.uint64, (None, None, None, ops.packed_words(c // groups)))
+    o, kh, kw, _ = bits.shape
+    _channel_params(node, o, ["alpha", "bias"])
+    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
+    return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
+
+
+def _compile_bwn_conv(node):
+    p, a = node.params, node.attrs
+    weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], a.get("groups", 1))
+    return lambda x, out=None: ops.bwn_conv2d(x, weights, p.get("bias"), tuple(a["stride"]), tuple(a["padding"]))
+
+
+_op("bwn_conv2d", required=["weight_bits", "alpha"], optional=["bias"])((_infer_bwn_conv, _compile_bwn_conv))
+
+
+def _infer_bwn_dense(node, ins):
+    (i,) = _float_map(node, ins[0], rank=1).shape
+    if _int(node, "in_features") != i:
+        raise _fail(node, f"attribute in_features must be the input's {i} features")
+    bits = _param(node, "weight_bits", np.uint64, (None, ops.packed_words(i)))
+    _channel_params(node, bits.shape[0], ["alpha", "bias"])
+    return TensorInfo((bits.shape[0],))
+
+
+def _compile_bwn_dense(node):
+    p = node.params
+    weights = ops.BWNDenseWeights(p["weight_bits"], p["alpha"], node.attrs["in_features"])
+    return lambda x, out=None: ops.bwn_dense(x, weights, p.get("bias"))
+
+
+_op("bwn_dense", required=["weight_bits", "alpha"], optional=["bias"])((_infer_bwn_dense, _compile_bwn_dense))
+
+
+# ---- binary layers ------------------------------------------------------------------------------
+
+def _infer_pack(node, ins):
+    info = ins[0]
+    if info.packed:
+        raise _fail(node, f"expects a float tensor, got {info}")
+    c, groups = info.shape[-1], _int(node, "groups", 1)
+    if c % groups:
+        raise _fail(node, f"groups ({groups}) must divide the {c} channels")
+    _channel_params(node, c, ["bias"])
+    return TensorInfo(info.shape[:-1] + (ops.packed_words(c, groups),), packed_channels=c, groups=groups)
+
+
+_op("pack_signs", optional=["bias"], writes_into=(np.uint64,))(
+    (_infer_pack, lambda node: lambda x, out=None: ops.pack_signs(
+        x, node.params.get("bias"), node.attrs.get("groups", 1), out=out)))
+
+
+def _infer_bconv(node, ins):
+    x = ins[0]
+    groups = _int(node, "groups", 1)
+    if not x.packed or len(x.shape) != 3:
+        raise _fail(node, f"expects a bit-packed (H, W, words) map, got {x}")
+    c = x.packed_channels
+    if _int(node, "in_channels") != c or x.groups != groups:
+        raise _fail(node, f"in_channels/groups must match the packed input ({c} channels, {x.groups} groups)")
+    bits = _param(node, "weight_bits", np.uint64, (None, None, None, ops.packed_words(c // groups)))
+    o, kh, kw, _ = bits.shape
+    if o % groups:
+        raise _fail(node, f"groups ({groups}) must divide the {o} output channels")
+    _channel_params(node, o, ["scale", "bias", *RPRELU])
+    _rprelu(node)
+    if node.attrs.get("pad_value", "zero") not in ops.binary.PAD_VALUES:
+        raise _fail(node, f"attribute pad_value must be one of {ops.binary.PAD_VALUES}")
+    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
+    out = TensorInfo(_spatial_out(node, x.shape[0], x.shape[1], (kh, kw), stride, pads) + (o,))
+    if len(ins) == 2 and ins[1] != out:
+        raise _fail(node, f"residual {ins[1]} must match the output {out}")
+    return out
+
+
+def _compile_bconv(node):
+    p, a = node.params, node.attrs
+    weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], a.get("groups", 1))
+    args = dict(stride=tuple(a["stride"]), padding=tuple(a["padding"]), pad_value=a.get("pad_value", "zero"),
+                scale=p.get("scale"), bias=p.get("bias"), rprelu=_rprelu(node))
+    return lambda x, residual=None, out=None: ops.bconv2d(x, weights, residual=residual, out=out, **args)
+
+
+_op("bconv2d", arity=(1, 2), required=["weight_bits"], optional=["scale", "bias", *RPRELU],
+    writes_into=(np.float32,))((_infer_bconv, _compile_bconv))
+
+
+def _infer_bdense(node, ins):
+    x = ins[0]
+    if not x.packed or len(x.shape) != 1:
+        raise _fail(node, f"expects a bit-packed vector, got {x}")
+    if _int(node, "in_features") != x.packed_channels or x.groups != 1:
+        raise _fail(node, f"attribute in_features must be the input's {x.packed_channels} features")
+    bits = _param(node, "weight_bits", np.uint64, (None, ops.packed_words(x.packed_channels)))
+    _channel_params(node, bits.shape[0], ["scale", "bias", *RPRELU])
+    _rprelu(node)
+    return TensorInfo((bits.shape[0],))
+
+
+def _compile_bdense(node):
+    p = node.params
+    weights = ops.BinaryDenseWeights(p["weight_bits"], node.attrs["in_features"])
+    return lambda x, out=None: ops.bdense(x, weights, p.get("scale"), p.get("bias"), rprelu=_rprelu(node))
+
+
+_op("bdense", required=["weight_bits"], optional=["scale", "bias", *RPRELU])((_infer_bdense, _compile_bdense))
+
+
+# ---- per-channel and element-wise float ops ----------------------------------------------------
+
+def _elementwise(names):
+    def infer(node, ins):
+        info = ins[0]
+        if info.packed:
+            raise _fail(node, f"expects a float tensor, got {info}")
+        _channel_params(node, info.shape[-1], names)
+        return info
+    return infer
+
+
+def _infer_batch_norm(node, ins):
+    info = _elementwise(["mean", "var", "gamma", "beta"])(node, ins)
+    eps = node.attrs.get("eps", 1e-5)
+    if not isinstance(eps, float) or not eps >= 0:
+        raise _fail(node, f"attribute eps must be a float >= 0, got {eps!r}")
+    if np.any(node.params["var"] + eps <= 0):
+        raise _fail(node, "var + eps must be positive")
+    return info
+
+
+_op("batch_norm", required=["mean", "var"], optional=["gamma", "beta"])(
+    (_infer_batch_norm, lambda node: lambda x, out=None: ops.batch_norm(
+        x, node.params["mean"], node.params["var"], node.params.get("gamma"), node.params.get("beta"),
+        node.attrs.get("eps", 1e-5))))
+
+
+def _infer_affine(node, ins):
+    if not node.params:
+        raise _fail(node, "needs a 'scale' or a 'bias' parameter")
+    return _elementwise(["scale", "bias"])(node, ins)
+
+
+def _run_affine(node):
+    scale, bias = node.params.get("scale"), node.params.get("bias")
+
+    def run(x, out=None):
+        _validate.tensor(x, "x", np.float32, tuple(range(1, 9)), finite=True)
+        y = x * scale if scale is not None else x.copy()
+        if bias is not None:
+            y += bias
+        return y
+    return run
+
+
+_op("affine", optional=["scale", "bias"])((_infer_affine, _run_affine))
+_op("prelu", required=["slope"])(
+    (_elementwise(["slope"]), lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"])))
+_op("rprelu", required=list(RPRELU))(
+    (_elementwise(RPRELU), lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node))))
+_op("relu")((_elementwise([]), lambda node: lambda x, out=None: ops.relu(x)))
+
+
+def _infer_add(node, ins):
+    if ins[0] != ins[1] or ins[0].packed:
+        raise _fail(node, f"adds two float tensors of one shape, got {ins[0]} and {ins[1]}")
+    return ins[0]
+
+
+_op("add", arity=(2, 2))((_infer_add, lambda node: lambda a, b, out=None: ops.add(a, b)))
+
+
+def _infer_concat(node, ins):
+    if any(i.packed or i.shape[:-1] != ins[0].shape[:-1] for i in ins):
+        raise _fail(node, f"concatenates float tensors that differ only in channels, got {', '.join(map(str, ins))}")
+    return TensorInfo(ins[0].shape[:-1] + (sum(i.shape[-1] for i in ins),))
+
+
+_op("concat", arity=(2, 64))((_infer_concat, lambda node: lambda *xs, out=None: ops.concat(list(xs))))
+
+
+# ---- pooling and reshaping ----------------------------------------------------------------------
+
+def _pool(kind):
+    def infer(node, ins):
+        h, w, c = _float_map(node, ins[0]).shape
+        k = _ints(node, "kernel", 2, minimum=1)
+        s = _ints(node, "stride", 2, default=list(k), minimum=1)
+        p = _ints(node, "padding", 2, default=[0, 0])
+        ceil = _bool(node, "ceil_mode", False)
+        if kind == "avg":
+            _bool(node, "count_include_pad", True)
+        if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
+            raise _fail(node, "padding must be at most half the kernel")
+        try:
+            return TensorInfo((_pooled_size(h, k[0], s[0], p[0], ceil, node.name),
+                               _pooled_size(w, k[1], s[1], p[1], ceil, node.name), c))
+        except ValueError as exc:
+            raise _fail(node, str(exc)) from None
+
+    def compile_(node):
+        a = node.attrs
+        k = tuple(a["kernel"])
+        common = dict(stride=tuple(a.get("stride", k)), padding=tuple(a.get("padding", (0, 0))),
+                      ceil_mode=a.get("ceil_mode", False))
+        if kind == "avg":
+            return lambda x, out=None: ops.avg_pool2d(
+                x, k, count_include_pad=a.get("count_include_pad", True), **common)
+        return lambda x, out=None: ops.max_pool2d(x, k, **common)
+    return infer, compile_
+
+
+_op("avg_pool2d")(_pool("avg"))
+_op("max_pool2d")(_pool("max"))
+_op("global_avg_pool")(
+    (lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
+     lambda node: lambda x, out=None: ops.global_avg_pool(x)))
+
+
+def _infer_flatten(node, ins):
+    h, w, c = _float_map(node, ins[0]).shape
+    if node.attrs.get("order", "chw") not in ("chw", "hwc"):
+        raise _fail(node, "attribute order must be 'chw' (PyTorch's) or 'hwc'")
+    return TensorInfo((h * w * c,))
+
+
+def _compile_flatten(node):
+    if node.attrs.get("order", "chw") == "hwc":
+        return lambda x, out=None: x.reshape(x.shape[0], -1)
+    # PyTorch flattens NCHW: channel-major, so a following Linear's weights keep their layout.
+    return lambda x, out=None: np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
+_op("flatten")((_infer_flatten, _compile_flatten))
+
+
+# ---- whole-graph checks -------------------------------------------------------------------------
+
+def infer_shapes(graph, input_shape=None) -> dict[str, TensorInfo]:
+    """Checks every node and returns the TensorInfo of every tensor; raises GraphError."""
+    from .ir import Graph  # noqa: F401  (type only)
+
+    shape = tuple(input_shape or graph.input_shape)
+    if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
+        raise GraphError(f"graph input shape must be (H, W, C) positive ints, got {shape}")
+    infos = {graph.input: TensorInfo(shape)}
+    names = {graph.input}
+    for node in graph.nodes:
+        spec = OPS.get(node.op)
+        if spec is None:
+            raise GraphError(f"node {node.name!r}: unknown op {node.op!r}")
+        if node.output in names:
+            raise GraphError(f"node {node.name!r}: tensor {node.output!r} is written twice")
+        if not spec.arity[0] <= len(node.inputs) <= spec.arity[1]:
+            raise _fail(node, f"takes {spec.arity[0]}..{spec.arity[1]} inputs, got {len(node.inputs)}")
+        missing = [i for i in node.inputs if i not in infos]
+        if missing:
+            raise _fail(node, f"reads {missing} before anything writes them")
+        unknown = set(node.params) - set(spec.required) - set(spec.optional)
+        absent = set(spec.required) - set(node.params)
+        if unknown or absent:
+            raise _fail(node, f"unexpected parameters {sorted(unknown)}, missing {sorted(absent)}")
+        infos[node.output] = spec.infer(node, [infos[i] for i in node.inputs])
+        names.add(node.output)
+    if graph.output not in infos:
+        raise GraphError(f"graph output {graph.output!r} is not written by any node")
+    return infos

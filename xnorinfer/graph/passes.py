@@ -1,0 +1,176 @@
+"""Graph optimisations that fold float work into the binary kernels' epilogues and packers.
+
+- fold_into_binary: affine / batch_norm after a binary conv or dense -> its scale and bias
+- fuse_residual: add(binary conv, r) -> the conv's fused residual input
+- fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
+- fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
+- distribute_through_concat: a per-channel op after concat -> one per concat input, so the ops
+  above can absorb it (ReActNet's doubling blocks)
+
+Each rewrite is exact except folding, which composes per-channel scales in float64 and rounds once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Graph, Node
+
+BINARY = ("bconv2d", "bdense")
+PER_CHANNEL = ("affine", "batch_norm", "prelu", "rprelu", "relu")
+RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
+
+
+def optimize(graph: Graph) -> Graph:
+    """The graph with every fusion applied until none applies."""
+    nodes = list(graph.nodes)
+    rewrites = (distribute_through_concat, fold_into_binary, fuse_residual, fuse_activation,
+                fuse_bias_into_pack)
+    changed = True
+    while changed:
+        changed = False
+        for rewrite in rewrites:
+            while True:
+                result = rewrite(Graph(nodes, graph.input, graph.input_shape, graph.output))
+                if result is None:
+                    break
+                nodes, changed = result, True
+    return Graph(nodes, graph.input, graph.input_shape, graph.output)
+
+
+def _sole_consumer(graph: Graph, tensor: str) -> Node | None:
+    if tensor == graph.output:
+        return None
+    users = graph.consumers().get(tensor, [])
+    return users[0] if len(users) == 1 and users[0].inputs.count(tensor) == 1 else None
+
+
+def _bias_only(node: Node | None) -> bool:
+    return node is not None and node.op == "affine" and set(node.params) == {"bias"}
+
+
+def _plain_epilogue(node: Node) -> bool:
+    return node.op in BINARY and not any(k in node.params for k in RPRELU)
+
+
+def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
+    """nodes without `drop`, with `new` in the place of `at`."""
+    dropped = {id(n) for n in drop}
+    return [new if n is at else n for n in nodes if id(n) not in dropped or n is at]
+
+
+def fold_into_binary(graph: Graph):
+    for node in graph.nodes:
+        if not _plain_epilogue(node) or len(node.inputs) != 1:
+            continue
+        nxt = _sole_consumer(graph, node.output)
+        if nxt is None or nxt.op not in ("affine", "batch_norm"):
+            continue
+        o = node.params["weight_bits"].shape[0]
+        p = nxt.params
+        if nxt.op == "affine":
+            a = p.get("scale", np.ones(o)).astype(np.float64)
+            c = p.get("bias", np.zeros(o)).astype(np.float64)
+        else:
+            a = p.get("gamma", np.ones(o)).astype(np.float64) / np.sqrt(
+                p["var"].astype(np.float64) + nxt.attrs.get("eps", 1e-5))
+            c = p.get("beta", np.zeros(o)).astype(np.float64) - p["mean"].astype(np.float64) * a
+        scale = node.params.get("scale", np.ones(o, np.float32)).astype(np.float64)
+        bias = node.params.get("bias", np.zeros(o, np.float32)).astype(np.float64)
+        params = dict(node.params, scale=(scale * a).astype(np.float32), bias=(bias * a + c).astype(np.float32))
+        fused = node.replace(params=params, output=nxt.output)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def fuse_residual(graph: Graph):
+    for node in graph.nodes:
+        if not _plain_epilogue(node) or len(node.inputs) != 1 or node.op != "bconv2d":
+            continue
+        nxt = _sole_consumer(graph, node.output)
+        if nxt is None or nxt.op != "add":
+            continue
+        other = nxt.inputs[1] if nxt.inputs[0] == node.output else nxt.inputs[0]
+        fused = node.replace(inputs=node.inputs + [other], output=nxt.output)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def fuse_activation(graph: Graph):
+    for node in graph.nodes:
+        if not _plain_epilogue(node):
+            continue
+        o = node.params["weight_bits"].shape[0]
+        chain, gamma, zeta = [], np.zeros(o, np.float32), np.zeros(o, np.float32)
+        nxt = _sole_consumer(graph, node.output)
+        if _bias_only(nxt):
+            chain.append(nxt)
+            gamma = -nxt.params["bias"]  # PReLU(v + b) is PReLU(v - gamma) with gamma = -b exactly
+            nxt = _sole_consumer(graph, nxt.output)
+        if nxt is None or nxt.op not in ("prelu", "relu", "rprelu") or (chain and nxt.op == "rprelu"):
+            continue
+        chain.append(nxt)
+        if nxt.op == "rprelu":
+            gamma, slope, zeta = (nxt.params[k] for k in RPRELU)
+        else:
+            slope = nxt.params["slope"] if nxt.op == "prelu" else np.zeros(o, np.float32)
+            after = _sole_consumer(graph, nxt.output)
+            if _bias_only(after):
+                chain.append(after)
+                zeta = after.params["bias"]
+        params = dict(node.params, rp_gamma=np.ascontiguousarray(gamma, np.float32),
+                      rp_slope=np.ascontiguousarray(slope, np.float32), rp_zeta=np.ascontiguousarray(zeta, np.float32))
+        fused = node.replace(params=params, output=chain[-1].output)
+        return _replace(graph.nodes, [node] + chain[:-1], chain[-1], fused)
+    return None
+
+
+def fuse_bias_into_pack(graph: Graph):
+    consumers = graph.consumers()
+    for node in graph.nodes:
+        if not _bias_only(node) or node.output == graph.output:
+            continue
+        users = consumers.get(node.output, [])
+        if not users or any(u.op != "pack_signs" or "bias" in u.params for u in users):
+            continue
+        packs = {id(u): u.replace(inputs=node.inputs, params={"bias": node.params["bias"]}) for u in users}
+        return [packs.get(id(n), n) for n in graph.nodes if n is not node]
+    return None
+
+
+def distribute_through_concat(graph: Graph):
+    producer = graph.producer()
+    for node in graph.nodes:
+        if node.op != "concat":
+            continue
+        nxt = _sole_consumer(graph, node.output)
+        if nxt is None or nxt.op not in PER_CHANNEL:
+            continue
+        widths = [_channels(producer, name) for name in node.inputs]
+        if None in widths:
+            continue
+        bounds = np.cumsum([0] + widths)
+        parts = []
+        for i, name in enumerate(node.inputs):
+            sliced = {k: np.ascontiguousarray(v[bounds[i]:bounds[i + 1]]) for k, v in nxt.params.items()}
+            parts.append(nxt.replace(name=f"{nxt.name}/{i}", inputs=[name], output=f"{nxt.output}/{i}", params=sliced))
+        concat = node.replace(inputs=[p.output for p in parts], output=nxt.output)
+        at = graph.nodes.index(node)
+        rest = [n for n in graph.nodes if n is not node and n is not nxt]
+        return rest[:at] + parts + [concat] + rest[at:]
+    return None
+
+
+def _channels(producer: dict[str, Node], name: str) -> int | None:
+    """Output channels of a tensor, from the parameters of the nodes that made it; None if unknown."""
+    node = producer.get(name)
+    if node is None:
+        return None
+    for key in ("weight_bits", "weight"):
+        if key in node.params:
+            return node.params[key].shape[0]
+    if node.op == "concat":
+        widths = [_channels(producer, i) for i in node.inputs]
+        return None if None in widths else sum(widths)
+    if node.op in PER_CHANNEL + ("add",):
+        return _channels(producer, node.inputs[0])
+    return None

@@ -1,0 +1,130 @@
+"""Model: a graph with its metadata, optimised and compiled once, run on NumPy arrays."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+from . import format as model_format
+from .graph import Executor, Graph, infer_shapes, optimize
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+class Model:
+    """A loaded binary network.
+
+    `metadata` holds what the converter recorded: arch, classes, input_size (C, H, W),
+    preprocessing mean/std, source checkpoint sha256."""
+
+    def __init__(self, graph: Graph, metadata: dict | None = None):
+        infer_shapes(graph)  # the graph as stored must be valid, not only its optimised form
+        self.graph = graph
+        self.metadata = dict(metadata or {})
+        self._executor = Executor(optimize(graph))
+
+    # ---- inference ------------------------------------------------------------------------------
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """(C, H, W) the model was built for."""
+        h, w, c = self.graph.input_shape
+        return c, h, w
+
+    def predict(self, x, layout: str = "NCHW", batch_size: int | None = None) -> np.ndarray:
+        """Run the network on a batch: float (N, C, H, W) like PyTorch, or (N, H, W, C) with
+        layout="NHWC". Returns float32 (N, outputs), e.g. logits. `batch_size` bounds memory by
+        running at most that many images at once."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype.kind != "f":
+            raise TypeError(f"x must be a float array (normalised pixels), got dtype {x.dtype}; "
+                            "use xnorinfer.classify for raw images")
+        if x.ndim != 4:
+            raise ValueError(f"x must be a 4-D batch ({layout}), got shape {x.shape}; add a batch axis with x[None]")
+        nhwc = x.transpose(0, 2, 3, 1) if layout == "NCHW" else x
+        c = self.graph.input_shape[2]
+        if nhwc.shape[3] != c:
+            raise ValueError(f"the model takes {c} input channels, x has {nhwc.shape[3]} (layout {layout}, "
+                             f"shape {x.shape})")
+        nhwc = np.ascontiguousarray(nhwc, dtype=np.float32)
+        if not np.isfinite(nhwc).all():
+            raise ValueError("x contains NaN or infinite values")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        step = batch_size or max(len(nhwc), 1)
+        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, len(nhwc), step)]
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+    # ---- files ----------------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write the model to a .xnr file (or a binary file object)."""
+        model_format.save(self.graph, self.metadata, path)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        self.save(buf)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Model":
+        return cls(*model_format.load(data))
+
+    def __reduce__(self):
+        # Pickles as its file bytes, so multiprocessing workers rebuild it with the same checks.
+        return (Model.from_bytes, (self.to_bytes(),))
+
+    # ---- description ----------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A table of the layers that run (after fusion) with output shapes, parameters and MACs."""
+        graph, infos = self._executor.graph, self._executor.infos
+        rows = [("layer", "op", "output", "params", "binary MACs", "float MACs")]
+        total_bin = total_float = 0
+        for node in graph.nodes:
+            binary, flt = node_macs(node, infos)
+            total_bin, total_float = total_bin + binary, total_float + flt
+            params = sum(int(p.size) * (64 if p.dtype == np.uint64 else 1) for p in node.params.values())
+            rows.append((node.name, node.op, str(infos[node.output]), f"{params:,}" if params else "",
+                         f"{binary:,}" if binary else "", f"{flt:,}" if flt else ""))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        meta = ", ".join(f"{k}={self.metadata[k]}" for k in ("arch", "dataset") if k in self.metadata)
+        binary_weights = sum(int(p.size) * 64 for n in graph.nodes for k, p in n.params.items() if k.endswith("_bits"))
+        lines += ["", f"model: {meta or 'unnamed'}; input (C, H, W) {self.input_size}",
+                  f"binary MACs {total_bin:,} ({total_bin / 1e9:.3f} G), float MACs {total_float:,} "
+                  f"({total_float / 1e6:.1f} M); binary weight bits (word-padded) {binary_weights:,}"]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Model(arch={self.metadata.get('arch', '?')!r}, input_size={self.input_size})"
+
+
+def node_macs(node, infos) -> tuple[int, int]:
+    """(binary, float) multiply-accumulates of one node for one image."""
+    out = infos[node.output].shape
+    pixels = int(np.prod(out[:-1])) if len(out) > 1 else 1
+    if node.op in ("bconv2d", "bwn_conv2d"):
+        o, kh, kw, _ = node.params["weight_bits"].shape
+        cg = node.attrs["in_channels"] // node.attrs.get("groups", 1)
+        macs = pixels * o * kh * kw * cg
+        return (macs, 0) if node.op == "bconv2d" else (0, macs)
+    if node.op in ("bdense", "bwn_dense"):
+        macs = node.params["weight_bits"].shape[0] * node.attrs["in_features"]
+        return (macs, 0) if node.op == "bdense" else (0, macs)
+    if node.op in ("conv2d", "dense"):
+        return 0, int(node.params["weight"].size) * pixels
+    return 0, 0
+
+
+def load(path) -> Model:
+    """Load a .xnr model from a path, a binary file object or bytes."""
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
+    return Model(*model_format.load(path))
