@@ -13,6 +13,7 @@ from ._runtime import _apply_environment
 from . import ops
 from .format import ModelFormatError
 from .model import Model, load
+from . import convert
 
 _apply_environment()
 del _apply_environment
@@ -24,6 +25,7 @@ __all__ = [
     "get_num_threads",
     "Model",
     "ModelFormatError",
+    "convert",
     "load",
     "ops",
     "set_isa",

@@ -1,0 +1,103 @@
+"""The `xnorinfer` command line: convert checkpoints, describe models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from ._version import __version__
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _classes(text: str) -> list[str]:
+    """A file with one class name per line, or a comma-separated list."""
+    if os.path.isfile(text):
+        with open(text, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    return [c.strip() for c in text.split(",")]
+
+
+def cmd_convert(args) -> int:
+    from . import convert
+
+    start = time.perf_counter()
+    model = convert.from_torch(args.checkpoint, args.arch, classes=args.classes, input_size=args.input_size,
+                               mean=args.mean, std=args.std, centered=not args.plain_bwn,
+                               stem_stride=args.stem_stride, dataset=args.dataset)
+    model.save(args.output)
+    size = os.path.getsize(args.output)
+    print(f"{args.checkpoint} -> {args.output}: {model.metadata['arch']}, {model.metadata['num_classes']} classes, "
+          f"input {tuple(model.metadata['input_size'])}, {size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .model import load
+
+    start = time.perf_counter()
+    model = load(args.model)
+    load_ms = (time.perf_counter() - start) * 1e3
+    if args.json:
+        print(json.dumps(model.metadata, indent=2))
+        return 0
+    meta = dict(model.metadata)
+    classes = meta.pop("classes", [])
+    print(f"{args.model}: {os.path.getsize(args.model) / 1e6:.2f} MB, loaded in {load_ms:.0f} ms")
+    for key, value in meta.items():
+        print(f"  {key}: {value}")
+    shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
+    print(f"  classes: {shown}\n")
+    print(model.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .convert import ARCHS
+
+    parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.")
+    parser.add_argument("--version", action="version", version=f"xnorinfer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("convert", help="convert a PyTorch checkpoint to an .xnr model (needs torch)")
+    p.add_argument("checkpoint", help="checkpoint file (training checkpoint dict or state_dict)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.xnr)")
+    p.add_argument("--arch", required=True, choices=sorted(ARCHS), help="architecture of the checkpoint")
+    p.add_argument("--classes", type=_classes, help="class names: a file with one per line, or a,b,c")
+    p.add_argument("--input-size", type=int, help="input side in pixels (default: the architecture's)")
+    p.add_argument("--mean", type=_floats, help="per-channel preprocessing mean, e.g. 0.485,0.456,0.406")
+    p.add_argument("--std", type=_floats, help="per-channel preprocessing std")
+    p.add_argument("--stem-stride", type=int, default=2, choices=[1, 2],
+                   help="reactnet-a: stride of the first conv (2 official, 1 for small images)")
+    p.add_argument("--dataset", help="name of the training data, recorded in the metadata")
+    p.add_argument("--plain-bwn", action="store_true",
+                   help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("info", help="describe a model file: metadata and layers")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (OSError, ValueError, ImportError) as exc:
+        # Expected failures (missing file, bad model, checkpoint mismatch) get one clear line.
+        print(f"xnorinfer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
