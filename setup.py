@@ -54,7 +54,9 @@ class BuildExt(build_ext):
             print("xnorinfer: OpenMP not available, building single-threaded kernels", file=sys.stderr)
         for ext in self.extensions:
             if self.compiler.compiler_type != "msvc":
-                ext.extra_compile_args += ["-O3", "-std=c11", "-fno-strict-aliasing"]
+                # -fno-trapping-math: nothing reads the FP exception flags, and without it GCC
+                # will not turn the epilogue's PReLU select into a vector blend.
+                ext.extra_compile_args += ["-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-math"]
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]

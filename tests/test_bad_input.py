@@ -197,3 +197,29 @@ def test_bwn_conv_rejects_nan_activations():
     x[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         bwn_conv2d(x, weights)
+
+
+def test_bconv_rejects_activation_bits_past_the_last_channel():
+    weights = BinaryConvWeights.from_float(np.ones((4, 3, 1, 1), np.float32))
+    x = pack_signs(np.ones((1, 2, 2, 3), np.float32))
+    x[0, 1, 1, 0] |= np.uint64(1) << np.uint64(40)
+    with pytest.raises(ValueError, match="past the last channel"):
+        bconv2d(x, weights)
+
+
+def test_bconv_rejects_out_overlapping_residual(conv):
+    x, weights = conv
+    residual = np.zeros((1, 3, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        bconv2d(x, weights, residual=residual, out=residual)
+
+
+def test_bconv_rejects_out_of_the_wrong_shape(conv):
+    x, weights = conv
+    with pytest.raises(ValueError, match="out must have shape"):
+        bconv2d(x, weights, out=np.zeros((1, 3, 3, 9), np.float32))
+
+
+def test_weights_reject_empty_dimensions():
+    with pytest.raises(ValueError, match="empty dimension"):
+        BinaryConvWeights(np.zeros((0, 3, 3, 1), np.uint64), in_channels=10)

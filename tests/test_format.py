@@ -160,3 +160,48 @@ def test_malformed_node(blob):
         del m["graph"]["nodes"][0]["inputs"]
     with pytest.raises(ModelFormatError, match="malformed graph"):
         xnorinfer.load(rewrite(blob, malformed))
+
+
+def test_node_that_is_not_an_object(blob):
+    def junk(m):
+        m["graph"]["nodes"][0] = "x"
+    with pytest.raises(ModelFormatError, match="malformed node"):
+        xnorinfer.load(rewrite(blob, junk))
+
+
+def test_absurd_array_shapes(blob):
+    for shape in ([2 ** 63, 2], [2 ** 32, 2 ** 32]):
+        def lie(m, shape=shape):
+            m["arrays"]["p0"]["shape"] = shape
+        with pytest.raises(ModelFormatError, match="do not fit"):
+            xnorinfer.load(rewrite(blob, lie))
+
+
+def test_empty_kernel_is_refused(blob):
+    def empty(m):
+        m["arrays"]["p0"]["shape"] = [8, 3, 0, 3]
+    with pytest.raises(ModelFormatError, match="empty"):
+        xnorinfer.load(rewrite(blob, empty))
+
+
+def test_huge_stride_is_refused(blob):
+    def huge(m):
+        m["graph"]["nodes"][0]["attrs"]["stride"] = [2 ** 40, 1]
+    with pytest.raises(ModelFormatError, match="stride"):
+        xnorinfer.load(rewrite(blob, huge))
+
+
+def test_infinite_eps_is_refused(blob):
+    def inf(m):
+        m["graph"]["nodes"][1]["attrs"]["eps"] = float("inf")
+    with pytest.raises(ModelFormatError, match="eps"):
+        xnorinfer.load(rewrite(blob, inf))
+
+
+def test_compressed_arrays_are_refused(blob):
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelFormatError, match="stored uncompressed"):
+        xnorinfer.load(out.getvalue())

@@ -104,3 +104,23 @@ def test_invalid_graphs_are_rejected(mutate, message):
     mutate(graph)
     with pytest.raises(GraphError, match=message):
         infer_shapes(graph)
+
+
+def test_flatten_output_survives_the_reuse_of_its_input_buffer():
+    # pack -> bconvA -> flatten -> pack -> bconvB (same shape as A) -> flatten -> concat: if flatten
+    # returned a view of A's output, B would be written into A's recycled buffer underneath it.
+    from xnorinfer.ops import pack_signs
+    rng = np.random.default_rng(0)
+    b = GraphBuilder((1, 1, 64))
+    attrs = {"in_channels": 64, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1, "pad_value": "zero"}
+    bits = lambda: pack_signs(rng.standard_normal((64, 1, 1, 64)).astype(np.float32))  # noqa: E731
+    a = b.add("bconv2d", b.add("pack_signs", b.input, "s1", {"groups": 1}), "A", attrs, weight_bits=bits())
+    fa = b.add("flatten", a, "fa", {"order": "hwc"})
+    y = b.add("bconv2d", b.add("pack_signs", a, "s2", {"groups": 1}), "B", attrs, weight_bits=bits())
+    fb = b.add("flatten", y, "fb", {"order": "chw"})
+    graph = b.build(b.add("concat", [fa, fb], "cat"))
+    x = rng.standard_normal((2, 1, 1, 64)).astype(np.float32)
+    ex = Executor(graph)
+    out = ex.run(x, capture=["A", "B"])
+    np.testing.assert_array_equal(out[:, :64], ex.captured["A"].reshape(2, 64))
+    np.testing.assert_array_equal(out[:, 64:], ex.captured["B"].reshape(2, 64))

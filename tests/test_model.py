@@ -62,3 +62,7 @@ def test_bad_layout_and_batch_size(model):
         model.predict(batch(), layout="CHWN")
     with pytest.raises(ValueError, match="batch_size"):
         model.predict(batch(), batch_size=0)
+
+
+def test_empty_batch(model):
+    assert model.predict(np.zeros((0, 3, 12, 12), np.float32)).shape == (0, 10)

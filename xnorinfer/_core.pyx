@@ -89,7 +89,7 @@ def set_num_threads(int n):
 
 # ---- bit packing --------------------------------------------------------------------------------
 
-def pack_signs(const float[:, ::1] x, const float[::1] bias, int groups, uint64_t[:, ::1] out):
+def pack_signs(const float[:, ::1] x not None, const float[::1] bias, int groups, uint64_t[:, ::1] out not None):
     """Packs rows of x into out; returns the number of NaNs met."""
     cdef const float *b = &bias[0] if bias is not None else NULL
     cdef int64_t nans
@@ -102,7 +102,7 @@ def pack_signs(const float[:, ::1] x, const float[::1] bias, int groups, uint64_
         nans = xi_pack_signs(&x[0, 0], b, npix, c, groups, &out[0, 0], nthreads)
     return nans
 
-def unpack_signs(const uint64_t[:, ::1] packed, int groups, float[:, ::1] out):
+def unpack_signs(const uint64_t[:, ::1] packed not None, int groups, float[:, ::1] out not None):
     cdef int64_t npix = out.shape[0]
     cdef int c = <int>out.shape[1]
     cdef int nthreads = xi_get_num_threads()
@@ -117,8 +117,8 @@ def unpack_signs(const uint64_t[:, ::1] packed, int groups, float[:, ::1] out):
 def bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words):
     return xi_bconv_blocked_words(o, groups, kh, kw, group_words)
 
-def bconv_prepare_weights(const uint64_t[:, ::1] w, int groups, int kh, int kw,
-                          uint64_t[::1] blocked, int32_t[::1] tap_popcount):
+def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int kh, int kw,
+                          uint64_t[::1] blocked not None, int32_t[::1] tap_popcount not None):
     """w: (o, kh * kw * group_words) packed weights."""
     cdef int o = <int>w.shape[0]
     cdef int64_t group_words = w.shape[1] // (kh * kw)
@@ -129,8 +129,8 @@ def bconv_prepare_weights(const uint64_t[:, ::1] w, int groups, int kh, int kw,
 cdef inline const float *_ptr(const float[::1] a):
     return &a[0] if a is not None else NULL
 
-def bconv2d(tuple geometry, const uint64_t[::1] x, const uint64_t[::1] blocked,
-            const int32_t[::1] tap_popcount, float[::1] out,
+def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] blocked not None,
+            const int32_t[::1] tap_popcount not None, float[::1] out not None,
             const float[::1] scale, const float[::1] bias, const float[::1] residual,
             const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta):
     """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo)."""

@@ -127,11 +127,18 @@ def _read(zf: zipfile.ZipFile) -> tuple[Graph, dict]:
 
     if ARRAYS not in entries:
         raise ModelFormatError(f"no {ARRAYS} in the archive")
+    if entries[ARRAYS].compress_type != zipfile.ZIP_STORED:
+        # Stored data occupies its size in the file, so reading it cannot inflate a small file.
+        raise ModelFormatError(f"{ARRAYS} must be stored uncompressed")
     blob = zf.read(ARRAYS)
     arrays = {key: _read_array(blob, key, spec) for key, spec in array_doc.items()}
     try:
         nodes = []
+        if not isinstance(graph_doc["nodes"], list):
+            raise ModelFormatError("graph nodes must be a list")
         for doc in graph_doc["nodes"]:
+            if not isinstance(doc, dict) or not isinstance(doc.get("params", {}), dict):
+                raise ModelFormatError(f"malformed node description {str(doc)[:80]!r}")
             params = {}
             for pname, key in doc.get("params", {}).items():
                 if key not in arrays:
@@ -157,7 +164,9 @@ def _read_array(blob: bytes, key: str, spec) -> np.ndarray:
     dtype, shape, offset = DTYPES[spec["dtype"]], tuple(spec["shape"]), spec.get("offset")
     if not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ModelFormatError(f"array {key!r} has an invalid shape {shape}")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = 1
+    for d in shape:  # Python ints: a crafted shape cannot overflow
+        count *= d
     if not isinstance(offset, int) or offset < 0 or offset % dtype.itemsize or offset + count * dtype.itemsize > len(blob):
         raise ModelFormatError(f"array {key!r}: offset {offset!r} and shape {shape} do not fit {ARRAYS} "
                                f"({len(blob)} bytes)")

@@ -57,7 +57,7 @@ class Model:
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         step = batch_size or max(len(nhwc), 1)
-        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, len(nhwc), step)]
+        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     # ---- files ----------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Model":
-        return cls(*model_format.load(data))
+        return load(data)
 
     def __reduce__(self):
         # Pickles as its file bytes, so multiprocessing workers rebuild it with the same checks.
@@ -127,4 +127,8 @@ def load(path) -> Model:
     """Load a .xnr model from a path, a binary file object or bytes."""
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
-    return Model(*model_format.load(path))
+    graph, metadata = model_format.load(path)
+    try:
+        return Model(graph, metadata)
+    except ValueError as exc:  # a layer refused its weights while being compiled
+        raise model_format.ModelFormatError(f"inconsistent model: {exc}") from None

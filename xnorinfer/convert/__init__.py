@@ -25,6 +25,7 @@ class Arch:
     mean: list | None
     std: list | None
     description: str
+    resize_ratio: float = 1.0  # shorter side resized to ratio * input size before the centre crop
     normalize_keys: Callable = staticmethod(lambda state: state)
 
 
@@ -34,18 +35,18 @@ def _xnor(builder, binary):
 
 ARCHS = {
     "reactnet-a": Arch(reactnet.build_reactnet_a, 224, IMAGENET_MEAN, IMAGENET_STD,
-                       "ReActNet-A (MobileNetV1-based), official step-2 checkpoint"),
+                       "ReActNet-A (MobileNetV1-based), official step-2 checkpoint", 256 / 224),
     "reactnet-18": Arch(reactnet.build_reactnet_18, 224, IMAGENET_MEAN, IMAGENET_STD,
-                        "ReActNet-18 (Bi-Real-Net-18-based), official step-2 checkpoint"),
+                        "ReActNet-18 (Bi-Real-Net-18-based), official step-2 checkpoint", 256 / 224),
     "xnor-nin": Arch(_xnor(xnornet.build_nin, True), 32, None, None, "XNOR-Net NIN (CIFAR-10), XNOR-Net-PyTorch"),
     "xnor-lenet5": Arch(_xnor(xnornet.build_lenet5, True), 28, [0.1307], [0.3081],
                         "XNOR-Net LeNet-5 (MNIST), XNOR-Net-PyTorch"),
     "xnor-alexnet": Arch(_xnor(xnornet.build_alexnet, True), 227, IMAGENET_MEAN, [1 / 255] * 3,
-                         "XNOR-Net AlexNet (ImageNet), XNOR-Net-PyTorch", xnornet.normalize_alexnet_keys),
+                         "XNOR-Net AlexNet (ImageNet), XNOR-Net-PyTorch", 256 / 227, xnornet.normalize_alexnet_keys),
     "bwn-nin": Arch(_xnor(xnornet.build_nin, False), 32, None, None, "BWN NIN (CIFAR-10)"),
     "bwn-lenet5": Arch(_xnor(xnornet.build_lenet5, False), 28, [0.1307], [0.3081], "BWN LeNet-5 (MNIST)"),
     "bwn-alexnet": Arch(_xnor(xnornet.build_alexnet, False), 227, IMAGENET_MEAN, [1 / 255] * 3,
-                        "BWN AlexNet (ImageNet)", xnornet.normalize_alexnet_keys),
+                        "BWN AlexNet (ImageNet)", 256 / 227, xnornet.normalize_alexnet_keys),
 }
 
 
@@ -92,6 +93,7 @@ def from_torch(checkpoint, arch: str, *, classes=None, input_size: int | None = 
         "input_size": [channels, size, size],
         "mean": mean,
         "std": std,
+        "preprocess": {"resize": round(size * spec.resize_ratio), "crop": size},
         "source": source,
         "converter": f"xnorinfer {__version__}",
     }

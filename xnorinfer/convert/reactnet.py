@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import GraphBuilder
-from ._checkpoint import StateDict
+from ._checkpoint import ConversionError, StateDict
 from ._layers import Layers
 
 REACTNET_A_CHANNELS = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
@@ -59,7 +59,8 @@ def build_reactnet_a(sd: StateDict, input_size: int, stem_stride: int = 2) -> tu
     for i in range(1, len(ch)):
         cin, cout = ch[i - 1], ch[i]
         # The reference's rule (stride 2 iff the width changes and is not 64) is, for its channel
-        # list, "iff the width changes, except in block 1"; the latter holds for narrower variants.
+        # list, "iff the width changes, except in block 1"; the latter is the rule this converter
+        # applies to narrower variants (such as examples/training's), whose block 1 is not 64 wide.
         stride = 2 if cin != cout and i != 1 else 1
         p = f"feature.{i}"
         # out1 = move13(prelu1(move12(bn1(alpha * bconv3x3(sign(move11(x)))) + shortcut)))
@@ -80,7 +81,8 @@ def build_reactnet_a(sd: StateDict, input_size: int, stem_stride: int = 2) -> tu
         elif cout == 2 * cin:
             paths = [("binary_pw_down1", "bn2_1"), ("binary_pw_down2", "bn2_2")]
         else:
-            raise AssertionError(f"ReActNet-A block {i}: {cin} -> {cout} channels")
+            raise ConversionError(f"ReActNet-A block {i} goes from {cin} to {cout} channels; "
+                                  "a block keeps or doubles its width")
         outs = []
         for conv_name, bn_name in paths:
             wp, ap = binary_weight(sd, f"{p}.{conv_name}", (cin, cin, 1, 1), flat_first=True)

@@ -2,6 +2,8 @@
 
 #include <stddef.h>
 
+#include "bitpack_impl.h"
+#include "isa.h"
 #include "threads.h"
 
 /* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
@@ -19,25 +21,45 @@ static inline uint64_t pack_word(const float *x, const float *bias, int n, int64
     return word;
 }
 
+int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, uint64_t *out)
+{
+    int64_t nans = 0;
+    for (int w = 0; w * 64 < n; ++w) {
+        const int len = n - w * 64 < 64 ? n - w * 64 : 64;
+        out[w] = pack_word(x + w * 64, bias ? bias + w * 64 : NULL, len, &nans);
+    }
+    return nans;
+}
+
+static xi_pack_run_fn pack_run_for(xi_isa isa)
+{
+    switch (isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case XI_ISA_AVX512:
+        return xi_pack_run_avx512;
+    case XI_ISA_AVX2:
+        return xi_pack_run_avx2;
+#endif
+    default:
+        return xi_pack_run_scalar;
+    }
+}
+
 int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups,
                       uint64_t *out, int nthreads)
 {
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;
+    const xi_pack_run_fn pack_run = pack_run_for(xi_isa_get());
     int64_t nans = 0;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536) reduction(+ : nans)
     for (int64_t p = 0; p < npix; ++p) {
         const float *row = x + p * c;
         uint64_t *dst = out + p * pw;
-        for (int g = 0; g < groups; ++g) {
-            for (int64_t w = 0; w < gw; ++w) {
-                const int64_t c0 = (int64_t)g * cg + w * 64;
-                const int n = (int)((cg - w * 64) < 64 ? (cg - w * 64) : 64);
-                dst[g * gw + w] = pack_word(row + c0, bias ? bias + c0 : NULL, n, &nans);
-            }
-        }
+        for (int g = 0; g < groups; ++g)
+            nans += pack_run(row + (int64_t)g * cg, bias ? bias + (int64_t)g * cg : NULL, cg, dst + g * gw);
     }
     return nans;
 }

@@ -46,9 +46,12 @@ def _fail(node: Node, message: str) -> GraphError:
     return GraphError(f"node {node.name!r} ({node.op}): {message}")
 
 
+MAX_ATTR = 2**31 - 1  # the kernels take sizes, strides and paddings as C ints
+
+
 def _int(node, key, default=None, minimum=1) -> int:
     v = node.attrs.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not minimum <= v <= MAX_ATTR:
         raise _fail(node, f"attribute {key!r} must be an int >= {minimum}, got {v!r}")
     return int(v)
 
@@ -56,7 +59,8 @@ def _int(node, key, default=None, minimum=1) -> int:
 def _ints(node, key, count, default=None, minimum=0) -> tuple[int, ...]:
     v = node.attrs.get(key, default)
     if (not isinstance(v, (list, tuple)) or len(v) != count
-            or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and i >= minimum for i in v)):
+            or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and minimum <= i <= MAX_ATTR
+                       for i in v)):
         raise _fail(node, f"attribute {key!r} must be {count} ints >= {minimum}, got {v!r}")
     return tuple(int(i) for i in v)
 
@@ -78,9 +82,16 @@ def _param(node, key, dtype, shape) -> np.ndarray | None:
     if p.ndim != len(shape) or any(want is not None and want != got for want, got in zip(shape, p.shape)):
         want = "x".join("?" if s is None else str(s) for s in shape)
         raise _fail(node, f"parameter {key!r} must have shape {want}, got {'x'.join(map(str, p.shape))}")
+    if p.size == 0:
+        raise _fail(node, f"parameter {key!r} is empty ({'x'.join(map(str, p.shape))})")
     if p.dtype.kind == "f" and not np.isfinite(p).all():
         raise _fail(node, f"parameter {key!r} contains NaN or infinite values")
     return p
+
+
+def _no_tail_bits(node, bits, channels):
+    if channels % 64 and np.any(bits[..., -1] >> np.uint64(channels % 64)):
+        raise _fail(node, "binary weights have bits set past the last input channel")
 
 
 def _float_map(node, info: TensorInfo, rank=3) -> TensorInfo:
@@ -218,6 +229,7 @@ def _infer_bconv(node, ins):
     o, kh, kw, _ = bits.shape
     if o % groups:
         raise _fail(node, f"groups ({groups}) must divide the {o} output channels")
+    _no_tail_bits(node, bits, c // groups)
     _channel_params(node, o, ["scale", "bias", *RPRELU])
     _rprelu(node)
     if node.attrs.get("pad_value", "zero") not in ops.binary.PAD_VALUES:
@@ -248,6 +260,7 @@ def _infer_bdense(node, ins):
     if _int(node, "in_features") != x.packed_channels or x.groups != 1:
         raise _fail(node, f"attribute in_features must be the input's {x.packed_channels} features")
     bits = _param(node, "weight_bits", np.uint64, (None, ops.packed_words(x.packed_channels)))
+    _no_tail_bits(node, bits, x.packed_channels)
     _channel_params(node, bits.shape[0], ["scale", "bias", *RPRELU])
     _rprelu(node)
     return TensorInfo((bits.shape[0],))
@@ -277,8 +290,8 @@ def _elementwise(names):
 def _infer_batch_norm(node, ins):
     info = _elementwise(["mean", "var", "gamma", "beta"])(node, ins)
     eps = node.attrs.get("eps", 1e-5)
-    if not isinstance(eps, float) or not eps >= 0:
-        raise _fail(node, f"attribute eps must be a float >= 0, got {eps!r}")
+    if not isinstance(eps, float) or not 0 <= eps < float("inf"):
+        raise _fail(node, f"attribute eps must be a finite float >= 0, got {eps!r}")
     if np.any(node.params["var"] + eps <= 0):
         raise _fail(node, "var + eps must be positive")
     return info
@@ -380,10 +393,11 @@ def _infer_flatten(node, ins):
 
 
 def _compile_flatten(node):
+    # Always a copy: the executor recycles its input's buffer, which a view would still share.
     if node.attrs.get("order", "chw") == "hwc":
-        return lambda x, out=None: x.reshape(x.shape[0], -1)
+        return lambda x, out=None: x.reshape(x.shape[0], -1).copy()
     # PyTorch flattens NCHW: channel-major, so a following Linear's weights keep their layout.
-    return lambda x, out=None: np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(x.shape[0], -1)
+    return lambda x, out=None: x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1).copy()
 
 
 _op("flatten")((_infer_flatten, _compile_flatten))

@@ -149,10 +149,15 @@ def distribute_through_concat(graph: Graph):
         if None in widths:
             continue
         bounds = np.cumsum([0] + widths)
+        taken = {n.output for n in graph.nodes} | {n.name for n in graph.nodes} | {graph.input}
         parts = []
         for i, name in enumerate(node.inputs):
             sliced = {k: np.ascontiguousarray(v[bounds[i]:bounds[i + 1]]) for k, v in nxt.params.items()}
-            parts.append(nxt.replace(name=f"{nxt.name}/{i}", inputs=[name], output=f"{nxt.output}/{i}", params=sliced))
+            part = f"{nxt.output}/part{i}"
+            while part in taken:
+                part += "_"
+            taken.add(part)
+            parts.append(nxt.replace(name=part, inputs=[name], output=part, params=sliced))
         concat = node.replace(inputs=[p.output for p in parts], output=nxt.output)
         at = graph.nodes.index(node)
         rest = [n for n in graph.nodes if n is not node and n is not nxt]

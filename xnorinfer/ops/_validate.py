@@ -23,6 +23,11 @@ def trusted():
         _scan_values.reset(token)
 
 
+def scanning() -> bool:
+    """False inside `trusted()`: whole-tensor value checks are skipped there."""
+    return _scan_values.get()
+
+
 def tensor(x, name: str, dtype, ndim: int | tuple[int, ...], *, finite: bool = False) -> np.ndarray:
     """Returns x if it is a C-contiguous ndarray of `dtype` and rank `ndim` (one of them, for a
     tuple); raises TypeError or ValueError naming the argument otherwise."""

@@ -60,6 +60,8 @@ class BinaryConvWeights:
     def __init__(self, packed: np.ndarray, in_channels: int, groups: int = 1):
         packed = check.tensor(packed, "packed weights", np.uint64, 4)
         o, kh, kw, words = packed.shape
+        if 0 in packed.shape:
+            raise ValueError(f"packed weights have an empty dimension: {packed.shape}")
         if groups < 1 or in_channels % groups or o % groups:
             raise ValueError(
                 f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({o})"
@@ -70,7 +72,7 @@ class BinaryConvWeights:
                 f"{packed_words(in_channels // groups)} words, weights have {words}"
             )
         cg = in_channels // groups
-        if cg % 64 and np.any(packed[..., -1] >> np.uint64(cg % 64)):
+        if _tail_bits_set(packed, cg, 1):
             raise ValueError("packed weights have bits set past the last input channel")
         self.packed = packed
         self.in_channels, self.out_channels, self.groups = in_channels, o, groups
@@ -138,6 +140,8 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
             f"x has {words} words per pixel; weights for {weights.in_channels} input channels in "
             f"{weights.groups} group(s) need {words_needed}"
         )
+    if check.scanning() and _tail_bits_set(x, weights.in_channels // weights.groups, weights.groups):
+        raise ValueError("x has bits set past the last channel of a group: not packed by pack_signs?")
     kh, kw = weights.kernel_size
     sh, sw = check.positive_pair(stride, "stride")
     pt, pb, pl, pr = check.padding4(padding)
@@ -151,6 +155,8 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
         residual = check.tensor(residual, "residual", np.float32, 4, finite=True)
         if residual.shape != out.shape:
             raise ValueError(f"residual must have the output's shape {out.shape}, got {residual.shape}")
+        if np.may_share_memory(residual, out):
+            raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
                 pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
@@ -174,6 +180,15 @@ def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, re
     out = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), weights, scale=scale, bias=bias,
                   residual=residual, rprelu=rprelu)
     return out.reshape(x.shape[0], weights.out_channels)
+
+
+def _tail_bits_set(packed: np.ndarray, channels_per_group: int, groups: int) -> bool:
+    """True if any word past a group's last channel has a bit set (such bits would count)."""
+    if channels_per_group % 64 == 0:
+        return False
+    words = packed.shape[-1] // groups
+    last = packed.reshape(-1, groups, words)[:, :, -1]
+    return bool(np.any(last >> np.uint64(channels_per_group % 64)))
 
 
 def _output(out, shape, dtype) -> np.ndarray:
