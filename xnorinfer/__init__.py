@@ -14,6 +14,8 @@ from . import ops
 from .format import ModelFormatError
 from .model import Model, load
 from . import convert
+from .classify import classify
+from .preprocess import ImageError
 
 _apply_environment()
 del _apply_environment
@@ -23,8 +25,10 @@ __all__ = [
     "available_isas",
     "get_isa",
     "get_num_threads",
+    "ImageError",
     "Model",
     "ModelFormatError",
+    "classify",
     "convert",
     "load",
     "ops",

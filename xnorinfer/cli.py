@@ -1,8 +1,9 @@
-"""The `xnorinfer` command line: convert checkpoints, describe models."""
+"""The `xnorinfer` command line: classify images, convert checkpoints, describe models."""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -18,12 +19,73 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _classes(text: str) -> list[str]:
     """A file with one class name per line, or a comma-separated list."""
     if os.path.isfile(text):
         with open(text, encoding="utf-8") as f:
             return [line.strip() for line in f if line.strip()]
     return [c.strip() for c in text.split(",")]
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+
+
+def expand_inputs(items: list[str]) -> list[str]:
+    """Files as given, folders as the images inside them (recursively, sorted), globs expanded."""
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            found = [os.path.join(root, name) for root, _, names in os.walk(item) for name in names
+                     if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES]
+            paths.extend(sorted(found))
+        elif any(ch in item for ch in "*?[") and not os.path.exists(item):
+            paths.extend(sorted(glob.glob(item, recursive=True)) or [item])  # no match: reported as missing
+        else:
+            paths.append(item)
+    return paths
+
+
+def cmd_classify(args) -> int:
+    from tqdm import tqdm
+
+    from . import set_num_threads
+    from .classify import classify_batches, resolve_model
+
+    if args.threads:
+        set_num_threads(args.threads)
+    model = resolve_model(args.model)
+    paths = expand_inputs(args.images)
+    if not paths:
+        print("xnorinfer classify: error: no images found", file=sys.stderr)
+        return 1
+    failures, records = 0, []
+    progress = tqdm(total=len(paths), unit="img", disable=None if len(paths) > 1 else True, file=sys.stderr)
+    for path, top, error in classify_batches(paths, model, args.top_k, args.batch_size):
+        progress.update()
+        if error is not None:
+            failures += 1
+            records.append({"image": path, "error": error})
+            if not args.json:
+                progress.write(f"xnorinfer classify: error: {error}", file=sys.stderr)
+            continue
+        records.append({"image": path, "predictions": [{"label": label, "probability": round(p, 6)}
+                                                       for label, p in top]})
+        if not args.json:
+            progress.write(f"{path}: " + ", ".join(f"{label} {p:.3f}" for label, p in top))
+    progress.close()
+    if args.json:
+        print(json.dumps(records, indent=2))
+    return 1 if failures else 0
 
 
 def cmd_convert(args) -> int:
@@ -66,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.")
     parser.add_argument("--version", action="version", version=f"xnorinfer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("classify", help="classify images (default model: the shipped CIFAR-10 ReActNet)")
+    p.add_argument("images", nargs="+", help="image files, folders or globs")
+    p.add_argument("--model", help="a .xnr model (default: the shipped CIFAR-10 model)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per image (default 5)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--threads", type=_positive_int, help="threads for the kernels (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
+    p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("convert", help="convert a PyTorch checkpoint to an .xnr model (needs torch)")
     p.add_argument("checkpoint", help="checkpoint file (training checkpoint dict or state_dict)")

@@ -1,0 +1,1 @@
+"""Pretrained models shipped with xnorinfer (see the model cards, *.md, beside them)."""
