@@ -178,3 +178,18 @@ def test_cli_rejects_non_positive_top_k(model_path, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["classify", path, "--model", model_path, "--top-k", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def _top_label(args):
+    model, array = args
+    return xnorinfer.classify(array, model=model, top_k=1)[0][0][0]
+
+
+def test_models_travel_to_worker_processes(model_path):
+    import multiprocessing
+
+    model = xnorinfer.load(model_path)
+    arrays = [np.full((12, 12, 3), v, np.uint8) for v in (0, 90, 180, 255)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        remote = pool.map(_top_label, [(model, a) for a in arrays])
+    assert remote == [_top_label((model, a)) for a in arrays]

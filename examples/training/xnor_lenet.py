@@ -35,11 +35,11 @@ class BinConv2d(nn.Module):
     def __init__(self, cin, cout, kernel_size=-1, stride=1, padding=0, linear=False, bn_channels=None,
                  binary_activations=True):
         super().__init__()
-        self.linear, self.binary_activations = linear, binary_activations
+        self.is_linear, self.binary_activations = linear, binary_activations
         bn_channels = bn_channels or cin
         self.bn = (nn.BatchNorm2d if bn_channels != cin or not linear else nn.BatchNorm1d)(bn_channels, eps=1e-4)
         if linear:
-            self.linear_layer = nn.Linear(cin, cout)
+            self.linear = nn.Linear(cin, cout)
         else:
             self.conv = nn.Conv2d(cin, cout, kernel_size, stride, padding)
 
@@ -47,15 +47,11 @@ class BinConv2d(nn.Module):
         x = self.bn(x)
         if self.binary_activations:
             x = SignSTE.apply(x)
-        if self.linear:
+        if self.is_linear:
             x = x.flatten(1)
-            return F.relu(F.linear(x, binarize_weight(self.linear_layer.weight), self.linear_layer.bias))
+            return F.relu(F.linear(x, binarize_weight(self.linear.weight), self.linear.bias))
         return F.relu(F.conv2d(x, binarize_weight(self.conv.weight), self.conv.bias, self.conv.stride,
                                self.conv.padding))
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        # The reference names the linear layer `linear`; keep its key names.
-        super()._save_to_state_dict(destination, prefix, keep_vars)
 
 
 class LeNet5(nn.Module):
@@ -75,7 +71,3 @@ class LeNet5(nn.Module):
         x = F.max_pool2d(F.relu(self.bn_conv1(self.conv1(x))), 2)
         x = F.max_pool2d(self.bin_conv2(x), 2)
         return self.ip2(self.bin_ip1(x))
-
-    def state_dict(self, *args, **kwargs):
-        state = super().state_dict(*args, **kwargs)
-        return type(state)((k.replace("bin_ip1.linear_layer.", "bin_ip1.linear."), v) for k, v in state.items())
