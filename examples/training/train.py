@@ -122,7 +122,8 @@ def main():
         best = max(best, acc)
         torch.save({"epoch": epoch + 1, "state_dict": model.state_dict(), "best_top1_acc": torch.tensor(acc),
                     "optimizer": optimizer.state_dict()}, f"{out}.pth.tar")
-        if args.time_limit and (time.time() - start) / 60 > args.time_limit * (epoch + 2) / (epoch + 1):
+        elapsed = (time.time() - start) / 60
+        if args.time_limit and elapsed * (epoch + 2) / (epoch + 1) > args.time_limit:  # the next epoch would not fit
             print("time limit reached", flush=True)
             break
 

@@ -32,12 +32,9 @@ class OpSpec:
 OPS: dict[str, OpSpec] = {}
 
 
-def _op(name, arity=(1, 1), required=(), optional=(), writes_into=()):
-    def register(pair):
-        infer, compile_ = pair
-        OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into)
-        return pair
-    return register
+def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), writes_into=()):
+    """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run."""
+    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into)
 
 
 # ---- attribute and parameter helpers -----------------------------------------------------------
@@ -144,7 +141,8 @@ def _compile_conv(node):
                                           tuple(a["padding"]), a.get("groups", 1))
 
 
-_op("conv2d", required=["weight"], optional=["bias"])((_infer_conv, _compile_conv))
+register("conv2d", _infer_conv, _compile_conv,
+         required=["weight"], optional=["bias"])
 
 
 def _infer_dense(node, ins):
@@ -154,8 +152,9 @@ def _infer_dense(node, ins):
     return TensorInfo((weight.shape[0],))
 
 
-_op("dense", required=["weight"], optional=["bias"])(
-    (_infer_dense, lambda node: lambda x, out=None: ops.dense(x, node.params["weight"], node.params.get("bias"))))
+register("dense", _infer_dense,
+         lambda node: lambda x, out=None: ops.dense(x, node.params["weight"], node.params.get("bias")),
+         required=["weight"], optional=["bias"])
 
 
 # ---- BWN: float activations, 1-bit weights -------------------------------------------------------
@@ -178,7 +177,8 @@ def _compile_bwn_conv(node):
     return lambda x, out=None: ops.bwn_conv2d(x, weights, p.get("bias"), tuple(a["stride"]), tuple(a["padding"]))
 
 
-_op("bwn_conv2d", required=["weight_bits", "alpha"], optional=["bias"])((_infer_bwn_conv, _compile_bwn_conv))
+register("bwn_conv2d", _infer_bwn_conv, _compile_bwn_conv,
+         required=["weight_bits", "alpha"], optional=["bias"])
 
 
 def _infer_bwn_dense(node, ins):
@@ -196,7 +196,8 @@ def _compile_bwn_dense(node):
     return lambda x, out=None: ops.bwn_dense(x, weights, p.get("bias"))
 
 
-_op("bwn_dense", required=["weight_bits", "alpha"], optional=["bias"])((_infer_bwn_dense, _compile_bwn_dense))
+register("bwn_dense", _infer_bwn_dense, _compile_bwn_dense,
+         required=["weight_bits", "alpha"], optional=["bias"])
 
 
 # ---- binary layers ------------------------------------------------------------------------------
@@ -212,9 +213,10 @@ def _infer_pack(node, ins):
     return TensorInfo(info.shape[:-1] + (ops.packed_words(c, groups),), packed_channels=c, groups=groups)
 
 
-_op("pack_signs", optional=["bias"], writes_into=(np.uint64,))(
-    (_infer_pack, lambda node: lambda x, out=None: ops.pack_signs(
-        x, node.params.get("bias"), node.attrs.get("groups", 1), out=out)))
+register("pack_signs", _infer_pack,
+         lambda node: lambda x, out=None: ops.pack_signs(x, node.params.get("bias"), node.attrs.get("groups", 1),
+                                                         out=out),
+         optional=["bias"], writes_into=(np.uint64,))
 
 
 def _infer_bconv(node, ins):
@@ -249,8 +251,8 @@ def _compile_bconv(node):
     return lambda x, residual=None, out=None: ops.bconv2d(x, weights, residual=residual, out=out, **args)
 
 
-_op("bconv2d", arity=(1, 2), required=["weight_bits"], optional=["scale", "bias", *RPRELU],
-    writes_into=(np.float32,))((_infer_bconv, _compile_bconv))
+register("bconv2d", _infer_bconv, _compile_bconv, arity=(1, 2), required=["weight_bits"],
+         optional=["scale", "bias", *RPRELU], writes_into=(np.float32,))
 
 
 def _infer_bdense(node, ins):
@@ -272,7 +274,8 @@ def _compile_bdense(node):
     return lambda x, out=None: ops.bdense(x, weights, p.get("scale"), p.get("bias"), rprelu=_rprelu(node))
 
 
-_op("bdense", required=["weight_bits"], optional=["scale", "bias", *RPRELU])((_infer_bdense, _compile_bdense))
+register("bdense", _infer_bdense, _compile_bdense,
+         required=["weight_bits"], optional=["scale", "bias", *RPRELU])
 
 
 # ---- per-channel and element-wise float ops ----------------------------------------------------
@@ -297,10 +300,13 @@ def _infer_batch_norm(node, ins):
     return info
 
 
-_op("batch_norm", required=["mean", "var"], optional=["gamma", "beta"])(
-    (_infer_batch_norm, lambda node: lambda x, out=None: ops.batch_norm(
-        x, node.params["mean"], node.params["var"], node.params.get("gamma"), node.params.get("beta"),
-        node.attrs.get("eps", 1e-5))))
+def _compile_batch_norm(node):
+    p = node.params
+    return lambda x, out=None: ops.batch_norm(x, p["mean"], p["var"], p.get("gamma"), p.get("beta"),
+                                              node.attrs.get("eps", 1e-5))
+
+
+register("batch_norm", _infer_batch_norm, _compile_batch_norm, required=["mean", "var"], optional=["gamma", "beta"])
 
 
 def _infer_affine(node, ins):
@@ -321,12 +327,13 @@ def _run_affine(node):
     return run
 
 
-_op("affine", optional=["scale", "bias"])((_infer_affine, _run_affine))
-_op("prelu", required=["slope"])(
-    (_elementwise(["slope"]), lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"])))
-_op("rprelu", required=list(RPRELU))(
-    (_elementwise(RPRELU), lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node))))
-_op("relu")((_elementwise([]), lambda node: lambda x, out=None: ops.relu(x)))
+register("affine", _infer_affine, _run_affine,
+         optional=["scale", "bias"])
+register("prelu", _elementwise(["slope"]), lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"]),
+         required=["slope"])
+register("rprelu", _elementwise(RPRELU), lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node)),
+         required=list(RPRELU))
+register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x))
 
 
 def _infer_add(node, ins):
@@ -335,7 +342,8 @@ def _infer_add(node, ins):
     return ins[0]
 
 
-_op("add", arity=(2, 2))((_infer_add, lambda node: lambda a, b, out=None: ops.add(a, b)))
+register("add", _infer_add, lambda node: lambda a, b, out=None: ops.add(a, b),
+         arity=(2, 2))
 
 
 def _infer_concat(node, ins):
@@ -344,7 +352,8 @@ def _infer_concat(node, ins):
     return TensorInfo(ins[0].shape[:-1] + (sum(i.shape[-1] for i in ins),))
 
 
-_op("concat", arity=(2, 64))((_infer_concat, lambda node: lambda *xs, out=None: ops.concat(list(xs))))
+register("concat", _infer_concat, lambda node: lambda *xs, out=None: ops.concat(list(xs)),
+         arity=(2, 64))
 
 
 # ---- pooling and reshaping ----------------------------------------------------------------------
@@ -378,11 +387,10 @@ def _pool(kind):
     return infer, compile_
 
 
-_op("avg_pool2d")(_pool("avg"))
-_op("max_pool2d")(_pool("max"))
-_op("global_avg_pool")(
-    (lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
-     lambda node: lambda x, out=None: ops.global_avg_pool(x)))
+register("avg_pool2d", *_pool("avg"))
+register("max_pool2d", *_pool("max"))
+register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
+         lambda node: lambda x, out=None: ops.global_avg_pool(x))
 
 
 def _infer_flatten(node, ins):
@@ -400,15 +408,13 @@ def _compile_flatten(node):
     return lambda x, out=None: x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1).copy()
 
 
-_op("flatten")((_infer_flatten, _compile_flatten))
+register("flatten", _infer_flatten, _compile_flatten)
 
 
 # ---- whole-graph checks -------------------------------------------------------------------------
 
 def infer_shapes(graph, input_shape=None) -> dict[str, TensorInfo]:
     """Checks every node and returns the TensorInfo of every tensor; raises GraphError."""
-    from .ir import Graph  # noqa: F401  (type only)
-
     shape = tuple(input_shape or graph.input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
         raise GraphError(f"graph input shape must be (H, W, C) positive ints, got {shape}")
