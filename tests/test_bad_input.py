@@ -216,10 +216,17 @@ def test_bconv_rejects_out_overlapping_residual(conv):
 
 def test_bconv_rejects_out_of_the_wrong_shape(conv):
     x, weights = conv
-    with pytest.raises(ValueError, match="out must have shape"):
+    with pytest.raises(ValueError, match="out must be a float32 array of shape"):
         bconv2d(x, weights, out=np.zeros((1, 3, 3, 9), np.float32))
 
 
 def test_weights_reject_empty_dimensions():
     with pytest.raises(ValueError, match="empty dimension"):
         BinaryConvWeights(np.zeros((0, 3, 3, 1), np.uint64), in_channels=10)
+
+
+def test_bconv_rejects_an_out_whose_pixels_are_not_evenly_spaced(conv):
+    x, weights = conv
+    big = np.zeros((1, 3, 6, 8), np.float32)
+    with pytest.raises(ValueError, match="channel slice"):
+        bconv2d(x, weights, out=big[:, :, 1:4])  # a window of each row: rows are 6 pixels apart

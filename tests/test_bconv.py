@@ -139,3 +139,23 @@ def test_bdense_equals_float_reference(n, i, o, seed, with_epilogue):
                          epilogue(dot, scale, bias, None, rprelu), exact=False)
     else:
         check_everywhere(lambda: bdense(pack_signs(x), weights), dot)
+
+
+@pytest.mark.parametrize("n, side", [(1, 5), (2, 4), (3, 1)])
+def test_bconv2d_writes_into_a_channel_slice(n, side):
+    # How a concat of binary convs is built in place: each writes its channels of the wide tensor.
+    rng = np.random.default_rng(side)
+    x = pack_signs(rng.standard_normal((n, side, side, 70)).astype(np.float32))
+    weights = BinaryConvWeights.from_float(rng.standard_normal((9, 70, 3, 3)).astype(np.float32))
+    residual = rng.standard_normal((n, side, side, 9)).astype(np.float32)
+    want = bconv2d(x, weights, 1, 1, residual=residual)
+    wide = np.full((n, side, side, 20), 7.0, np.float32)
+
+    def fill():
+        wide[...] = 7.0
+        bconv2d(x, weights, 1, 1, residual=residual, out=wide[..., 5:14])
+        return wide.copy()
+
+    for got in run_everywhere(fill).values():
+        np.testing.assert_array_equal(got[..., 5:14], want)
+        assert (got[..., :5] == 7).all() and (got[..., 14:] == 7).all()

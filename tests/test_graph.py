@@ -124,3 +124,8 @@ def test_flatten_output_survives_the_reuse_of_its_input_buffer():
     out = ex.run(x, capture=["A", "B"])
     np.testing.assert_array_equal(out[:, :64], ex.captured["A"].reshape(2, 64))
     np.testing.assert_array_equal(out[:, 64:], ex.captured["B"].reshape(2, 64))
+
+
+def test_concats_of_binary_convs_are_built_in_place():
+    ex = Executor(optimize(graphs.tiny_reactnet()))
+    assert ex._inplace and len(ex._slice_of) == 2 * len(ex._inplace)

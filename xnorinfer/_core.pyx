@@ -37,6 +37,7 @@ cdef extern from "csrc/bconv.h":
         int pad_t, pad_b, pad_l, pad_r
         int pad_one
         int64_t ho, wo
+        int64_t out_stride
     ctypedef struct xi_epilogue:
         const float *scale
         const float *bias
@@ -130,13 +131,16 @@ cdef inline const float *_ptr(const float[::1] a):
     return &a[0] if a is not None else NULL
 
 def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] blocked not None,
-            const int32_t[::1] tap_popcount not None, float[::1] out not None,
+            const int32_t[::1] tap_popcount not None, float[:, :, :, :] out not None, int64_t out_stride,
             const float[::1] scale, const float[::1] bias, const float[::1] residual,
             const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta):
-    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo)."""
+    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo).
+    out: (n, ho, wo, o) with contiguous channels and pixels `out_stride` floats apart (more than o
+    when it is a channel slice of a wider NHWC tensor)."""
     cdef xi_bconv_geom g
     (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw,
      g.pad_t, g.pad_b, g.pad_l, g.pad_r, g.pad_one, g.ho, g.wo) = geometry
+    g.out_stride = out_stride
     cdef xi_epilogue ep
     ep.scale = _ptr(scale)
     ep.bias = _ptr(bias)
@@ -147,6 +151,6 @@ def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] 
     cdef int status
     cdef int nthreads = xi_get_num_threads()
     with nogil:
-        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, &out[0], nthreads)
+        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the binary convolution's scratch buffers")

@@ -60,7 +60,7 @@ static void epilogue(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_
         const int32_t nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
         const int64_t base = (out_row0 + i) * g->o + oc0;
         const int32_t *restrict ci = c + (int64_t)i * ldc;
-        float *restrict oi = out + base;
+        float *restrict oi = out + (out_row0 + i) * g->out_stride + oc0;
         for (int j = 0; j < count; ++j)
             oi[j] = (float)(nbits - 2 * ci[j]);
         if (scale)

@@ -21,6 +21,8 @@ typedef struct {
     int pad_t, pad_b, pad_l, pad_r;
     int pad_one;         /* 1: padded taps are +1; 0: they contribute 0 */
     int64_t ho, wo;      /* output spatial size (the caller checks it is >= 1) */
+    int64_t out_stride;  /* floats from one output pixel to the next: o, or more when the output
+                            is a channel slice of a wider tensor (a concat written in place) */
 } xi_bconv_geom;
 
 /* out = act(scale[o] * dot + bias[o] + residual), act = RPReLU or identity.
@@ -28,7 +30,7 @@ typedef struct {
  * RPReLU ones together). */
 typedef struct {
     const float *scale, *bias;
-    const float *residual; /* same layout as the output: (n, ho, wo, o) */
+    const float *residual; /* (n, ho, wo, o), contiguous */
     const float *rp_gamma, *rp_slope, *rp_zeta;
 } xi_epilogue;
 
@@ -40,7 +42,8 @@ int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_
 void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
                               int64_t group_words, uint64_t *blocked, int32_t *tap_popcount);
 
-/* Runs the convolution; x is (n, h, w, groups * group_words) words, out (n, ho, wo, o) floats.
+/* Runs the convolution; x is (n, h, w, groups * group_words) words, out (n, ho, wo, o) floats
+ * with pixels out_stride floats apart.
  * Returns 0, or -1 if scratch memory could not be allocated. */
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads);

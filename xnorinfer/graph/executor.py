@@ -1,6 +1,7 @@
 """Runs a graph: nodes compiled once (weights laid out for the kernels), then executed in order
 with each intermediate released after its last reader and its buffer reused by a later layer of
-the same shape."""
+the same shape. A concat of binary convolutions costs nothing: each convolution writes its
+channel slice of the concat's buffer directly."""
 
 from __future__ import annotations
 
@@ -26,6 +27,27 @@ class Executor:
         for name, i in last_read.items():
             if name not in (graph.input, graph.output):
                 self._release[i].append(name)
+        self._slice_of, self._inplace = self._plan_concats()
+
+    def _plan_concats(self):
+        """{producer output: (concat output, first channel, last channel)} and the set of concats
+        built in place: those whose inputs are distinct binary convs that nothing else reads."""
+        graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
+        slice_of, inplace = {}, set()
+        for node in graph.nodes:
+            if node.op != "concat" or len(set(node.inputs)) != len(node.inputs):
+                continue
+            parts = [producer.get(name) for name in node.inputs]
+            if not all(p is not None and p.op == "bconv2d" and len(readers[p.output]) == 1
+                       and p.output != graph.output for p in parts):
+                continue
+            start = 0
+            for p in parts:
+                width = p.params["weight_bits"].shape[0]
+                slice_of[p.output] = (node.output, start, start + width)
+                start += width
+            inplace.add(node.output)
+        return slice_of, inplace
 
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
@@ -50,22 +72,38 @@ class Executor:
         values = {self.graph.input: x}
         pool: dict[tuple, list[np.ndarray]] = {}
         reusable: set[str] = set()  # tensors whose buffers the executor allocated itself
+
+        def buffer(name, dtype):
+            key = ((batch,) + infos[name].shape, np.dtype(dtype))
+            return pool[key].pop() if pool.get(key) else None
+
         with _validate.trusted():
             for (node, run, writes_into), dead in zip(self._steps, self._release):
-                out = None
-                if writes_into:
-                    key = ((batch,) + infos[node.output].shape, np.dtype(writes_into[0]))
-                    out = pool[key].pop() if pool.get(key) else None
-                values[node.output] = run(*(values[name] for name in node.inputs), out=out)
-                if writes_into:
-                    reusable.add(node.output)
-                if node.output in capture:
-                    self.captured[node.output] = values[node.output].copy()
-                if overrides and node.output in overrides:
-                    values[node.output] = overrides[node.output]
-                    reusable.discard(node.output)
-                for name in dead:
-                    array = values.pop(name)
-                    if name in reusable:
+                name = node.output
+                if name in self._slice_of:
+                    concat, start, stop = self._slice_of[name]
+                    if concat not in values:
+                        values[concat] = buffer(concat, np.float32)
+                        if values[concat] is None:
+                            values[concat] = np.empty((batch,) + infos[concat].shape, np.float32)
+                        reusable.add(concat)
+                    values[name] = run(*(values[i] for i in node.inputs), out=values[concat][..., start:stop])
+                elif name not in self._inplace:  # an in-place concat's buffer is already full
+                    out = buffer(name, writes_into[0]) if writes_into else None
+                    values[name] = run(*(values[i] for i in node.inputs), out=out)
+                    if writes_into:
+                        reusable.add(name)
+                if name in capture:
+                    self.captured[name] = values[name].copy()
+                if overrides and name in overrides:
+                    if name in self._slice_of:
+                        concat, start, stop = self._slice_of[name]
+                        values[concat][..., start:stop] = overrides[name]
+                    else:
+                        values[name] = overrides[name]
+                        reusable.discard(name)
+                for dead_name in dead:
+                    array = values.pop(dead_name)
+                    if dead_name in reusable:
                         pool.setdefault((array.shape, array.dtype), []).append(array)
         return values[self.graph.output]

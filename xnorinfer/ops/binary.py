@@ -127,7 +127,8 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     act RPReLU when `rprelu = (gamma, slope, zeta)`: PReLU(v - gamma, slope) + zeta per channel.
     pad_value 'zero': a padded tap contributes 0 (PyTorch F.conv2d on a +-1 tensor padded with 0);
     'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right).
-    `out`, if given, is a C-contiguous float32 array of the output's shape to write into."""
+    `out`, if given, is a float32 array of the output's shape to write into: C-contiguous, or a
+    channel slice big[..., c0:c1] of a C-contiguous NHWC array (how a concat is built in place)."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -148,7 +149,7 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     ho = check.output_size(h, kh, sh, pt, pb, "bconv2d height")
     wo = check.output_size(w, kw, sw, pl, pr, "bconv2d width")
     o = weights.out_channels
-    out = _output(out, (n, ho, wo, o), np.float32)
+    out, out_stride = _channel_slice(out, (n, ho, wo, o))
     if n == 0:
         return out
     if residual is not None:
@@ -161,7 +162,7 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
                 pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
     _core.bconv2d(
-        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out.reshape(-1),
+        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
     )
@@ -198,6 +199,26 @@ def _output(out, shape, dtype) -> np.ndarray:
     if out.shape != tuple(shape):
         raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
     return out
+
+
+def _channel_slice(out, shape) -> tuple[np.ndarray, int]:
+    """(out, floats between its pixels): a new array, or a given one that is C-contiguous or a
+    channel slice of a C-contiguous NHWC array (its pixels evenly spaced)."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32), shape[3]
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != tuple(shape):
+        raise ValueError(f"out must be a float32 array of shape {tuple(shape)}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    n, ho, wo, o = shape
+    item = out.itemsize
+    if n == 0:
+        return out, o
+    pixel = out.strides[2] if wo > 1 else out.strides[1] if ho > 1 else out.strides[0] if n > 1 else o * item
+    evenly = (out.strides[3] == item or o == 1) and pixel >= o * item and pixel % item == 0 \
+        and (ho == 1 or out.strides[1] == pixel * wo) and (n == 1 or out.strides[0] == pixel * wo * ho)
+    if not evenly or not out.flags.writeable:
+        raise ValueError("out must be writeable and C-contiguous, or a channel slice of a C-contiguous NHWC array")
+    return out, pixel // item
 
 
 def _rprelu_params(rprelu, channels: int):
