@@ -41,46 +41,50 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
     }
 }
 
-/* Output channels [0, count) of the tile from their popcounts; c holds rows of `ldc` counts.
- * One pass per epilogue stage over contiguous channels, through restrict-qualified locals, so
- * that each loop vectorises (the build uses -fno-strict-aliasing: without the locals every store
- * to `out` would force the parameter pointers to be reloaded). The float operations happen in the
- * order PyTorch applies its layers: scale, bias, residual, then RPReLU. */
-static void epilogue(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc,
-                     int rows, const int *valid_taps, int64_t out_row0, int oc0, int count,
-                     float *out)
+/* One output row: act(scale * dot + bias + residual), in the order PyTorch applies its layers.
+ * Always inlined with constant flags, so each combination is one branch-free loop that the
+ * compiler vectorises (the PReLU select included: both sides are computed, then blended). */
+static inline __attribute__((always_inline)) void
+epilogue_row(const int32_t *restrict c, int32_t nbits, const float *restrict scale, const float *restrict bias,
+             const float *restrict residual, const float *restrict gamma, const float *restrict slope,
+             const float *restrict zeta, float *restrict out, int count, const int has_residual,
+             const int has_rprelu)
+{
+    for (int j = 0; j < count; ++j) {
+        float v = (float)(nbits - 2 * c[j]) * scale[j] + bias[j];
+        if (has_residual)
+            v += residual[j];
+        if (has_rprelu) {
+            v -= gamma[j];
+            const float negative = v * slope[j];
+            v = (v >= 0.0f ? v : negative) + zeta[j];
+        }
+        out[j] = v;
+    }
+}
+
+/* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`).
+ * scale and bias are never NULL here (the driver substitutes ones and zeros). */
+static void epilogue(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc, int rows,
+                     const int *valid_taps, int64_t out_row0, int oc0, int count, float *out)
 {
     const int cg = g->c / g->groups, taps = g->kh * g->kw;
-    const float *restrict scale = ep->scale ? ep->scale + oc0 : NULL;
-    const float *restrict bias = ep->bias ? ep->bias + oc0 : NULL;
-    const float *restrict gamma = ep->rp_gamma ? ep->rp_gamma + oc0 : NULL;
-    const float *restrict slope = ep->rp_slope ? ep->rp_slope + oc0 : NULL;
-    const float *restrict zeta = ep->rp_zeta ? ep->rp_zeta + oc0 : NULL;
+    const float *scale = ep->scale + oc0, *bias = ep->bias + oc0;
+    const float *gamma = ep->rp_gamma ? ep->rp_gamma + oc0 : NULL;
+    const float *slope = gamma ? ep->rp_slope + oc0 : NULL, *zeta = gamma ? ep->rp_zeta + oc0 : NULL;
     for (int i = 0; i < rows; ++i) {
         const int32_t nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
-        const int64_t base = (out_row0 + i) * g->o + oc0;
-        const int32_t *restrict ci = c + (int64_t)i * ldc;
-        float *restrict oi = out + (out_row0 + i) * g->out_stride + oc0;
-        for (int j = 0; j < count; ++j)
-            oi[j] = (float)(nbits - 2 * ci[j]);
-        if (scale)
-            for (int j = 0; j < count; ++j)
-                oi[j] *= scale[j];
-        if (bias)
-            for (int j = 0; j < count; ++j)
-                oi[j] += bias[j];
-        if (ep->residual) {
-            const float *restrict ri = ep->residual + base;
-            for (int j = 0; j < count; ++j)
-                oi[j] += ri[j];
-        }
-        if (gamma)
-            for (int j = 0; j < count; ++j) {
-                /* Both sides computed, then selected: a conditional load of slope[j] would
-                 * keep the loop from vectorising. */
-                const float v = oi[j] - gamma[j], scaled = v * slope[j];
-                oi[j] = (v >= 0.0f ? v : scaled) + zeta[j];
-            }
+        const int32_t *ci = c + (int64_t)i * ldc;
+        const float *ri = ep->residual ? ep->residual + (out_row0 + i) * g->o + oc0 : NULL;
+        float *oi = out + (out_row0 + i) * g->out_stride + oc0;
+        if (ri && gamma)
+            epilogue_row(ci, nbits, scale, bias, ri, gamma, slope, zeta, oi, count, 1, 1);
+        else if (ri)
+            epilogue_row(ci, nbits, scale, bias, ri, NULL, NULL, NULL, oi, count, 1, 0);
+        else if (gamma)
+            epilogue_row(ci, nbits, scale, bias, NULL, gamma, slope, zeta, oi, count, 0, 1);
+        else
+            epilogue_row(ci, nbits, scale, bias, NULL, NULL, NULL, NULL, oi, count, 0, 0);
     }
 }
 
@@ -104,12 +108,25 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         nthreads = (int)(ntasks > 0 ? ntasks : 1);
 
     const int ldc = (int)(chunk_blocks * XI_BLOCK);
+    /* A missing scale is ones and a missing bias zeros (both exact), so the epilogue has no
+     * branches for them. */
+    xi_epilogue epi = *ep;
+    float *unit = NULL;
+    if (!epi.scale || !epi.bias) {
+        unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
+        if (!unit)
+            return -1;
+        for (int j = 0; j < g->o; ++j)
+            unit[j] = 1.0f, unit[g->o + j] = 0.0f;
+        epi.scale = epi.scale ? epi.scale : unit;
+        epi.bias = epi.bias ? epi.bias : unit + g->o;
+    }
     uint64_t *zeros = (uint64_t *)calloc((size_t)gw, sizeof(uint64_t));
     const uint64_t **ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * taps * sizeof(*ptrs));
     int32_t *counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
     int *valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
     if (!zeros || !ptrs || !counts || !valid) {
-        free(zeros), free(ptrs), free(counts), free(valid);
+        free(zeros), free(ptrs), free(counts), free(valid), free(unit);
         return -1;
     }
 
@@ -166,9 +183,9 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
                 }
             }
         }
-        epilogue(g, ep, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out);
+        epilogue(g, &epi, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out);
     }
 
-    free(zeros), free(ptrs), free(counts), free(valid);
+    free(zeros), free(ptrs), free(counts), free(valid), free(unit);
     return 0;
 }
