@@ -5,6 +5,8 @@ channel slice of the concat's buffer directly."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..ops import _validate
@@ -57,12 +59,13 @@ class Executor:
             self._shape_cache[input_shape] = infos
         return infos
 
-    def run(self, x: np.ndarray, overrides: dict | None = None, capture=()) -> np.ndarray:
+    def run(self, x: np.ndarray, overrides: dict | None = None, capture=(), timings: dict | None = None) -> np.ndarray:
         """x: float32 NHWC (N, H, W, C), already validated. Returns the output tensor.
 
         For layer-by-layer checks: `overrides` maps tensor names to arrays that replace what the
         graph computed for them (downstream layers read the given values), and the values computed
-        for the names in `capture` are stored in the dict `self.captured`."""
+        for the names in `capture` are stored in the dict `self.captured`. For profiles: a
+        `timings` dict receives each node's seconds under its name."""
         try:
             infos = self.shapes_for(tuple(x.shape[1:]))
         except GraphError as exc:
@@ -80,6 +83,7 @@ class Executor:
         with _validate.trusted():
             for (node, run, writes_into), dead in zip(self._steps, self._release):
                 name = node.output
+                start = time.perf_counter() if timings is not None else 0.0
                 if name in self._slice_of:
                     concat, start, stop = self._slice_of[name]
                     if concat not in values:
@@ -93,6 +97,8 @@ class Executor:
                     values[name] = run(*(values[i] for i in node.inputs), out=out)
                     if writes_into:
                         reusable.add(name)
+                if timings is not None:
+                    timings[node.name] = time.perf_counter() - start
                 if name in capture:
                     self.captured[name] = values[name].copy()
                 if overrides and name in overrides:

@@ -1,0 +1,57 @@
+"""Binary convolution speed per instruction set: Gbit-MAC/s of single layers, weights prepared,
+activations already packed, at a given thread count. One run compares every ISA this CPU has.
+
+    python benchmarks/bconv_layers.py                 # ReActNet-A's 3x3 layer 56x56x128 -> 128, 1 thread
+    python benchmarks/bconv_layers.py --all --threads 2"""
+
+import argparse
+import time
+
+import numpy as np
+
+import xnorinfer
+from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
+
+# (side, channels in, channels out, kernel, stride): the first is the issue's reference layer;
+# --all adds one of each kind ReActNet-A has.
+LAYERS = [(56, 128, 128, 3, 1)]
+REACTNET_A = [(112, 32, 32, 3, 1), (112, 32, 32, 1, 1), (56, 128, 128, 1, 1), (28, 256, 256, 3, 1),
+              (14, 512, 512, 3, 1), (14, 512, 512, 1, 1), (7, 1024, 1024, 3, 1), (14, 512, 512, 3, 2)]
+
+
+def median_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--all", action="store_true", help="also every layer kind of ReActNet-A")
+    args = parser.parse_args()
+    xnorinfer.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    isas = xnorinfer.available_isas()
+    print(f"threads {args.threads}; median of {args.repeats}; Gbit-MAC/s (ms)")
+    print(f"{'layer':28s}" + "".join(f"{isa:>20s}" for isa in isas))
+    for side, cin, cout, k, stride in LAYERS + (REACTNET_A if args.all else []):
+        x = pack_signs(rng.standard_normal((1, side, side, cin)).astype(np.float32))
+        weights = BinaryConvWeights.from_float(rng.standard_normal((cout, cin, k, k)).astype(np.float32))
+        out = np.empty_like(bconv2d(x, weights, stride, k // 2))
+        macs = out.shape[1] * out.shape[2] * cout * cin * k * k
+        cells = []
+        for isa in isas:
+            xnorinfer.set_isa(isa)
+            t = median_time(lambda: bconv2d(x, weights, stride, k // 2, out=out), args.repeats)
+            cells.append(f"{macs / t / 1e9:8.0f} ({t * 1e3:6.3f})")
+        print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

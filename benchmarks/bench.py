@@ -1,0 +1,204 @@
+"""Speed of xnorinfer against PyTorch (and ONNX Runtime when installed) on the same models, in one
+run on one machine at one thread count, so that the ratios are meaningful even where absolute
+timings are noisy.
+
+    python benchmarks/bench.py --threads 1 --json bench.json --png bench.png
+    python benchmarks/bench.py --quick          # seconds: the smoke run CI does
+
+Models (random parameters, official architectures): ReActNet-A and ReActNet-18 at 224x224, NIN at
+32x32. PyTorch runs them in fp32 eval with the binary weights precomputed (alpha * sign(W) held as
+an ordinary conv weight: the fastest honest PyTorch); ONNX Runtime runs the same exported graph.
+Reported: median latency at batch 1, throughput at batch 16, and for the engine a per-layer
+breakdown with Gbit-MAC/s and the share of this CPU's measured popcount peak."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import xnorinfer  # noqa: E402
+from xnorinfer.model import node_macs  # noqa: E402
+from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs  # noqa: E402
+
+MODELS = {  # name: (arch, input side, torch_reference factory name)
+    "reactnet-a": ("reactnet-a", 224, "ReActNetA"),
+    "reactnet-18": ("reactnet-18", 224, "ReActNet18"),
+    "nin": ("xnor-nin", 32, "NIN"),
+}
+
+
+def median_seconds(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def popcount_peak(repeats):
+    """This CPU's XNOR-popcount rate on a large, compute-bound binary conv (Gbit-MAC/s)."""
+    rng = np.random.default_rng(0)
+    x = pack_signs(rng.standard_normal((1, 8, 8, 2048)).astype(np.float32))
+    weights = BinaryConvWeights.from_float(rng.standard_normal((1024, 2048, 3, 3)).astype(np.float32))
+    out = bconv2d(x, weights, 1, 1)
+    t = median_seconds(lambda: bconv2d(x, weights, 1, 1, out=out), repeats)
+    return 8 * 8 * 1024 * 2048 * 9 / t / 1e9
+
+
+def fast_torch(model):
+    """The model with every binary weight precomputed: HardBinaryConv -> Conv2d(alpha * sign(W))."""
+    import torch
+    import torch.nn as nn
+    import torch_reference as ref
+
+    model = copy.deepcopy(model).eval()
+    if any(isinstance(m, ref.BinConv2d) for m in model.modules()):
+        ref.xnor_binarize_(model)  # XNOR-Net: conv weights become alpha * sign(W) once
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, ref.HardBinaryConv):
+                w = child.real_weights().detach()
+                alpha = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+                conv = nn.Conv2d(child.in_chn, child.out_chn, child.kernel_size, child.stride, child.padding,
+                                 bias=False)
+                conv.weight.data = torch.sign(w) * alpha
+                setattr(parent, name, conv)
+    return model
+
+
+def bench_model(name, args, peak):
+    import torch
+    import torch_reference as ref
+
+    arch, side, factory = MODELS[name]
+    reference = getattr(ref, factory)()
+    ref.randomize_(reference, seed=0)
+    engine = xnorinfer.convert.from_torch(reference.state_dict(), arch, input_size=side)
+    ptorch = fast_torch(reference)
+    rng = np.random.default_rng(0)
+    x1 = rng.standard_normal((1, 3, side, side)).astype(np.float32)
+    x16 = rng.standard_normal((args.batch, 3, side, side)).astype(np.float32)
+    result = {"model": name, "input": side, "batch": args.batch}
+    runners = {
+        "xnorinfer": lambda x: engine.predict(x),
+        "pytorch": lambda x: ptorch(torch.from_numpy(x)),
+    }
+    try:
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = f"{tmp}/{name}.onnx"
+            torch.onnx.export(ptorch, torch.from_numpy(x1), path, input_names=["x"], dynamic_axes={"x": {0: "n"}},
+                              dynamo=False)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        runners["onnxruntime"] = lambda x: session.run(None, {"x": x})
+    except ImportError:
+        result["onnxruntime"] = "not installed"
+    with torch.no_grad():
+        for label, run in runners.items():
+            result[label] = {"latency_ms": 1e3 * median_seconds(lambda: run(x1), args.repeats),
+                             "throughput_ips": args.batch / median_seconds(lambda: run(x16), max(3, args.repeats // 4))}
+
+    # Per-layer breakdown of the engine at batch 1.
+    executor = engine._executor
+    x = np.ascontiguousarray(x1.transpose(0, 2, 3, 1))
+    runs = [dict() for _ in range(max(3, args.repeats // 2))]
+    for timings in runs:
+        executor.run(x, timings=timings)
+    layers = []
+    for node in executor.graph.nodes:
+        seconds = float(np.median([t[node.name] for t in runs]))
+        binary, floating = node_macs(node, executor.infos)
+        row = {"layer": node.name, "op": node.op, "output": str(executor.infos[node.output]), "ms": seconds * 1e3}
+        if binary:
+            row["gbitmacs"] = binary / seconds / 1e9
+            row["peak_pct"] = 100 * row["gbitmacs"] / peak
+        layers.append(row)
+    result["layers"] = layers
+    return result
+
+
+def print_report(report):
+    print(f"\n{report['machine']}; threads {report['threads']}; ISA {report['isa']}; "
+          f"popcount peak {report['peak_gbitmacs']:.0f} Gbit-MAC/s per run of 1 layer")
+    print(f"\n{'model':12s} {'runtime':12s} {'latency ms':>11s} {'img/s @16':>10s} {'vs engine':>10s}")
+    for r in report["models"]:
+        base = r["xnorinfer"]["latency_ms"]
+        for label in ("xnorinfer", "pytorch", "onnxruntime"):
+            if isinstance(r.get(label), dict):
+                m = r[label]
+                print(f"{r['model']:12s} {label:12s} {m['latency_ms']:11.2f} {m['throughput_ips']:10.1f} "
+                      f"{m['latency_ms'] / base:9.1f}x")
+    for r in report["models"]:
+        print(f"\n{r['model']}: engine layers (batch 1)")
+        for row in r["layers"]:
+            extra = f"{row['gbitmacs']:8.0f} Gbit-MAC/s {row['peak_pct']:5.1f}% of peak" if "gbitmacs" in row else ""
+            print(f"  {row['layer']:32s} {row['op']:16s} {row['ms']:8.3f} ms  {extra}")
+
+
+def draw(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [r["model"] for r in report["models"]]
+    labels = ["xnorinfer", "pytorch", "onnxruntime"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for i, label in enumerate(labels):
+        values = [r[label]["latency_ms"] if isinstance(r.get(label), dict) else 0 for r in report["models"]]
+        ax.bar(np.arange(len(models)) + (i - 1) * 0.27, values, 0.27, label=label)
+    ax.set_xticks(np.arange(len(models)), models)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency at batch 1 (ms, log)")
+    ax.set_title(f"{report['threads']} thread(s), {report['machine']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--quick", action="store_true", help="NIN only, few repeats: a smoke run")
+    parser.add_argument("--json", help="write the results as JSON")
+    parser.add_argument("--png", help="draw a chart (needs matplotlib)")
+    args = parser.parse_args()
+    if args.quick:
+        args.models, args.repeats, args.batch = "nin", 3, 4
+    import torch
+
+    torch.set_num_threads(args.threads)
+    xnorinfer.set_num_threads(args.threads)
+    peak = popcount_peak(max(3, args.repeats // 4))
+    report = {"machine": f"{platform.processor() or platform.machine()}", "threads": args.threads,
+              "isa": xnorinfer.get_isa(), "peak_gbitmacs": peak, "torch": torch.__version__,
+              "models": [bench_model(name, args, peak) for name in args.models.split(",")]}
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    if args.png:
+        draw(report, args.png)
+
+
+if __name__ == "__main__":
+    main()
