@@ -32,6 +32,9 @@ def main():
     parser.add_argument("prefix", help="weights/NAME: reads NAME.xnr and NAME.json, writes NAME.md")
     parser.add_argument("--dataset", choices=list(TITLES), required=True)
     parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--command", help="the training command as it was run (default: the metadata's)")
+    parser.add_argument("--machine", default="2 CPU cores (PyTorch 2.13)",
+                        help="where and how it trained, for the card")
     args = parser.parse_args()
 
     prefix = Path(args.prefix)
@@ -56,7 +59,7 @@ def main():
 | --- | --- |
 | architecture | `{meta['arch']}`; input {tuple(meta['input_size'])} (C, H, W); {summary} |
 | data | {TITLES[args.dataset]}: {len(ds['y_train']):,} training images, {len(ds['y_test']):,} test images |
-| training | {training.get('epochs')} epochs, batch {training.get('batch_size')}, {training.get('optimizer')}, lr {training.get('lr')}; {training.get('minutes')} min on 2 CPU cores (PyTorch 2.13) |
+| training | {training.get('epochs')} epochs, batch {training.get('batch_size')}, {training.get('optimizer')}, lr {training.get('lr')}; {training.get('minutes')} min wall-clock on {args.machine} |
 | test top-1, PyTorch | {facts['pytorch_test_top1']:.2f}% |
 | test top-1, xnorinfer | {full:.2f}% (full test split, {seconds:.1f} s) |
 | test top-1, xnorinfer, every 10th test image | {subset:.2f}% (1,000 images; checked by the test suite) |
@@ -65,7 +68,7 @@ def main():
 | preprocessing | RGB/grayscale as the input size says, shorter side to {meta.get('preprocess', {}).get('resize')} px, centre crop, /255, mean {meta['mean']}, std {meta['std']} |
 | data licence | {LICENSES[args.dataset]} |
 
-Reproduce: `python examples/training/train.py --dataset {args.dataset} --model {'reactnet' if facts['arch'].startswith('reactnet') else facts['arch'].split('-')[0]} --epochs {training.get('epochs')} --compile --data ../shared/data --out weights/{prefix.name}`,
+Reproduce: `{args.command or training.get('command', '(command not recorded)')}`,
 then `python examples/training/model_card.py weights/{prefix.name} --dataset {args.dataset}`.
 
 Per-epoch PyTorch test accuracy: {', '.join(f"{h['test_top1']:.1f}" for h in facts['history'])}.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -132,7 +133,8 @@ def main():
     model_xnr = xnorinfer.convert.from_torch(f"{out}.pth.tar", arch, classes=ds["classes"], mean=ds["mean"],
                                              std=ds["std"], input_size=x_train.shape[2], stem_stride=1,
                                              dataset=args.dataset)
-    model_xnr.metadata["training"] = {"epochs": len(history), "batch_size": args.batch_size, "lr": args.lr,
+    model_xnr.metadata["training"] = {"command": "python examples/training/train.py " + " ".join(sys.argv[1:]),
+                                      "epochs": len(history), "batch_size": args.batch_size, "lr": args.lr,
                                       "optimizer": "Adam, cosine schedule, label smoothing 0.1",
                                       "minutes": round((time.time() - start) / 60, 1), "seed": args.seed}
     model_xnr.save(f"{out}.xnr")
