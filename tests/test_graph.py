@@ -129,3 +129,20 @@ def test_flatten_output_survives_the_reuse_of_its_input_buffer():
 def test_concats_of_binary_convs_are_built_in_place():
     ex = Executor(optimize(graphs.tiny_reactnet()))
     assert ex._inplace and len(ex._slice_of) == 2 * len(ex._inplace)
+
+
+def test_packers_of_one_tensor_are_merged():
+    # Both 1x1 convs of a doubling block read sign(out1 + move21): one packer serves them.
+    b = GraphBuilder((4, 4, 8))
+    rng = np.random.default_rng(1)
+    from xnorinfer.ops import pack_signs
+    bias = rng.standard_normal(8).astype(np.float32)
+    s = b.add("affine", b.input, "move21", bias=bias)
+    attrs = {"in_channels": 8, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1, "pad_value": "zero"}
+    outs = [b.add("bconv2d", b.add("pack_signs", s, f"sign{i}", {"groups": 1}), f"pw{i}", attrs,
+                  weight_bits=pack_signs(rng.standard_normal((8, 1, 1, 8)).astype(np.float32))) for i in range(2)]
+    graph = b.build(b.add("concat", outs, "cat"))
+    fused = optimize(graph)
+    assert [n.op for n in fused.nodes].count("pack_signs") == 1
+    x = rng.standard_normal((2, 4, 4, 8)).astype(np.float32)
+    np.testing.assert_array_equal(Executor(fused).run(x), Executor(graph).run(x))

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .._runtime import blas_single_threaded
 from ..ops import _validate
 from .ir import Graph, GraphError
 from .opset import OPS, infer_shapes
@@ -80,10 +81,10 @@ class Executor:
             key = ((batch,) + infos[name].shape, np.dtype(dtype))
             return pool[key].pop() if pool.get(key) else None
 
-        with _validate.trusted():
+        with _validate.trusted(), blas_single_threaded():
             for (node, run, writes_into), dead in zip(self._steps, self._release):
                 name = node.output
-                start = time.perf_counter() if timings is not None else 0.0
+                began = time.perf_counter() if timings is not None else 0.0
                 if name in self._slice_of:
                     concat, start, stop = self._slice_of[name]
                     if concat not in values:
@@ -98,7 +99,7 @@ class Executor:
                     if writes_into:
                         reusable.add(name)
                 if timings is not None:
-                    timings[node.name] = time.perf_counter() - start
+                    timings[node.name] = time.perf_counter() - began
                 if name in capture:
                     self.captured[name] = values[name].copy()
                 if overrides and name in overrides:

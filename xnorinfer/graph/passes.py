@@ -6,6 +6,8 @@
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
 - distribute_through_concat: a per-channel op after concat -> one per concat input, so the ops
   above can absorb it (ReActNet's doubling blocks)
+- merge_duplicate_packs: packers of one tensor with one bias -> one packer (the two 1x1 convs of
+  a doubling block read the same signs)
 
 Each rewrite is exact except folding, which composes per-channel scales in float64 and rounds once."""
 
@@ -24,7 +26,7 @@ def optimize(graph: Graph) -> Graph:
     """The graph with every fusion applied until none applies."""
     nodes = list(graph.nodes)
     rewrites = (distribute_through_concat, fold_into_binary, fuse_residual, fuse_activation,
-                fuse_bias_into_pack)
+                fuse_bias_into_pack, merge_duplicate_packs)
     changed = True
     while changed:
         changed = False
@@ -134,6 +136,21 @@ def fuse_bias_into_pack(graph: Graph):
             continue
         packs = {id(u): u.replace(inputs=node.inputs, params={"bias": node.params["bias"]}) for u in users}
         return [packs.get(id(n), n) for n in graph.nodes if n is not node]
+    return None
+
+
+def merge_duplicate_packs(graph: Graph):
+    seen: dict[tuple, Node] = {}
+    for node in graph.nodes:
+        if node.op != "pack_signs" or node.output == graph.output:
+            continue
+        bias = node.params.get("bias")
+        key = (node.inputs[0], node.attrs.get("groups", 1), None if bias is None else bias.tobytes())
+        first = seen.setdefault(key, node)
+        if first is node:
+            continue
+        rename = {node.output: first.output}
+        return [n.replace(inputs=[rename.get(i, i) for i in n.inputs]) for n in graph.nodes if n is not node]
     return None
 
 
