@@ -193,3 +193,9 @@ def test_models_travel_to_worker_processes(model_path):
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         remote = pool.map(_top_label, [(model, a) for a in arrays])
     assert remote == [_top_label((model, a)) for a in arrays]
+
+
+def test_an_image_of_the_input_size_is_not_resampled():
+    array = np.random.default_rng(3).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    x = preprocess(array, {"input_size": [3, 12, 12], "preprocess": {"resize": 12, "crop": 12}})
+    np.testing.assert_allclose(x, array / np.float32(255), atol=1e-6)

@@ -243,3 +243,11 @@ def test_metadata_records_the_source(tmp_path):
     assert len(meta["source"]["sha256"]) == 64 and meta["source"]["file"] == "lenet.pth"
     with pytest.raises(ConversionError, match="10 classes"):
         from_torch(path, "xnor-lenet5", classes=["a", "b"])
+
+
+def test_preprocessing_resize_is_imagenet_style_only_at_the_imagenet_size():
+    model = ref.ReActNet18()
+    ref.randomize_(model, seed=8)
+    state = model.state_dict()
+    assert from_torch(state, "reactnet-18").metadata["preprocess"] == {"resize": 256, "crop": 224}
+    assert from_torch(state, "reactnet-18", input_size=64).metadata["preprocess"] == {"resize": 64, "crop": 64}

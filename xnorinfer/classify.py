@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -14,8 +15,12 @@ DEFAULT_MODEL = "cifar10_reactnet.xnr"
 
 
 def default_model_path() -> str:
-    """Path of the shipped default model (weights/cifar10_reactnet.xnr, installed with the package)."""
-    path = resources.files("xnorinfer.weights") / DEFAULT_MODEL
+    """Path of the shipped default model (weights/cifar10_reactnet.xnr, installed with the package
+    as xnorinfer.weights, or found in the source tree when running from a checkout)."""
+    try:
+        path = resources.files("xnorinfer.weights") / DEFAULT_MODEL
+    except ModuleNotFoundError:
+        path = Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL
     if not path.is_file():
         raise FileNotFoundError(f"the default model {DEFAULT_MODEL} is not installed with xnorinfer")
     return os.fspath(path)

@@ -93,7 +93,10 @@ def from_torch(checkpoint, arch: str, *, classes=None, input_size: int | None = 
         "input_size": [channels, size, size],
         "mean": mean,
         "std": std,
-        "preprocess": {"resize": round(size * spec.resize_ratio), "crop": size},
+        # ImageNet models are evaluated on a centre crop of a larger resize (256 -> 224); a model
+        # converted for another input size (e.g. CIFAR's 32) sees the whole image.
+        "preprocess": {"resize": round(size * spec.resize_ratio) if size == spec.input_size else size,
+                       "crop": size},
         "source": source,
         "converter": f"xnorinfer {__version__}",
     }
