@@ -39,10 +39,12 @@ def optimize(graph: Graph) -> Graph:
     return Graph(nodes, graph.input, graph.input_shape, graph.output)
 
 
-def _sole_consumer(graph: Graph, tensor: str) -> Node | None:
+def _sole_consumer(graph: Graph, tensor: str, readers: dict) -> Node | None:
+    """The one node reading `tensor` (once), or None. `readers` is graph.consumers(), computed
+    once per rewrite: recomputing it per lookup made loading ReActNet-A quadratic."""
     if tensor == graph.output:
         return None
-    users = graph.consumers().get(tensor, [])
+    users = readers.get(tensor, [])
     return users[0] if len(users) == 1 and users[0].inputs.count(tensor) == 1 else None
 
 
@@ -61,10 +63,11 @@ def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[N
 
 
 def fold_into_binary(graph: Graph):
+    readers = graph.consumers()
     for node in graph.nodes:
         if not _plain_epilogue(node) or len(node.inputs) != 1:
             continue
-        nxt = _sole_consumer(graph, node.output)
+        nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in ("affine", "batch_norm"):
             continue
         o = node.params["weight_bits"].shape[0]
@@ -85,10 +88,11 @@ def fold_into_binary(graph: Graph):
 
 
 def fuse_residual(graph: Graph):
+    readers = graph.consumers()
     for node in graph.nodes:
         if not _plain_epilogue(node) or len(node.inputs) != 1 or node.op != "bconv2d":
             continue
-        nxt = _sole_consumer(graph, node.output)
+        nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op != "add":
             continue
         other = nxt.inputs[1] if nxt.inputs[0] == node.output else nxt.inputs[0]
@@ -98,16 +102,17 @@ def fuse_residual(graph: Graph):
 
 
 def fuse_activation(graph: Graph):
+    readers = graph.consumers()
     for node in graph.nodes:
         if not _plain_epilogue(node):
             continue
         o = node.params["weight_bits"].shape[0]
         chain, gamma, zeta = [], np.zeros(o, np.float32), np.zeros(o, np.float32)
-        nxt = _sole_consumer(graph, node.output)
+        nxt = _sole_consumer(graph, node.output, readers)
         if _bias_only(nxt):
             chain.append(nxt)
             gamma = -nxt.params["bias"]  # PReLU(v + b) is PReLU(v - gamma) with gamma = -b exactly
-            nxt = _sole_consumer(graph, nxt.output)
+            nxt = _sole_consumer(graph, nxt.output, readers)
         if nxt is None or nxt.op not in ("prelu", "relu", "rprelu") or (chain and nxt.op == "rprelu"):
             continue
         chain.append(nxt)
@@ -115,7 +120,7 @@ def fuse_activation(graph: Graph):
             gamma, slope, zeta = (nxt.params[k] for k in RPRELU)
         else:
             slope = nxt.params["slope"] if nxt.op == "prelu" else np.zeros(o, np.float32)
-            after = _sole_consumer(graph, nxt.output)
+            after = _sole_consumer(graph, nxt.output, readers)
             if _bias_only(after):
                 chain.append(after)
                 zeta = after.params["bias"]
@@ -155,11 +160,12 @@ def merge_duplicate_packs(graph: Graph):
 
 
 def distribute_through_concat(graph: Graph):
+    readers = graph.consumers()
     producer = graph.producer()
     for node in graph.nodes:
         if node.op != "concat":
             continue
-        nxt = _sole_consumer(graph, node.output)
+        nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in PER_CHANNEL:
             continue
         widths = [_channels(producer, name) for name in node.inputs]
