@@ -5,11 +5,11 @@ activations already packed, at a given thread count. One run compares every ISA 
     python benchmarks/bconv_layers.py --all --threads 2"""
 
 import argparse
-import time
 
 import numpy as np
 
 import xnorinfer
+from bench import median_seconds
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 # (side, channels in, channels out, kernel, stride): the first is the issue's reference layer;
@@ -17,16 +17,6 @@ from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 LAYERS = [(56, 128, 128, 3, 1)]
 REACTNET_A = [(112, 32, 32, 3, 1), (112, 32, 32, 1, 1), (56, 128, 128, 1, 1), (28, 256, 256, 3, 1),
               (14, 512, 512, 3, 1), (14, 512, 512, 1, 1), (7, 1024, 1024, 3, 1), (14, 512, 512, 3, 2)]
-
-
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
@@ -48,7 +38,7 @@ def main():
         cells = []
         for isa in isas:
             xnorinfer.set_isa(isa)
-            t = median_time(lambda: bconv2d(x, weights, stride, k // 2, out=out), args.repeats)
+            t = median_seconds(lambda: bconv2d(x, weights, stride, k // 2, out=out), args.repeats)
             cells.append(f"{macs / t / 1e9:8.0f} ({t * 1e3:6.3f})")
         print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells))
 

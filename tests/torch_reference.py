@@ -998,7 +998,7 @@ def save_like_training(model, path, kind="reactnet", legacy=False, cuda_tags=Tru
     legacy: write the pre-1.6 pickle format (``_use_new_zipfile_serialization=False``).
     cuda_tags: give every storage the location tag 'cuda:0', as a GPU-trained checkpoint has, without
       a GPU (a tagger registered with torch.serialization only for the duration of the save).  Such
-      files load with ``torch.load(path, map_location='cpu')``.
+      files load with ``torch.load(path, map_location='cpu', weights_only=True)``.
     strip_num_batches_tracked: drop those keys, as in 2017-era files.
     optimizer_state: fill the Adam state (exp_avg etc.) as a trained checkpoint has; default empty.
     """
