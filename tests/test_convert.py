@@ -134,6 +134,10 @@ XNOR_CASES = {
     "nin": (lambda bin_act: ref.NIN(binary_activations=bin_act), "nin", (2, 3, 32, 32)),
     "lenet5": (lambda bin_act: ref.LeNet5(variant="A", binary_activations=bin_act), "lenet", (3, 1, 28, 28)),
     "lenet5-old": (lambda bin_act: ref.LeNet5(variant="B", binary_activations=bin_act), "lenet", (3, 1, 28, 28)),
+    "lenet5-wide": (lambda bin_act: ref.LeNet5(variant="A", binary_activations=bin_act, widths=(24, 70, 130)),
+                    "lenet", (3, 1, 28, 28)),
+    "lenet5-wide-old": (lambda bin_act: ref.LeNet5(variant="B", binary_activations=bin_act, widths=(8, 33, 65)),
+                        "lenet", (3, 1, 28, 28)),
     "alexnet": (lambda bin_act: ref.AlexNetXNOR(num_classes=10, binary_activations=bin_act), "alexnet",
                 (1, 3, 227, 227)),
 }

@@ -436,22 +436,23 @@ class LeNet5(nn.Module):
 
     bn_weight_clamp = True
 
-    def __init__(self, num_classes=10, variant="A", binary_activations=True):
+    def __init__(self, num_classes=10, variant="A", binary_activations=True, widths=(20, 50, 500)):
         super().__init__()
         assert variant in ("A", "B")
         self.variant = variant
         b = dict(binary_activation=binary_activations)
-        self.conv1 = nn.Conv2d(1, 20, kernel_size=5, stride=1)
-        self.bn_conv1 = nn.BatchNorm2d(20, eps=1e-4, momentum=0.1, affine=False)
+        c1, c2, hidden = widths  # the reference's are 20, 50, 500; wider ones test the converter's shape reading
+        self.conv1 = nn.Conv2d(1, c1, kernel_size=5, stride=1)
+        self.bn_conv1 = nn.BatchNorm2d(c1, eps=1e-4, momentum=0.1, affine=False)
         self.relu_conv1 = nn.ReLU(inplace=True)
         self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)
-        self.bin_conv2 = BinConv2d(20, 50, kernel_size=5, stride=1, padding=0, **b)
+        self.bin_conv2 = BinConv2d(c1, c2, kernel_size=5, stride=1, padding=0, **b)
         self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)
         if variant == "A":
-            self.bin_ip1 = BinConv2d(50 * 4 * 4, 500, Linear=True, previous_conv=True, size=4 * 4, **b)
+            self.bin_ip1 = BinConv2d(c2 * 4 * 4, hidden, Linear=True, previous_conv=True, size=4 * 4, **b)
         else:
-            self.bin_ip1 = BinConv2d(50 * 4 * 4, 500, Linear=True, previous_conv=True, **b)
-        self.ip2 = nn.Linear(500, num_classes)
+            self.bin_ip1 = BinConv2d(c2 * 4 * 4, hidden, Linear=True, previous_conv=True, **b)
+        self.ip2 = nn.Linear(hidden, num_classes)
         for m in self.modules():
             if isinstance(m, _BN_TYPES) and hasattr(m.weight, "data"):
                 m.weight.data.fill_(1.0)
@@ -461,7 +462,7 @@ class LeNet5(nn.Module):
         x = self.pool1(self.relu_conv1(self.bn_conv1(self.conv1(x))))
         x = self.pool2(self.bin_conv2(x))
         if self.variant == "B":
-            x = x.view(x.size(0), 50 * 4 * 4)
+            x = x.view(x.size(0), -1)
         x = self.bin_ip1(x)
         return self.ip2(x)
 

@@ -55,13 +55,17 @@ class BinConv2d(nn.Module):
 
 
 class LeNet5(nn.Module):
-    def __init__(self, num_classes=10, binary_activations=True):
+    """`widths` = (conv1, conv2, hidden): the reference's (20, 50, 500) or a wider variant of the same
+    layout (the converters read the widths from the checkpoint)."""
+
+    def __init__(self, num_classes=10, binary_activations=True, widths=(20, 50, 500)):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, 5)
-        self.bn_conv1 = nn.BatchNorm2d(20, eps=1e-4, affine=False)
-        self.bin_conv2 = BinConv2d(20, 50, 5, binary_activations=binary_activations)
-        self.bin_ip1 = BinConv2d(800, 500, linear=True, bn_channels=50, binary_activations=binary_activations)
-        self.ip2 = nn.Linear(500, num_classes)
+        c1, c2, hidden = widths
+        self.conv1 = nn.Conv2d(1, c1, 5)
+        self.bn_conv1 = nn.BatchNorm2d(c1, eps=1e-4, affine=False)
+        self.bin_conv2 = BinConv2d(c1, c2, 5, binary_activations=binary_activations)
+        self.bin_ip1 = BinConv2d(c2 * 4 * 4, hidden, linear=True, bn_channels=c2, binary_activations=binary_activations)
+        self.ip2 = nn.Linear(hidden, num_classes)
 
     def forward(self, x):
         with torch.no_grad():  # the reference clamps BN weights in place at every forward

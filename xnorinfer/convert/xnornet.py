@@ -87,20 +87,26 @@ def build_nin(sd: StateDict, binary_activations: bool, centered: bool, input_siz
 
 
 def build_lenet5(sd: StateDict, binary_activations: bool, centered: bool, input_size: int = 28):
+    """XNOR-Net-PyTorch's LeNet-5; the widths (20, 50, 500 in the reference) are read from the
+    checkpoint, so wider variants of the same layout convert too."""
     b = GraphBuilder((input_size, input_size, 1))
     L = _XnorLayers(b, sd, binary_activations, centered, GAMMA_MIN)
     num_classes = (sd.shape("ip2.weight") or (10,))[0]
-    x = L.conv(b.input, "conv1", (20, 1, 5, 5), bias=True)
-    x = L.batch_norm(x, "bn_conv1", 20, eps=1e-4, affine=False)
+    conv1 = (sd.shape("conv1.weight") or (20,))[0]
+    conv2 = (sd.shape("bin_conv2.conv.weight") or (50,))[0]
+    hidden = (sd.shape("bin_ip1.linear.weight") or (500,))[0]
+    flat = conv2 * 4 * 4
+    x = L.conv(b.input, "conv1", (conv1, 1, 5, 5), bias=True)
+    x = L.batch_norm(x, "bn_conv1", conv1, eps=1e-4, affine=False)
     x = b.add("relu", x, "relu_conv1")
     x = _pool(b, "max", x, "pool1", 2, 2, 0)
-    x = L.bin_layer(x, "bin_conv2", (50, 20, 5, 5))
+    x = L.bin_layer(x, "bin_conv2", (conv2, conv1, 5, 5))
     x = _pool(b, "max", x, "pool2", 2, 2, 0)
-    if sd.shape("bin_ip1.bn.weight") == (800,):
+    if sd.shape("bin_ip1.bn.weight") == (flat,):
         # Older code: flatten, then BatchNorm1d(800).
         x = b.add("flatten", x, "flatten", {"order": "chw"})
-    x = L.bin_layer(x, "bin_ip1", (500, 800))
-    x = L.dense(x, "ip2", (num_classes, 500))
+    x = L.bin_layer(x, "bin_ip1", (hidden, flat))
+    x = L.dense(x, "ip2", (num_classes, hidden))
     return b.build(x), num_classes
 
 
