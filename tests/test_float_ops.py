@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from xnorinfer.ops import float_ops as F
 
+from conftest import run_everywhere
+
 CHANNELS = [1, 3, 63, 65]
 RTOL = 1e-5
 
@@ -250,6 +252,40 @@ def run_conv_case(n, hw, c, o, groups, k, stride, pads, has_bias, seed, pad_form
 @given(conv_cases())
 def test_conv2d_matches_loop_reference(case):
     run_conv_case(*case)
+
+
+@settings(max_examples=20, deadline=None)
+@given(conv_cases(), st.booleans())
+def test_conv2d_is_the_same_on_every_isa_and_thread_count(case, with_scale):
+    """The C kernel (groups == 1) is compiled per instruction set; each sums in the same order, so
+    every ISA and thread count gives the same bits, and a scale (a folded BatchNorm) multiplies
+    the sums before the bias is added."""
+    n, hw, c, o, groups, k, stride, pads, has_bias, seed = case
+    rng = rng_for(seed)
+    x, w = randn(rng, (n, *hw, c)), randn(rng, (o, c // groups, *k))
+    b = randn(rng, (o,)) if has_bias else None
+    scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
+    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, groups, scale=scale))
+    first = next(iter(results.values()))
+    for config, out in results.items():
+        np.testing.assert_array_equal(out, first, err_msg=str(config))
+    ref, mag = ref_conv2d(x, w, None, stride, pads, groups)
+    if scale is not None:
+        ref, mag = ref * scale, mag * scale
+    assert_close(first, ref + (0 if b is None else b), mag + (0 if b is None else np.abs(b)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(pool_cases())
+def test_pools_are_the_same_on_every_isa_and_thread_count(case):
+    n, hw, c, k, stride, p, ceil_mode, include_pad, seed = case
+    x = randn(rng_for(seed), (n, *hw, c))
+    for pool in (lambda: F.avg_pool2d(x, k, stride, p, count_include_pad=include_pad, ceil_mode=ceil_mode),
+                 lambda: F.max_pool2d(x, k, stride, p, ceil_mode=ceil_mode)):
+        results = run_everywhere(pool)
+        first = next(iter(results.values()))
+        for config, out in results.items():
+            np.testing.assert_array_equal(out, first, err_msg=str(config))
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (2, 3), (3, 2), (5, 7)])

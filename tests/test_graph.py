@@ -21,9 +21,10 @@ def test_fused_graph_equals_unfused(make, seed):
 def test_reactnet_blocks_fuse_into_packers_and_binary_convs():
     fused = optimize(graphs.tiny_reactnet())
     ops = [n.op for n in fused.nodes]
-    # Every bias, alpha, BN, shortcut add and RPReLU is absorbed: only these ops remain.
-    assert set(ops) == {"conv2d", "batch_norm", "pack_signs", "bconv2d", "concat", "avg_pool2d",
-                        "global_avg_pool", "dense"}
+    # Every bias, alpha, BN (the stem's too: into the float conv), shortcut add and RPReLU is
+    # absorbed: only these ops remain.
+    assert set(ops) == {"conv2d", "pack_signs", "bconv2d", "concat", "avg_pool2d", "global_avg_pool", "dense"}
+    assert {"scale", "bias"} <= set(fused.nodes[0].params)
     for node in fused.nodes:
         if node.op == "bconv2d":
             assert {"scale", "bias", "rp_gamma", "rp_slope", "rp_zeta"} <= set(node.params)

@@ -53,6 +53,19 @@ cdef extern from "csrc/bconv.h":
                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out,
                    int nthreads) nogil
 
+cdef extern from "csrc/float_ops.h":
+    ctypedef struct xi_conv_geom:
+        int64_t n, h, w
+        int c, o, kh, kw
+        int sh, sw, pad_t, pad_l
+        int64_t ho, wo
+    int64_t xi_conv2d_padded_outputs(int o)
+    int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                  const float *bias, float *out, int nthreads) nogil
+    void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
+                   const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
+                   const float *divisor, const float *x, float *out, int nthreads) nogil
+
 
 # ---- CPU features and instruction-set selection -------------------------------------------------
 
@@ -154,3 +167,32 @@ def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] 
         status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the binary convolution's scratch buffers")
+
+
+# ---- float layers -------------------------------------------------------------------------------
+
+def conv2d_padded_outputs(int o):
+    return xi_conv2d_padded_outputs(o)
+
+def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
+           const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None):
+    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo); w is (kh, kw, c, o_pad)."""
+    cdef xi_conv_geom g
+    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
+    cdef const float *s = _ptr(scale)
+    cdef const float *b = _ptr(bias)
+    cdef int nthreads = xi_get_num_threads()
+    cdef int status
+    with nogil:
+        status = xi_conv2d(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, &out[0, 0, 0, 0], nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
+
+def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1] y0 not None,
+           const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,
+           const float[::1] divisor not None, float[:, :, :, ::1] out not None):
+    """Windows [y0, y1) x [x0, x1) per output row / column (see csrc/float_ops.h)."""
+    cdef int nthreads = xi_get_num_threads()
+    with nogil:
+        xi_pool2d(is_max, x.shape[0], x.shape[1], x.shape[2], <int>x.shape[3], out.shape[1], out.shape[2],
+                  &y0[0], &y1[0], &x0[0], &x1[0], &divisor[0], &x[0, 0, 0, 0], &out[0, 0, 0, 0], nthreads)

@@ -25,7 +25,10 @@ class OpSpec:
     required: tuple[str, ...]            # parameter names
     optional: tuple[str, ...]
     infer: Callable[[Node, list[TensorInfo]], TensorInfo]
-    compile: Callable[[Node], Callable]  # -> run(*inputs, out=None) -> array
+    # compile(node) -> run(*inputs, out=None) -> array. A run may also have run.bind(inputs, out)
+    # -> a no-argument callable computing into out: the executor binds each layer once per input
+    # shape (arguments checked once) and then calls only that.
+    compile: Callable[[Node], Callable]
     writes_into: tuple = ()              # (dtype,) if run() accepts a preallocated `out`
 
 
@@ -130,19 +133,24 @@ def _infer_conv(node, ins):
     _param(node, "weight", np.float32, (o, c // groups, kh, kw))
     if c % groups or o % groups or cg * groups != c:
         raise _fail(node, f"weight {weight.shape} does not fit {c} input channels in {groups} groups")
-    _channel_params(node, o, ["bias"])
+    _channel_params(node, o, ["scale", "bias"])
     stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
     return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
 
 
 def _compile_conv(node):
     p, a = node.params, node.attrs
-    return lambda x, out=None: ops.conv2d(x, p["weight"], p.get("bias"), tuple(a["stride"]),
-                                          tuple(a["padding"]), a.get("groups", 1))
+    args = dict(bias=p.get("bias"), stride=tuple(a["stride"]), padding=tuple(a["padding"]),
+                groups=a.get("groups", 1), scale=p.get("scale"))
+
+    def run(x, out=None):
+        return ops.conv2d(x, p["weight"], **args)
+    run.bind = lambda ins, out: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args)[0]
+    return run
 
 
-register("conv2d", _infer_conv, _compile_conv,
-         required=["weight"], optional=["bias"])
+register("conv2d", _infer_conv, _compile_conv, required=["weight"], optional=["scale", "bias"],
+         writes_into=(np.float32,))
 
 
 def _infer_dense(node, ins):
@@ -213,10 +221,16 @@ def _infer_pack(node, ins):
     return TensorInfo(info.shape[:-1] + (ops.packed_words(c, groups),), packed_channels=c, groups=groups)
 
 
-register("pack_signs", _infer_pack,
-         lambda node: lambda x, out=None: ops.pack_signs(x, node.params.get("bias"), node.attrs.get("groups", 1),
-                                                         out=out),
-         optional=["bias"], writes_into=(np.uint64,))
+def _compile_pack(node):
+    bias, groups = node.params.get("bias"), node.attrs.get("groups", 1)
+
+    def run(x, out=None):
+        return ops.pack_signs(x, bias, groups, out=out)
+    run.bind = lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out)[0]
+    return run
+
+
+register("pack_signs", _infer_pack, _compile_pack, optional=["bias"], writes_into=(np.uint64,))
 
 
 def _infer_bconv(node, ins):
@@ -248,7 +262,12 @@ def _compile_bconv(node):
     weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], a.get("groups", 1))
     args = dict(stride=tuple(a["stride"]), padding=tuple(a["padding"]), pad_value=a.get("pad_value", "zero"),
                 scale=p.get("scale"), bias=p.get("bias"), rprelu=_rprelu(node))
-    return lambda x, residual=None, out=None: ops.bconv2d(x, weights, residual=residual, out=out, **args)
+
+    def run(x, residual=None, out=None):
+        return ops.bconv2d(x, weights, residual=residual, out=out, **args)
+    run.bind = lambda ins, out: ops.binary.bind_bconv2d(ins[0], weights, residual=ins[1] if len(ins) > 1 else None,
+                                                        out=out, **args)[0]
+    return run
 
 
 register("bconv2d", _infer_bconv, _compile_bconv, arity=(1, 2), required=["weight_bits"],
@@ -352,8 +371,14 @@ def _infer_concat(node, ins):
     return TensorInfo(ins[0].shape[:-1] + (sum(i.shape[-1] for i in ins),))
 
 
-register("concat", _infer_concat, lambda node: lambda *xs, out=None: ops.concat(list(xs)),
-         arity=(2, 64))
+def _compile_concat(node):
+    def run(*xs, out=None):
+        return ops.concat(list(xs))
+    run.bind = lambda ins, out: lambda: np.concatenate(ins, axis=-1, out=out)
+    return run
+
+
+register("concat", _infer_concat, _compile_concat, arity=(2, 64))
 
 
 # ---- pooling and reshaping ----------------------------------------------------------------------
@@ -381,14 +406,19 @@ def _pool(kind):
         common = dict(stride=tuple(a.get("stride", k)), padding=tuple(a.get("padding", (0, 0))),
                       ceil_mode=a.get("ceil_mode", False))
         if kind == "avg":
-            return lambda x, out=None: ops.avg_pool2d(
-                x, k, count_include_pad=a.get("count_include_pad", True), **common)
-        return lambda x, out=None: ops.max_pool2d(x, k, **common)
+            common["count_include_pad"] = a.get("count_include_pad", True)
+
+        def run(x, out=None):
+            call, out = ops.float_ops.bind_pool2d(kind, x, k, out=out, **common)
+            call()
+            return out
+        run.bind = lambda ins, out: ops.float_ops.bind_pool2d(kind, ins[0], k, out=out, **common)[0]
+        return run
     return infer, compile_
 
 
-register("avg_pool2d", *_pool("avg"))
-register("max_pool2d", *_pool("max"))
+register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,))
+register("max_pool2d", *_pool("max"), writes_into=(np.float32,))
 register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
          lambda node: lambda x, out=None: ops.global_avg_pool(x))
 

@@ -1,6 +1,7 @@
 """Graph optimisations that fold float work into the binary kernels' epilogues and packers.
 
-- fold_into_binary: affine / batch_norm after a binary conv or dense -> its scale and bias
+- fold_into_binary: affine / batch_norm after a binary conv or dense, or after a float conv (the
+  stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
@@ -56,6 +57,11 @@ def _plain_epilogue(node: Node) -> bool:
     return node.op in BINARY and not any(k in node.params for k in RPRELU)
 
 
+def _affine_output(node: Node) -> bool:
+    """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in."""
+    return _plain_epilogue(node) or node.op == "conv2d"
+
+
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
     """nodes without `drop`, with `new` in the place of `at`."""
     dropped = {id(n) for n in drop}
@@ -65,12 +71,12 @@ def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[N
 def fold_into_binary(graph: Graph):
     readers = graph.consumers()
     for node in graph.nodes:
-        if not _plain_epilogue(node) or len(node.inputs) != 1:
+        if not _affine_output(node) or len(node.inputs) != 1:
             continue
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in ("affine", "batch_norm"):
             continue
-        o = node.params["weight_bits"].shape[0]
+        o = node.params["weight_bits" if node.op in BINARY else "weight"].shape[0]
         p = nxt.params
         if nxt.op == "affine":
             a = p.get("scale", np.ones(o)).astype(np.float64)

@@ -6,6 +6,8 @@ sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import _core
@@ -27,15 +29,26 @@ def pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None) -> np.ndarra
     x: float32 (..., C). Returns uint64 (..., packed_words(C, groups)): each group's channels start
     a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0.
     `out`, if given, is a C-contiguous uint64 array of that shape to write into."""
+    run, out = bind_pack_signs(x, bias, groups, out)
+    run()
+    return out
+
+
+def bind_pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None):
+    """`pack_signs` checked once: returns (run, out), where run() packs x's current values into
+    out. The graph executor binds each layer to its buffers once and then only calls run()."""
     x = check.tensor(x, "x", np.float32, tuple(range(1, 9)))
     c = x.shape[-1]
     words = packed_words(c, groups)
     bias = check.channel_vector(bias, "bias", c)
     out = _output(out, x.shape[:-1] + (words,), np.uint64)
-    nans = _core.pack_signs(x.reshape(-1, c), bias, groups, out.reshape(-1, words))
-    if nans:
-        raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
-    return out
+    rows, packed = x.reshape(-1, c), out.reshape(-1, words)
+
+    def run():
+        nans = _core.pack_signs(rows, bias, groups, packed)
+        if nans:
+            raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
+    return run, out
 
 
 def unpack_signs(packed: np.ndarray, channels: int, groups: int = 1) -> np.ndarray:
@@ -129,6 +142,15 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right).
     `out`, if given, is a float32 array of the output's shape to write into: C-contiguous, or a
     channel slice big[..., c0:c1] of a C-contiguous NHWC array (how a concat is built in place)."""
+    run, out = bind_bconv2d(x, weights, stride, padding, pad_value, scale, bias, residual, rprelu, out)
+    run()
+    return out
+
+
+def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
+                 scale=None, bias=None, residual=None, rprelu=None, out=None):
+    """`bconv2d` checked once: returns (run, out), where run() convolves x's current bits into out
+    (the arguments are bound to these arrays; see `bind_pack_signs`)."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -151,7 +173,7 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     o = weights.out_channels
     out, out_stride = _channel_slice(out, (n, ho, wo, o))
     if n == 0:
-        return out
+        return (lambda: None), out
     if residual is not None:
         residual = check.tensor(residual, "residual", np.float32, 4, finite=True)
         if residual.shape != out.shape:
@@ -161,12 +183,11 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
                 pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
-    _core.bconv2d(
-        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
+    return functools.partial(
+        _core.bconv2d, geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
-    )
-    return out
+    ), out
 
 
 def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None,

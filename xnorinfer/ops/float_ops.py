@@ -1,17 +1,21 @@
 """Float (non-binary) layers of binary networks: stem and head convolutions, batch norm, PReLU /
 RPReLU, pooling, shortcuts.
 
-Pure NumPy. Activations are float32 NHWC (batch first, channels last); weights use PyTorch's
-layouts so converted checkpoints need no reshuffling. Results match PyTorch's float32 CPU ops up to
-rounding. Every function validates its arguments (see ``_validate``) and returns a new
-C-contiguous float32 array.
+NumPy, and C kernels for the direct convolution and pooling (csrc/float_ops.c). Activations are
+float32 NHWC (batch first, channels last); weights use PyTorch's layouts so converted checkpoints
+need no reshuffling. Results match PyTorch's float32 CPU ops up to rounding. Every function
+validates its arguments (see ``_validate``) and returns a new C-contiguous float32 array; the
+``bind_*`` forms check once and return a call that recomputes into fixed buffers (the executor's).
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import _core
 from . import _validate as _v
 
 __all__ = [
@@ -86,39 +90,21 @@ def _pool_setup(x, kernel, stride, padding, ceil_mode, what):
     return x, (kh, kw), (sh, sw), (ph, pw), (ho, wo)
 
 
-def _pad_for_windows(x, k, s, p, out, fill):
-    """Pads H and W so that every window (ceil_mode ones included) lies inside the array."""
-    _, h, w, _ = x.shape
-    extra_h = (out[0] - 1) * s[0] + k[0] - p[0] - h
-    extra_w = (out[1] - 1) * s[1] + k[1] - p[1] - w
-    # a negative extra means the last rows / columns are never read: keep them, the slices skip them
-    pads = ((0, 0), (p[0], max(extra_h, 0)), (p[1], max(extra_w, 0)), (0, 0))
-    if not any(a or b for a, b in pads):
-        return x
-    return np.pad(x, pads, constant_values=fill)
-
-
-def _window_reduce(xp, k, s, out, ufunc):
-    """Reduces every (k[0], k[1]) window at stride s with an associative ufunc, one axis at a time:
-    kh + kw whole-tensor operations instead of kh * kw."""
-    (kh, kw), (sh, sw), (ho, wo) = k, s, out
-    rows_span, cols_span = (ho - 1) * sh + 1, (wo - 1) * sw + 1
-    acc = xp[:, 0:rows_span:sh].copy()
-    for ky in range(1, kh):
-        ufunc(acc, xp[:, ky : ky + rows_span : sh], out=acc)
-    res = acc[:, :, 0:cols_span:sw].copy()
-    for kx in range(1, kw):
-        ufunc(res, acc[:, :, kx : kx + cols_span : sw], out=res)
-    return res
-
-
 # ---- layers -------------------------------------------------------------------------------------
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1) -> np.ndarray:
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None) -> np.ndarray:
     """2-D convolution (cross-correlation) of NHWC ``x`` with a PyTorch-layout weight
     (O, C/groups, kh, kw), zero padding, floor output size: torch.nn.functional.conv2d semantics.
-    ``padding`` is an int, (vertical, horizontal) or (top, bottom, left, right). Returns
+    ``padding`` is an int, (vertical, horizontal) or (top, bottom, left, right). ``scale`` (per
+    output channel) multiplies the sums before ``bias`` is added: a folded BatchNorm. Returns
     (N, Ho, Wo, O)."""
+    run, out = bind_conv2d(x, weight, bias, stride, padding, groups, scale)
+    run()
+    return out
+
+
+def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, out=None):
+    """`conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     x = _v.tensor(x, "x", np.float32, 4, finite=True)
     weight = _v.tensor(weight, "weight", np.float32, 4, finite=True)
     n, h, w, c = x.shape
@@ -134,31 +120,44 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1) -> np.ndarray:
     if o == 0 or kh == 0 or kw == 0:
         raise ValueError(f"weight shape {weight.shape} has an empty dimension")
     bias = _v.channel_vector(bias, "bias", o)
+    scale = _v.channel_vector(scale, "scale", o)
     sh, sw = _v.positive_pair(stride, "stride")
     pt, pb, pl, pr = _v.padding4(padding)
     ho = _v.output_size(h, kh, sh, pt, pb, "conv2d (height)")
     wo = _v.output_size(w, kw, sw, pl, pr, "conv2d (width)")
-    og = o // groups
+    out = _output(out, (n, ho, wo, o))
+    if n == 0:
+        return (lambda: None), out
+    if groups == 1:
+        hwio = np.zeros((kh, kw, c, _core.conv2d_padded_outputs(o)), np.float32)  # the kernel's layout
+        hwio[..., :o] = weight.transpose(2, 3, 1, 0)
+        geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo)
+        return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out), out
 
-    if kh == kw == 1 and groups == 1 and not (pt or pb or pl or pr):
-        # pointwise: the (strided) input already is the im2col matrix
-        cols = x[:, ::sh, ::sw].reshape(n * ho * wo, c)
-        out = cols @ weight.reshape(o, c).T
-    else:
-        if pt or pb or pl or pr:
-            x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-        win = sliding_window_view(x, (kh, kw), axis=(1, 2))
+    def grouped():
+        # im2col with (kh, kw, C/groups) reduction order: the copy reads runs of channels, which
+        # are contiguous in NHWC; one batched matmul covers all groups
+        xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        win = sliding_window_view(xp, (kh, kw), axis=(1, 2))
         win = win[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]  # (N, Ho, Wo, C, kh, kw) view
-        # im2col with (kh, kw, C/groups) reduction order: the copy then reads runs of channels,
-        # which are contiguous in NHWC; one batched matmul covers all groups
         win = win.reshape(n, ho, wo, groups, cg, kh, kw)
         cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, n * ho * wo, kh * kw * cg)
-        wmat = weight.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-        wmat = wmat.reshape(groups, kh * kw * cg, og)
-        out = np.matmul(cols, wmat).transpose(1, 0, 2)  # (N*Ho*Wo, groups, O/groups)
-    out = np.ascontiguousarray(out, dtype=np.float32).reshape(n, ho, wo, o)
-    if bias is not None:
-        out += bias
+        wmat = weight.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+        acc = np.matmul(cols, wmat.reshape(groups, kh * kw * cg, o // groups)).transpose(1, 0, 2)
+        out.reshape(n * ho * wo, groups, o // groups)[...] = acc
+        if scale is not None:
+            np.multiply(out, scale, out=out)
+        if bias is not None:
+            np.add(out, bias, out=out)
+    return grouped, out
+
+
+def _output(out, shape) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, np.float32)
+    out = _v.tensor(out, "out", np.float32, len(shape))
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
     return out
 
 
@@ -264,27 +263,40 @@ def avg_pool2d(x, kernel, stride=None, padding=0, count_include_pad=True, ceil_m
     to kernel, symmetric zero padding (int or pair, at most half the kernel). The divisor counts the
     padded zeros when ``count_include_pad`` but never the positions past the padding that
     ``ceil_mode`` windows reach; without it, only positions inside the input count."""
-    x, k, s, p, out = _pool_setup(x, kernel, stride, padding, ceil_mode, "avg_pool2d")
-    _, h, w, _ = x.shape
-    total = _window_reduce(_pad_for_windows(x, k, s, p, out, 0.0), k, s, out, np.add)
-
-    def counts(size, k, s, p, n_out):
-        start = np.arange(n_out) * s - p
-        end = np.minimum(start + k, size + p)
-        if count_include_pad:
-            return end - start
-        return np.minimum(end, size) - np.maximum(start, 0)
-
-    divisor = np.outer(counts(h, k[0], s[0], p[0], out[0]), counts(w, k[1], s[1], p[1], out[1]))
-    total /= divisor.astype(np.float32)[:, :, None]
-    return total
+    run, out = bind_pool2d("avg", x, kernel, stride, padding, count_include_pad, ceil_mode)
+    run()
+    return out
 
 
 def max_pool2d(x, kernel, stride=None, padding=0, ceil_mode=False) -> np.ndarray:
     """Max pooling of NHWC ``x`` with torch.nn.functional.max_pool2d semantics (dilation 1): stride
     defaults to kernel, symmetric padding (at most half the kernel) that never wins."""
-    x, k, s, p, out = _pool_setup(x, kernel, stride, padding, ceil_mode, "max_pool2d")
-    return _window_reduce(_pad_for_windows(x, k, s, p, out, -np.inf), k, s, out, np.maximum)
+    run, out = bind_pool2d("max", x, kernel, stride, padding, ceil_mode=ceil_mode)
+    run()
+    return out
+
+
+def bind_pool2d(kind, x, kernel, stride=None, padding=0, count_include_pad=True, ceil_mode=False, out=None):
+    """`avg_pool2d` (kind 'avg') or `max_pool2d` ('max') checked once: (run, out)."""
+    what = f"{kind}_pool2d"
+    x, (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _pool_setup(x, kernel, stride, padding, ceil_mode, what)
+    n, h, w, c = x.shape
+    out = _output(out, (n, ho, wo, c))
+
+    def windows(size, k, s, p, n_out):
+        """Each window's first and past-the-end input index, clipped to the input, and its
+        divisor: PyTorch counts padding but not the positions past it that ceil_mode reaches."""
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
+        lo, hi = np.maximum(start, 0), np.minimum(end, size)
+        return lo.astype(np.int32), hi.astype(np.int32), (end - start if count_include_pad else hi - lo)
+
+    y0, y1, dy = windows(h, kh, sh, ph, ho)
+    x0, x1, dx = windows(w, kw, sw, pw, wo)
+    divisor = np.ascontiguousarray(np.outer(dy, dx), dtype=np.float32).reshape(-1)
+    if n == 0 or c == 0:
+        return (lambda: None), out
+    return functools.partial(_core.pool2d, kind == "max", x, y0, y1, x0, x1, divisor, out), out
 
 
 def global_avg_pool(x) -> np.ndarray:

@@ -1,0 +1,39 @@
+/* Float layers around the binary ones: direct convolution (the first layer) and pooling, on NHWC
+ * float32 tensors. Same SIMD selection as the binary kernels (xi_isa_get): each body is compiled
+ * once per instruction set from float_ops_impl.h and vectorised over channels by the compiler. */
+#ifndef XNORINFER_FLOAT_OPS_H
+#define XNORINFER_FLOAT_OPS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t n, h, w;    /* input batch and spatial size */
+    int c, o, kh, kw;   /* input channels, output channels, kernel size (groups = 1) */
+    int sh, sw, pad_t, pad_l;
+    int64_t ho, wo;     /* output size: taps outside the input contribute 0 (zero padding) */
+} xi_conv_geom;
+
+/* Output channels of the weight layout: o rounded up to the kernel's register block. */
+int64_t xi_conv2d_padded_outputs(int o);
+
+/* out[n, y, x, o] = (sum over the window of x * w) * scale[o] + bias[o] (scale, bias may be NULL).
+ * w is (kh, kw, c, o_pad): HWIO with the output channels padded with zeros to
+ * xi_conv2d_padded_outputs(o). Returns 0, or -1 if scratch memory could not be allocated. */
+int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
+              float *out, int nthreads);
+
+/* Pooling over windows given per output row and column: rows [y0[oy], y1[oy]) and columns
+ * [x0[ox], x1[ox]) of the input (already clipped to it). Max: the window's maximum. Average: the
+ * window's sum (row by row, left to right, as PyTorch adds) divided by divisor[oy * wo + ox]. */
+void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
+               const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
+               const float *divisor, const float *x, float *out, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
