@@ -2,58 +2,69 @@
 #include "float_ops.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "isa.h"
 
+/* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */
+#define XI_CONV_OALIGN 64
+
 #define XI_SUFFIX scalar
 #define XI_TARGET
+#define XI_MADD(a, b, acc) ((acc) + (a) * (b))
+#define XI_CONV_PX 1
+#define XI_CONV_CO 16
 #include "float_ops_impl.h"
 #undef XI_SUFFIX
 #undef XI_TARGET
+#undef XI_MADD
+#undef XI_CONV_PX
+#undef XI_CONV_CO
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define XI_FLOAT_X86 1
+/* AVX2 machines all have FMA (Haswell and later, Zen); the AVX-512 kernel needs it too */
+#define XI_MADD(a, b, acc) __builtin_fmaf((a), (b), (acc))
 #define XI_SUFFIX avx2
-#define XI_TARGET __attribute__((target("avx2")))
+#define XI_TARGET __attribute__((target("avx2,fma")))
+#define XI_CONV_PX 6
+#define XI_CONV_CO 16
 #include "float_ops_impl.h"
 #undef XI_SUFFIX
 #undef XI_TARGET
+#undef XI_CONV_PX
+#undef XI_CONV_CO
 #define XI_SUFFIX avx512
-#define XI_TARGET __attribute__((target("avx512f")))
+#define XI_TARGET __attribute__((target("avx512f,fma")))
+#define XI_CONV_PX 6
+#define XI_CONV_CO 64
 #include "float_ops_impl.h"
 #undef XI_SUFFIX
 #undef XI_TARGET
+#undef XI_CONV_PX
+#undef XI_CONV_CO
+#undef XI_MADD
 #endif
 
 int64_t xi_conv2d_padded_outputs(int o)
 {
-    return ((int64_t)o + XI_CONV_CO - 1) / XI_CONV_CO * XI_CONV_CO;
+    return ((int64_t)o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
 }
 
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
               float *out, int nthreads)
 {
-    float *zeros = (float *)calloc((size_t)g->c, sizeof(float));
-    int status = -1;
-    if (!zeros)
-        return -1;
 #ifdef XI_FLOAT_X86
     switch (xi_isa_get()) {
     case XI_ISA_AVX512:
-        status = conv2d_avx512(g, x, w, zeros, scale, bias, out, nthreads);
-        break;
+        return conv2d_avx512(g, x, w, scale, bias, out, nthreads);
     case XI_ISA_AVX2:
-        status = conv2d_avx2(g, x, w, zeros, scale, bias, out, nthreads);
-        break;
+        return conv2d_avx2(g, x, w, scale, bias, out, nthreads);
     default:
-        status = conv2d_scalar(g, x, w, zeros, scale, bias, out, nthreads);
         break;
     }
-#else
-    status = conv2d_scalar(g, x, w, zeros, scale, bias, out, nthreads);
 #endif
-    free(zeros);
-    return status;
+    return conv2d_scalar(g, x, w, scale, bias, out, nthreads);
 }
 
 void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,

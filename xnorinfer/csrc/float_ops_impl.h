@@ -1,91 +1,119 @@
-/* Bodies of the float kernels, included once per instruction set by float_ops.c with XI_SUFFIX
- * and XI_TARGET defined. Plain loops over contiguous channels, which the compiler vectorises for
- * the target; sums are accumulated in the same order on every target. */
+/* Bodies of the float kernels, included once per instruction set by float_ops.c with XI_SUFFIX,
+ * XI_TARGET and XI_MADD(a, b, acc) defined. Plain loops over contiguous channels, which the
+ * compiler vectorises for the target. Sums run in the same order on every target; XI_MADD is a
+ * fused multiply-add where the target has one, so those targets round once per term. */
 #define XI_CAT_(a, b) a##_##b
 #define XI_CAT(a, b) XI_CAT_(a, b)
 #define XI_FN(name) XI_CAT(name, XI_SUFFIX)
 
-/* Register blocking: XI_CONV_PX output pixels x XI_CONV_CO output channels of sums stay in
- * registers while the weights of one input channel are loaded once for all the pixels. */
-#define XI_CONV_PX 4
-#define XI_CONV_CO 16
+/* Register blocking, set per target (XI_CONV_PX, XI_CONV_CO): PX output pixels x CO output
+ * channels of sums stay in registers while each weight row is loaded once for all the pixels;
+ * enough independent sums to hide the multiply-add latency, few enough loads per multiply-add. */
 
-/* acc[p][k] = sum over taps t and channels ci of src[p * taps + t][ci] * w[(t * c + ci) * o_pad + k] */
-XI_TARGET static void XI_FN(conv_block)(const float *const *src, int taps, int c, const float *w,
-                                        int64_t o_pad, float acc[XI_CONV_PX][XI_CONV_CO])
-{
-    for (int p = 0; p < XI_CONV_PX; ++p)
-        for (int k = 0; k < XI_CONV_CO; ++k)
-            acc[p][k] = 0.0f;
-    for (int t = 0; t < taps; ++t) {
-        const float *s0 = src[t], *s1 = src[taps + t], *s2 = src[2 * taps + t], *s3 = src[3 * taps + t];
-        for (int ci = 0; ci < c; ++ci) {
-            const float *wr = w + ((int64_t)t * c + ci) * o_pad;
-            const float v0 = s0[ci], v1 = s1[ci], v2 = s2[ci], v3 = s3[ci];
-            for (int k = 0; k < XI_CONV_CO; ++k) {
-                const float wk = wr[k];
-                acc[0][k] += v0 * wk;
-                acc[1][k] += v1 * wk;
-                acc[2][k] += v2 * wk;
-                acc[3][k] += v3 * wk;
-            }
-        }
+/* acc[p][j] = sum over k < depth of patch[p * depth + k] * w[k * o_pad + j]: the pixels' receptive
+ * fields, gathered into `patch` rows (zeros where a tap is padding), against one block of CO output
+ * channels. Defined for CO = XI_CONV_CO and a half-width one for narrow layers and the last block. */
+#define XI_DEFINE_CONV_BLOCK(NAME, CO)                                                                  \
+    XI_TARGET static void NAME(const float *patch, int64_t depth, const float *w, int64_t o_pad,         \
+                               float acc[XI_CONV_PX][XI_CONV_CO])                                      \
+    {                                                                                                   \
+        /* local sums: acc may alias the inputs as far as the compiler knows; these stay in registers */\
+        float a[XI_CONV_PX][CO];                                                                        \
+        for (int p = 0; p < XI_CONV_PX; ++p)                                                            \
+            for (int j = 0; j < CO; ++j)                                                                \
+                a[p][j] = 0.0f;                                                                         \
+        XI_NO_UNROLL /* unrolled, GCC runs out of registers and spills the sums to the stack */         \
+        for (int64_t k = 0; k < depth; ++k) {                                                           \
+            const float *wr = w + k * o_pad;                                                            \
+            XI_UNROLL_PIXELS                                                                            \
+            for (int p = 0; p < XI_CONV_PX; ++p) {                                                      \
+                const float v = patch[p * depth + k];                                                   \
+                for (int j = 0; j < CO; ++j)                                                            \
+                    a[p][j] = XI_MADD(v, wr[j], a[p][j]);                                               \
+            }                                                                                           \
+        }                                                                                               \
+        for (int p = 0; p < XI_CONV_PX; ++p)                                                            \
+            for (int j = 0; j < CO; ++j)                                                                \
+                acc[p][j] = a[p][j];                                                                    \
     }
-}
 
-XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *zeros,
-                                    const float *scale, const float *bias, float *out, int nthreads)
+#if defined(__GNUC__) && !defined(__clang__)
+#define XI_NO_UNROLL _Pragma("GCC unroll 1")
+#define XI_UNROLL_PIXELS _Pragma("GCC unroll 8")
+#else
+#define XI_NO_UNROLL
+#define XI_UNROLL_PIXELS
+#endif
+
+XI_DEFINE_CONV_BLOCK(XI_FN(conv_block), XI_CONV_CO)
+XI_DEFINE_CONV_BLOCK(XI_FN(conv_block_half), XI_CONV_CO / 2)
+
+XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                                   const float *bias, float *out, int nthreads)
 {
     const int64_t rows = g->n * g->ho;
-    const int taps = g->kh * g->kw;
-    const int64_t o_pad = (g->o + XI_CONV_CO - 1) / XI_CONV_CO * XI_CONV_CO;
+    const int64_t depth = (int64_t)g->kh * g->kw * g->c;
+    const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     int failed = 0;
     (void)nthreads;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && rows > 1)
     {
-        const float **src = (const float **)malloc(sizeof(float *) * (size_t)taps * XI_CONV_PX);
-        if (!src) {
+        float *patch = (float *)malloc(sizeof(float) * (size_t)(depth * XI_CONV_PX));
+        if (!patch) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
-            if (!src)
+            if (!patch)
                 continue;
             const int64_t n = r / g->ho, oy = r % g->ho;
             for (int64_t ox0 = 0; ox0 < g->wo; ox0 += XI_CONV_PX) {
                 const int npx = g->wo - ox0 < XI_CONV_PX ? (int)(g->wo - ox0) : XI_CONV_PX;
-                /* each pixel's taps: its input pixel, or a row of zeros where the tap is padding
-                 * (a padded tap adds 0; pixels past the row's end repeat the last real one) */
+                /* pixels past the row's end repeat its last one; their sums are not stored */
                 for (int p = 0; p < XI_CONV_PX; ++p) {
                     const int64_t ox = ox0 + (p < npx ? p : npx - 1);
-                    for (int ky = 0; ky < g->kh; ++ky)
-                        for (int kx = 0; kx < g->kw; ++kx) {
-                            const int64_t iy = oy * g->sh - g->pad_t + ky, ix = ox * g->sw - g->pad_l + kx;
-                            const int inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-                            src[p * taps + ky * g->kw + kx] = inside ? x + ((n * g->h + iy) * g->w + ix) * g->c
-                                                                     : zeros;
+                    float *dst = patch + p * depth;
+                    const int64_t ix0 = ox * g->sw - g->pad_l;
+                    /* the taps of one kernel row that lie inside the input are one run of memory */
+                    const int lo = ix0 < 0 ? (int)-ix0 : 0;
+                    const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+                    for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
+                        const int64_t iy = oy * g->sh - g->pad_t + ky;
+                        if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
+                            memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
+                            continue;
                         }
+                        if (lo > 0)
+                            memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
+                        memcpy(dst + (int64_t)lo * g->c, x + ((n * g->h + iy) * g->w + ix0 + lo) * g->c,
+                               sizeof(float) * (size_t)(hi - lo) * g->c);
+                        if (hi < g->kw)
+                            memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
+                    }
                 }
                 for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
                     float acc[XI_CONV_PX][XI_CONV_CO];
-                    XI_FN(conv_block)(src, taps, g->c, w + ob, o_pad, acc);
                     const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
+                    if (width <= XI_CONV_CO / 2)
+                        XI_FN(conv_block_half)(patch, depth, w + ob, o_pad, acc);
+                    else
+                        XI_FN(conv_block)(patch, depth, w + ob, o_pad, acc);
                     for (int p = 0; p < npx; ++p) {
                         float *dst = out + (r * g->wo + ox0 + p) * g->o + ob;
-                        for (int k = 0; k < width; ++k) {
-                            float v = acc[p][k];
+                        for (int j = 0; j < width; ++j) {
+                            float v = acc[p][j];
                             if (scale)
-                                v *= scale[ob + k];
+                                v *= scale[ob + j];
                             if (bias)
-                                v += bias[ob + k];
-                            dst[k] = v;
+                                v += bias[ob + j];
+                            dst[j] = v;
                         }
                     }
                 }
             }
         }
-        free((void *)src);
+        free(patch);
     }
     return failed ? -1 : 0;
 }
@@ -131,6 +159,9 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
     }
 }
 
+#undef XI_DEFINE_CONV_BLOCK
+#undef XI_NO_UNROLL
+#undef XI_UNROLL_PIXELS
 #undef XI_FN
 #undef XI_CAT
 #undef XI_CAT_

@@ -45,10 +45,11 @@ int xi_isa_supported(xi_isa isa)
      * YMM/ZMM state, not only the CPUID feature bits. */
     __builtin_cpu_init();
     switch (isa) {
-    case XI_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") != 0;
+    case XI_ISA_AVX2: /* the float kernels of this level use FMA too */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case XI_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
+               __builtin_cpu_supports("fma");
     default:
         break;
     }
