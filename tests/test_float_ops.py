@@ -356,13 +356,16 @@ def test_conv2d_known_values():
     seed=st.integers(0, 2**32 - 1),
 )
 def test_dense_matches_loop_reference(n, i, o, has_bias, seed):
+    """On every ISA and thread count (the thread count never changes a bit)."""
     rng = rng_for(seed)
     x, w = randn(rng, (n, i)), randn(rng, (o, i))
     b = randn(rng, (o,)) if has_bias else None
-    out = F.dense(x, w, b)
     ref, mag = ref_dense(x, w, b)
-    check_output(out, (n, o), x, w)
-    assert_close(out, ref, mag)
+    results = run_everywhere(lambda: F.dense(x, w, b))
+    for (isa, threads), out in results.items():
+        check_output(out, (n, o), x, w)
+        assert_close(out, ref, mag)
+        np.testing.assert_array_equal(out, results[(isa, 1)])
 
 
 # ---- batch norm, PReLU, RPReLU, ReLU, add, concat -----------------------------------------------
@@ -562,10 +565,12 @@ def test_max_pool2d_known_values():
        c=st.sampled_from(CHANNELS), seed=st.integers(0, 2**32 - 1))
 def test_global_avg_pool_matches_loop_reference(n, hw, c, seed):
     x = randn(rng_for(seed), (n, *hw, c))
-    out = F.global_avg_pool(x)
     ref, mag = ref_global_avg_pool(x)
-    check_output(out, (n, c), x)
-    assert_close(out, ref, mag)
+    results = run_everywhere(lambda: F.global_avg_pool(x))
+    for out in results.values():
+        check_output(out, (n, c), x)
+        assert_close(out, ref, mag)
+        np.testing.assert_array_equal(out, next(iter(results.values())))  # float64 sums: same everywhere
 
 
 # ---- bad input ----------------------------------------------------------------------------------

@@ -85,3 +85,38 @@ void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, i
 #endif
     pool2d_scalar(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
 }
+
+void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *w, const float *bias, float *out,
+              int nthreads)
+{
+#ifdef XI_FLOAT_X86
+    switch (xi_isa_get()) {
+    case XI_ISA_AVX512:
+        dense_avx512(n, in, o, x, w, bias, out, nthreads);
+        return;
+    case XI_ISA_AVX2:
+        dense_avx2(n, in, o, x, w, bias, out, nthreads);
+        return;
+    default:
+        break;
+    }
+#endif
+    dense_scalar(n, in, o, x, w, bias, out, nthreads);
+}
+
+void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads)
+{
+#ifdef XI_FLOAT_X86
+    switch (xi_isa_get()) {
+    case XI_ISA_AVX512:
+        global_avg_pool_avx512(n, pixels, c, x, out, nthreads);
+        return;
+    case XI_ISA_AVX2:
+        global_avg_pool_avx2(n, pixels, c, x, out, nthreads);
+        return;
+    default:
+        break;
+    }
+#endif
+    global_avg_pool_scalar(n, pixels, c, x, out, nthreads);
+}

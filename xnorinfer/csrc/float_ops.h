@@ -33,6 +33,13 @@ void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, i
                const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                const float *divisor, const float *x, float *out, int nthreads);
 
+/* out (n, o) = x (n, in) @ w (o, in)^T + bias (may be NULL): a fully connected layer. */
+void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *w, const float *bias, float *out,
+              int nthreads);
+
+/* out (n, c) = mean over the pixels of x (n, pixels, c), summed in float64. */
+void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -159,6 +159,50 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
     }
 }
 
+XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *w,
+                                   const float *bias, float *out, int nthreads)
+{
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && o * in >= 65536)
+    for (int64_t j = 0; j < o; ++j) {
+        const float *wr = w + j * in;
+        for (int64_t b = 0; b < n; ++b) {
+            const float *xr = x + b * in;
+            float lanes[16] = {0.0f};
+            int64_t k = 0;
+            for (; k + 16 <= in; k += 16)
+                for (int l = 0; l < 16; ++l)
+                    lanes[l] = XI_MADD(xr[k + l], wr[k + l], lanes[l]);
+            for (int l = 0; k + l < in; ++l)
+                lanes[l] = XI_MADD(xr[k + l], wr[k + l], lanes[l]);
+            float sum = 0.0f;
+            for (int l = 0; l < 16; ++l)
+                sum += lanes[l];
+            out[b * o + j] = bias ? sum + bias[j] : sum;
+        }
+    }
+}
+
+XI_TARGET static void XI_FN(global_avg_pool)(int64_t n, int64_t pixels, int c, const float *x, float *out,
+                                             int nthreads)
+{
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n * pixels * c >= 65536)
+    for (int64_t b = 0; b < n; ++b) {
+        for (int c0 = 0; c0 < c; c0 += 64) {
+            const int width = c - c0 < 64 ? c - c0 : 64;
+            double acc[64] = {0.0}; /* float64 sums: a float32 sum over a large map drifts */
+            for (int64_t p = 0; p < pixels; ++p) {
+                const float *src = x + (b * pixels + p) * c + c0;
+                for (int k = 0; k < width; ++k)
+                    acc[k] += src[k];
+            }
+            for (int k = 0; k < width; ++k)
+                out[b * c + c0 + k] = (float)(acc[k] / (double)pixels);
+        }
+    }
+}
+
 #undef XI_DEFINE_CONV_BLOCK
 #undef XI_NO_UNROLL
 #undef XI_UNROLL_PIXELS

@@ -160,9 +160,16 @@ def _infer_dense(node, ins):
     return TensorInfo((weight.shape[0],))
 
 
-register("dense", _infer_dense,
-         lambda node: lambda x, out=None: ops.dense(x, node.params["weight"], node.params.get("bias")),
-         required=["weight"], optional=["bias"])
+def _compile_dense(node):
+    weight, bias = node.params["weight"], node.params.get("bias")
+
+    def run(x, out=None):
+        return ops.dense(x, weight, bias)
+    run.bind = lambda ins, out: ops.float_ops.bind_dense(ins[0], weight, bias, out)[0]
+    return run
+
+
+register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["bias"], writes_into=(np.float32,))
 
 
 # ---- BWN: float activations, 1-bit weights -------------------------------------------------------
@@ -419,8 +426,15 @@ def _pool(kind):
 
 register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,))
 register("max_pool2d", *_pool("max"), writes_into=(np.float32,))
+def _compile_global_avg_pool(node):
+    def run(x, out=None):
+        return ops.global_avg_pool(x)
+    run.bind = lambda ins, out: ops.float_ops.bind_global_avg_pool(ins[0], out)[0]
+    return run
+
+
 register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
-         lambda node: lambda x, out=None: ops.global_avg_pool(x))
+         _compile_global_avg_pool, writes_into=(np.float32,))
 
 
 def _infer_flatten(node, ins):

@@ -163,15 +163,24 @@ def _output(out, shape) -> np.ndarray:
 
 def dense(x, weight, bias=None) -> np.ndarray:
     """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) -> x @ weight.T + bias."""
+    run, out = bind_dense(x, weight, bias)
+    run()
+    return out
+
+
+def bind_dense(x, weight, bias=None, out=None):
+    """`dense` checked once: (run, out)."""
     x = _v.tensor(x, "x", np.float32, 2, finite=True)
     weight = _v.tensor(weight, "weight", np.float32, 2, finite=True)
     if weight.shape[1] != x.shape[1]:
         raise ValueError(f"weight shape {weight.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
     bias = _v.channel_vector(bias, "bias", weight.shape[0])
-    out = np.ascontiguousarray(x @ weight.T, dtype=np.float32)
-    if bias is not None:
-        out += bias
-    return out
+    out = _output(out, (x.shape[0], weight.shape[0]))
+    if out.size == 0 or x.shape[1] == 0:
+        def empty():
+            out[...] = 0 if bias is None else bias
+        return empty, out
+    return functools.partial(_core.dense, x, weight, bias, out), out
 
 
 def batch_norm(x, mean, var, gamma=None, beta=None, eps=1e-5) -> np.ndarray:
@@ -300,11 +309,20 @@ def bind_pool2d(kind, x, kernel, stride=None, padding=0, count_include_pad=True,
 
 
 def global_avg_pool(x) -> np.ndarray:
-    """Mean over H and W: (N, H, W, C) -> (N, C)."""
+    """Mean over H and W: (N, H, W, C) -> (N, C), summed in float64 (a float32 sum over a large
+    feature map drifts)."""
+    run, out = bind_global_avg_pool(x)
+    run()
+    return out
+
+
+def bind_global_avg_pool(x, out=None):
+    """`global_avg_pool` checked once: (run, out)."""
     x = _v.tensor(x, "x", np.float32, 4, finite=True)
     n, h, w, c = x.shape
     if h * w == 0:
         raise ValueError(f"x has no pixels to average, shape {x.shape}")
-    # float64 accumulation: a plain float32 sum over H*W rows drifts with large feature maps
-    total = x.reshape(n, h * w, c).sum(axis=1, dtype=np.float64)
-    return np.ascontiguousarray(total / (h * w), dtype=np.float32)
+    out = _output(out, (n, c))
+    if out.size == 0:
+        return (lambda: None), out
+    return functools.partial(_core.global_avg_pool, x.reshape(n, h * w, c), out), out
