@@ -260,21 +260,25 @@ def test_conv2d_is_the_same_on_every_isa_and_thread_count(case, with_scale):
     """The C kernel (groups == 1) is compiled per instruction set. Every one sums in the same
     order and AVX2 / AVX-512 both use FMA, so the thread count never changes a bit and the two
     SIMD paths agree bit for bit; the scalar path (no FMA) agrees to rounding. A scale (a folded
-    BatchNorm) multiplies the sums before the bias is added."""
+    BatchNorm) multiplies the sums before the bias is added; relu comes last."""
     n, hw, c, o, groups, k, stride, pads, has_bias, seed = case
     rng = rng_for(seed)
     x, w = randn(rng, (n, *hw, c)), randn(rng, (o, c // groups, *k))
     b = randn(rng, (o,)) if has_bias else None
     scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
-    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, groups, scale=scale))
+    relu = bool(seed % 2)
+    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, groups, scale=scale, relu=relu))
     ref, mag = ref_conv2d(x, w, None, stride, pads, groups)
     if scale is not None:
         ref, mag = ref * scale, mag * scale
+    ref, mag = ref + (0 if b is None else b), mag + (0 if b is None else np.abs(b))
+    if relu:
+        ref = np.maximum(ref, 0)
     fused = {isa: out for (isa, _), out in results.items() if isa != "scalar"}
     for (isa, threads), out in results.items():
         np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
         np.testing.assert_array_equal(out, fused.get(isa if isa == "scalar" else "avx2", out), err_msg=isa)
-        assert_close(out, ref + (0 if b is None else b), mag + (0 if b is None else np.abs(b)))
+        assert_close(out, ref, mag)
 
 
 @settings(max_examples=20, deadline=None)

@@ -33,11 +33,24 @@ def test_reactnet_blocks_fuse_into_packers_and_binary_convs():
             assert "bias" in node.params
 
 
-def test_xnor_relu_fuses_but_bn_before_sign_stays():
-    ops = [n.op for n in optimize(graphs.tiny_xnor()).nodes]
-    assert ops.count("relu") == 1 and ops.index("relu") == 1  # only the float stem's ReLU is left
-    assert "affine" not in ops
-    assert ops.count("batch_norm") == 2
+def test_xnor_relu_fuses_and_bn_before_sign_becomes_the_packers_threshold():
+    fused = optimize(graphs.tiny_xnor())
+    ops = [n.op for n in fused.nodes]
+    assert "relu" not in ops and fused.nodes[0].attrs["relu"]  # the stem's ReLU is the conv's
+    assert "affine" not in ops and "batch_norm" not in ops  # the BNs' gammas are positive
+    assert all("bias" in n.params for n in fused.nodes if n.op == "pack_signs")
+
+
+def test_bn_with_a_negative_scale_before_sign_stays():
+    graph = graphs.tiny_xnor()
+    for node in graph.nodes:
+        if node.op == "batch_norm":
+            node.params["gamma"][0] = -0.5  # sign(-x) is not a threshold on x
+    fused = optimize(graph)
+    assert [n.op for n in fused.nodes].count("batch_norm") == 2
+    x = np.random.default_rng(0).standard_normal((2,) + graph.input_shape).astype(np.float32)
+    unfused = Executor(graph).run(x)
+    np.testing.assert_allclose(Executor(fused).run(x), unfused, rtol=1e-5, atol=1e-5 * np.abs(unfused).max())
 
 
 def test_a_tensor_read_twice_is_not_fused_away():

@@ -59,6 +59,7 @@ cdef extern from "csrc/float_ops.h":
         int c, o, kh, kw
         int sh, sw, pad_t, pad_l
         int64_t ho, wo
+        int relu
     int64_t xi_conv2d_padded_outputs(int o)
     int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                   const float *bias, float *out, int nthreads) nogil
@@ -179,9 +180,9 @@ def conv2d_padded_outputs(int o):
 
 def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
            const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None):
-    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo); w is (kh, kw, c, o_pad)."""
+    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo, relu); w is (kh, kw, c, o_pad)."""
     cdef xi_conv_geom g
-    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
+    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
     cdef const float *s = _ptr(scale)
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()

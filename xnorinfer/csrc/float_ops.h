@@ -15,12 +15,14 @@ typedef struct {
     int c, o, kh, kw;   /* input channels, output channels, kernel size (groups = 1) */
     int sh, sw, pad_t, pad_l;
     int64_t ho, wo;     /* output size: taps outside the input contribute 0 (zero padding) */
+    int relu;           /* 1: max(out, 0) */
 } xi_conv_geom;
 
 /* Output channels of the weight layout: o rounded up to the kernel's register block. */
 int64_t xi_conv2d_padded_outputs(int o);
 
-/* out[n, y, x, o] = (sum over the window of x * w) * scale[o] + bias[o] (scale, bias may be NULL).
+/* out[n, y, x, o] = (sum over the window of x * w) * scale[o] + bias[o] (scale, bias may be NULL),
+ * then max(out, 0) with g->relu.
  * w is (kh, kw, c, o_pad): HWIO with the output channels padded with zeros to
  * xi_conv2d_padded_outputs(o). Returns 0, or -1 if scratch memory could not be allocated. */
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,

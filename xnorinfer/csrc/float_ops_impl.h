@@ -107,7 +107,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                                 v *= scale[ob + j];
                             if (bias)
                                 v += bias[ob + j];
-                            dst[j] = v;
+                            dst[j] = g->relu && v < 0.0f ? 0.0f : v;
                         }
                     }
                 }

@@ -134,6 +134,7 @@ def _infer_conv(node, ins):
     if c % groups or o % groups or cg * groups != c:
         raise _fail(node, f"weight {weight.shape} does not fit {c} input channels in {groups} groups")
     _channel_params(node, o, ["scale", "bias"])
+    _bool(node, "relu", False)
     stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
     return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
 
@@ -141,7 +142,7 @@ def _infer_conv(node, ins):
 def _compile_conv(node):
     p, a = node.params, node.attrs
     args = dict(bias=p.get("bias"), stride=tuple(a["stride"]), padding=tuple(a["padding"]),
-                groups=a.get("groups", 1), scale=p.get("scale"))
+                groups=a.get("groups", 1), scale=p.get("scale"), relu=_bool(node, "relu", False))
 
     def run(x, out=None):
         return ops.conv2d(x, p["weight"], **args)

@@ -3,8 +3,11 @@
 - fold_into_binary: affine / batch_norm after a binary conv or dense, or after a float conv (the
   stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
+- fuse_relu_into_conv: relu after a float conv -> its `relu` attribute
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
+- fold_into_pack: affine / batch_norm with positive scales -> pack_signs -> the packer's bias (a
+  per-channel threshold: XNOR-Net's BatchNorm before the sign)
 - distribute_through_concat: a per-channel op after concat -> one per concat input, so the ops
   above can absorb it (ReActNet's doubling blocks)
 - merge_duplicate_packs: packers of one tensor with one bias -> one packer (the two 1x1 convs of
@@ -27,7 +30,7 @@ def optimize(graph: Graph) -> Graph:
     """The graph with every fusion applied until none applies."""
     nodes = list(graph.nodes)
     rewrites = (distribute_through_concat, fold_into_binary, fuse_residual, fuse_activation,
-                fuse_bias_into_pack, merge_duplicate_packs)
+                fuse_bias_into_pack, fold_into_pack, fuse_relu_into_conv, merge_duplicate_packs)
     changed = True
     while changed:
         changed = False
@@ -59,7 +62,7 @@ def _plain_epilogue(node: Node) -> bool:
 
 def _affine_output(node: Node) -> bool:
     """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in."""
-    return _plain_epilogue(node) or node.op == "conv2d"
+    return _plain_epilogue(node) or (node.op == "conv2d" and not node.attrs.get("relu", False))
 
 
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
@@ -77,18 +80,56 @@ def fold_into_binary(graph: Graph):
         if nxt is None or nxt.op not in ("affine", "batch_norm"):
             continue
         o = node.params["weight_bits" if node.op in BINARY else "weight"].shape[0]
-        p = nxt.params
-        if nxt.op == "affine":
-            a = p.get("scale", np.ones(o)).astype(np.float64)
-            c = p.get("bias", np.zeros(o)).astype(np.float64)
-        else:
-            a = p.get("gamma", np.ones(o)).astype(np.float64) / np.sqrt(
-                p["var"].astype(np.float64) + nxt.attrs.get("eps", 1e-5))
-            c = p.get("beta", np.zeros(o)).astype(np.float64) - p["mean"].astype(np.float64) * a
+        a, c = _as_affine(nxt, o)
         scale = node.params.get("scale", np.ones(o, np.float32)).astype(np.float64)
         bias = node.params.get("bias", np.zeros(o, np.float32)).astype(np.float64)
         params = dict(node.params, scale=(scale * a).astype(np.float32), bias=(bias * a + c).astype(np.float32))
         fused = node.replace(params=params, output=nxt.output)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def _as_affine(node: Node, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, c) in float64 with node(x) = a * x + c per channel, for an affine or batch_norm node."""
+    p = node.params
+    if node.op == "affine":
+        return (p.get("scale", np.ones(channels)).astype(np.float64),
+                p.get("bias", np.zeros(channels)).astype(np.float64))
+    a = p.get("gamma", np.ones(channels)).astype(np.float64) / np.sqrt(
+        p["var"].astype(np.float64) + node.attrs.get("eps", 1e-5))
+    return a, p.get("beta", np.zeros(channels)).astype(np.float64) - p["mean"].astype(np.float64) * a
+
+
+def fold_into_pack(graph: Graph):
+    """sign(a * x + c + b) = sign(x + (c + b) / a) where every a > 0: XNOR-Net's BatchNorm before
+    the sign becomes the packer's per-channel threshold."""
+    readers = graph.consumers()
+    for node in graph.nodes:
+        if node.op not in ("affine", "batch_norm"):
+            continue
+        nxt = _sole_consumer(graph, node.output, readers)
+        if nxt is None or nxt.op != "pack_signs":
+            continue
+        channels = len(next(iter(node.params.values())))
+        a, c = _as_affine(node, channels)
+        if not np.all(a > 0):
+            continue
+        bias = nxt.params.get("bias", np.zeros(channels, np.float32)).astype(np.float64)
+        params = dict(nxt.params, bias=((c + bias) / a).astype(np.float32))
+        fused = nxt.replace(inputs=[node.inputs[0]], params=params)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def fuse_relu_into_conv(graph: Graph):
+    readers = graph.consumers()
+    for node in graph.nodes:
+        if node.op != "conv2d" or node.attrs.get("relu", False):
+            continue
+        nxt = _sole_consumer(graph, node.output, readers)
+        if nxt is None or nxt.op != "relu":
+            continue
+        fused = node.replace(attrs=dict(node.attrs, relu=True), output=nxt.output)
         return _replace(graph.nodes, [node], nxt, fused)
     return None
 

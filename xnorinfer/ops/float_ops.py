@@ -92,18 +92,18 @@ def _pool_setup(x, kernel, stride, padding, ceil_mode, what):
 
 # ---- layers -------------------------------------------------------------------------------------
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None) -> np.ndarray:
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False) -> np.ndarray:
     """2-D convolution (cross-correlation) of NHWC ``x`` with a PyTorch-layout weight
     (O, C/groups, kh, kw), zero padding, floor output size: torch.nn.functional.conv2d semantics.
     ``padding`` is an int, (vertical, horizontal) or (top, bottom, left, right). ``scale`` (per
-    output channel) multiplies the sums before ``bias`` is added: a folded BatchNorm. Returns
-    (N, Ho, Wo, O)."""
-    run, out = bind_conv2d(x, weight, bias, stride, padding, groups, scale)
+    output channel) multiplies the sums before ``bias`` is added: a folded BatchNorm; ``relu``
+    applies max(., 0) last. Returns (N, Ho, Wo, O)."""
+    run, out = bind_conv2d(x, weight, bias, stride, padding, groups, scale, relu)
     run()
     return out
 
 
-def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, out=None):
+def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False, out=None):
     """`conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     x = _v.tensor(x, "x", np.float32, 4, finite=True)
     weight = _v.tensor(weight, "weight", np.float32, 4, finite=True)
@@ -131,7 +131,7 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
     if groups == 1:
         hwio = np.zeros((kh, kw, c, _core.conv2d_padded_outputs(o)), np.float32)  # the kernel's layout
         hwio[..., :o] = weight.transpose(2, 3, 1, 0)
-        geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo)
+        geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, int(bool(relu)))
         return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out), out
 
     def grouped():
@@ -149,6 +149,8 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
             np.multiply(out, scale, out=out)
         if bias is not None:
             np.add(out, bias, out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
     return grouped, out
 
 
