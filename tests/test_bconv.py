@@ -159,3 +159,61 @@ def test_bconv2d_writes_into_a_channel_slice(n, side):
     for got in run_everywhere(fill).values():
         np.testing.assert_array_equal(got[..., 5:14], want)
         assert (got[..., :5] == 7).all() and (got[..., 14:] == 7).all()
+
+
+# ---- signs of the output packed by the convolution itself ---------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(cin=st.sampled_from(CHANNELS[:8]), o=st.sampled_from([1, 3, 63, 64, 65, 200, 520]), k=st.integers(1, 3),
+       stride=st.integers(1, 2), offset_words=st.integers(0, 2), float_out=st.booleans(),
+       with_residual=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset_words, float_out,
+                                                       with_residual, seed):
+    """A convolution that packs its output for the next layer (at a word offset inside a wider
+    packed tensor, as a concat's parts do) writes exactly pack_signs(out, bias) there, leaves the
+    other words alone, and with float_out=False writes no floats at all; every ISA, 1 and 2 threads."""
+    from xnorinfer.ops.binary import bind_bconv2d, packed_words
+
+    rng = np.random.default_rng(seed)
+    n, h, w = 2, 7, 6
+    x = pack_signs(rng.standard_normal((n, h, w, cin)).astype(np.float32))
+    weights = BinaryConvWeights.from_float(rng.standard_normal((o, cin, k, k)).astype(np.float32))
+    scale = rng.random(o).astype(np.float32) + 0.1
+    residual_shape = (n, (h + 2 * (k // 2) - k) // stride + 1, (w + 2 * (k // 2) - k) // stride + 1, o)
+    residual = rng.standard_normal(residual_shape).astype(np.float32) if with_residual else None
+    rprelu = tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3))
+    pack_bias = rng.standard_normal(o).astype(np.float32)
+    args = dict(stride=stride, padding=k // 2, scale=scale, residual=residual, rprelu=rprelu)
+    want_float = bconv2d(x, weights, **args)
+    want_bits = pack_signs(want_float, pack_bias)
+    words = offset_words + packed_words(o) + 1
+
+    def run():
+        packed = np.full(want_float.shape[:3] + (words,), 0xA5A5, np.uint64)  # words it must not touch
+        call, out = bind_bconv2d(x, weights, packed=packed, first_channel=64 * offset_words, pack_bias=pack_bias,
+                                 float_out=float_out, **args)
+        call()
+        return packed, out
+
+    for config, (packed, out) in run_everywhere(run).items():
+        np.testing.assert_array_equal(packed[..., offset_words:offset_words + packed_words(o)], want_bits,
+                                      err_msg=str(config))
+        assert (packed[..., :offset_words] == 0xA5A5).all() and (packed[..., -1] == 0xA5A5).all()
+        if float_out:
+            np.testing.assert_array_equal(out, want_float, err_msg=str(config))
+        else:
+            assert out is None
+
+
+def test_packed_output_is_checked():
+    from xnorinfer.ops.binary import bind_bconv2d
+
+    rng = np.random.default_rng(0)
+    x = pack_signs(rng.standard_normal((1, 4, 4, 8)).astype(np.float32))
+    weights = BinaryConvWeights.from_float(rng.standard_normal((8, 8, 1, 1)).astype(np.float32))
+    with pytest.raises(ValueError, match="multiple of 64"):
+        bind_bconv2d(x, weights, packed=np.zeros((1, 4, 4, 2), np.uint64), first_channel=32)
+    with pytest.raises(ValueError, match="cannot hold"):
+        bind_bconv2d(x, weights, packed=np.zeros((1, 4, 3, 1), np.uint64))
+    with pytest.raises(ValueError, match="needs a packed output"):
+        bind_bconv2d(x, weights, float_out=False)

@@ -45,6 +45,9 @@ cdef extern from "csrc/bconv.h":
         const float *rp_gamma
         const float *rp_slope
         const float *rp_zeta
+        uint64_t *packed
+        int64_t packed_words, first_bit
+        const float *pack_bias
     int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words)
     void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
                                   int64_t group_words, uint64_t *blocked,
@@ -148,12 +151,15 @@ cdef inline const float *_ptr(const float[::1] a):
     return &a[0] if a is not None else NULL
 
 def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] blocked not None,
-            const int32_t[::1] tap_popcount not None, float[:, :, :, :] out not None, int64_t out_stride,
+            const int32_t[::1] tap_popcount not None, float[:, :, :, :] out, int64_t out_stride,
             const float[::1] scale, const float[::1] bias, const float[::1] residual,
-            const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta):
+            const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
+            uint64_t[:, ::1] packed=None, int64_t first_bit=0, const float[::1] pack_bias=None):
     """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo).
     out: (n, ho, wo, o) with contiguous channels and pixels `out_stride` floats apart (more than o
-    when it is a channel slice of a wider NHWC tensor)."""
+    when it is a channel slice of a wider NHWC tensor), or None when only `packed` is wanted.
+    packed: (n * ho * wo, words) signs of the outputs (+ pack_bias) for the next layer, this
+    convolution's channel 0 at bit first_bit (see xi_epilogue)."""
     cdef xi_bconv_geom g
     (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw,
      g.pad_t, g.pad_b, g.pad_l, g.pad_r, g.pad_one, g.ho, g.wo) = geometry
@@ -165,12 +171,19 @@ def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] 
     ep.rp_gamma = _ptr(rp_gamma)
     ep.rp_slope = _ptr(rp_slope)
     ep.rp_zeta = _ptr(rp_zeta)
+    ep.packed = &packed[0, 0] if packed is not None else NULL
+    ep.packed_words = packed.shape[1] if packed is not None else 0
+    ep.first_bit = first_bit
+    ep.pack_bias = _ptr(pack_bias)
+    cdef float *o = &out[0, 0, 0, 0] if out is not None else NULL
     cdef int status
     cdef int nthreads = xi_get_num_threads()
     with nogil:
-        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, &out[0, 0, 0, 0], nthreads)
-    if status != 0:
+        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, o, nthreads)
+    if status == -1:
         raise MemoryError("xnorinfer: out of memory for the binary convolution's scratch buffers")
+    if status == -2:
+        raise ValueError("a binary convolution's output contains NaN: its sign is undefined")
 
 
 # ---- float layers -------------------------------------------------------------------------------

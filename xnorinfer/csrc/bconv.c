@@ -5,6 +5,8 @@
 
 #include "bgemm.h"
 #include "bitpack.h"
+#include "bitpack_impl.h"
+#include "bconv_epilogue.h"
 #include "threads.h"
 
 enum {
@@ -41,53 +43,6 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
     }
 }
 
-/* One output row: act(scale * dot + bias + residual), in the order PyTorch applies its layers.
- * Always inlined with constant flags, so each combination is one branch-free loop that the
- * compiler vectorises (the PReLU select included: both sides are computed, then blended). */
-static inline __attribute__((always_inline)) void
-epilogue_row(const int32_t *restrict c, int32_t nbits, const float *restrict scale, const float *restrict bias,
-             const float *restrict residual, const float *restrict gamma, const float *restrict slope,
-             const float *restrict zeta, float *restrict out, int count, const int has_residual,
-             const int has_rprelu)
-{
-    for (int j = 0; j < count; ++j) {
-        float v = (float)(nbits - 2 * c[j]) * scale[j] + bias[j];
-        if (has_residual)
-            v += residual[j];
-        if (has_rprelu) {
-            v -= gamma[j];
-            const float negative = v * slope[j];
-            v = (v >= 0.0f ? v : negative) + zeta[j];
-        }
-        out[j] = v;
-    }
-}
-
-/* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`).
- * scale and bias are never NULL here (the driver substitutes ones and zeros). */
-static void epilogue(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc, int rows,
-                     const int *valid_taps, int64_t out_row0, int oc0, int count, float *out)
-{
-    const int cg = g->c / g->groups, taps = g->kh * g->kw;
-    const float *scale = ep->scale + oc0, *bias = ep->bias + oc0;
-    const float *gamma = ep->rp_gamma ? ep->rp_gamma + oc0 : NULL;
-    const float *slope = gamma ? ep->rp_slope + oc0 : NULL, *zeta = gamma ? ep->rp_zeta + oc0 : NULL;
-    for (int i = 0; i < rows; ++i) {
-        const int32_t nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
-        const int32_t *ci = c + (int64_t)i * ldc;
-        const float *ri = ep->residual ? ep->residual + (out_row0 + i) * g->o + oc0 : NULL;
-        float *oi = out + (out_row0 + i) * g->out_stride + oc0;
-        if (ri && gamma)
-            epilogue_row(ci, nbits, scale, bias, ri, gamma, slope, zeta, oi, count, 1, 1);
-        else if (ri)
-            epilogue_row(ci, nbits, scale, bias, ri, NULL, NULL, NULL, oi, count, 1, 0);
-        else if (gamma)
-            epilogue_row(ci, nbits, scale, bias, NULL, gamma, slope, zeta, oi, count, 0, 1);
-        else
-            epilogue_row(ci, nbits, scale, bias, NULL, NULL, NULL, NULL, oi, count, 0, 0);
-    }
-}
-
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads)
 {
@@ -99,7 +54,9 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
 
     /* Split output channels into chunks only as far as needed to give every thread work. */
     int64_t chunk_blocks = nblk < MAX_CHUNK_BLOCKS ? nblk : MAX_CHUNK_BLOCKS;
-    while (chunk_blocks > 4 &&
+    /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them. */
+    const int64_t min_blocks = ep->packed ? 8 : 4;
+    while (chunk_blocks > min_blocks && (!ep->packed || chunk_blocks % 16 == 0) &&
            g->n * g->groups * pixel_tiles * ((nblk + chunk_blocks - 1) / chunk_blocks) < 4 * nthreads)
         chunk_blocks = (chunk_blocks + 1) / 2;
     const int64_t chunks = (nblk + chunk_blocks - 1) / chunk_blocks;
@@ -125,14 +82,18 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
     const uint64_t **ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * taps * sizeof(*ptrs));
     int32_t *counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
     int *valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
-    if (!zeros || !ptrs || !counts || !valid) {
-        free(zeros), free(ptrs), free(counts), free(valid), free(unit);
+    float *scratch = out ? NULL : (float *)malloc((size_t)nthreads * ldc * sizeof(float));
+    if (!zeros || !ptrs || !counts || !valid || (!out && !scratch)) {
+        free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);
         return -1;
     }
+    const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
+    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
+    int64_t nans = 0;
 
     /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
      * their chunk of weights in cache. */
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
         const int tid = xi_thread_id();
         const uint64_t **a = ptrs + (int64_t)tid * PIXEL_TILE * taps;
@@ -183,9 +144,10 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
                 }
             }
         }
-        epilogue(g, &epi, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out);
+        nans += epilogue(g, &epi, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out,
+                         scratch ? scratch + (int64_t)tid * ldc : NULL, pack_run);
     }
 
-    free(zeros), free(ptrs), free(counts), free(valid), free(unit);
-    return 0;
+    free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);
+    return nans ? -2 : 0;
 }

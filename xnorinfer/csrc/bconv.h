@@ -32,6 +32,13 @@ typedef struct {
     const float *scale, *bias;
     const float *residual; /* (n, ho, wo, o), contiguous */
     const float *rp_gamma, *rp_slope, *rp_zeta;
+    /* The next layer's signs, written from the same values, or packed = NULL: for output pixel p,
+     * channel j sets bit (first_bit + j) of the words at packed + p * packed_words iff
+     * value + pack_bias[j] < 0 (pack_bias may be NULL). first_bit is a multiple of 64, so every
+     * word belongs to one convolution (a concat's parts pack their own words). */
+    uint64_t *packed;
+    int64_t packed_words, first_bit;
+    const float *pack_bias;
 } xi_epilogue;
 
 /* Words of the blocked weight layout [group][block of 8 channels][kh * kw * group_words][8]. */
@@ -43,8 +50,9 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
                               int64_t group_words, uint64_t *blocked, int32_t *tap_popcount);
 
 /* Runs the convolution; x is (n, h, w, groups * group_words) words, out (n, ho, wo, o) floats
- * with pixels out_stride floats apart.
- * Returns 0, or -1 if scratch memory could not be allocated. */
+ * with pixels out_stride floats apart, or NULL when only the packed signs are wanted (then
+ * ep->packed is set and groups is 1).
+ * Returns 0, -1 if scratch memory could not be allocated, -2 if a packed value was NaN. */
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads);
 

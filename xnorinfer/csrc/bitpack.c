@@ -31,9 +31,9 @@ int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, uint64_t *o
     return nans;
 }
 
-static xi_pack_run_fn pack_run_for(xi_isa isa)
+xi_pack_run_fn xi_pack_run_for(int isa)
 {
-    switch (isa) {
+    switch ((xi_isa)isa) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     case XI_ISA_AVX512:
         return xi_pack_run_avx512;
@@ -51,7 +51,7 @@ int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, in
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;
-    const xi_pack_run_fn pack_run = pack_run_for(xi_isa_get());
+    const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
     int64_t nans = 0;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536) reduction(+ : nans)

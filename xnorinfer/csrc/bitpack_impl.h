@@ -10,4 +10,7 @@ int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, uint64_t *o
 int64_t xi_pack_run_avx2(const float *x, const float *bias, int n, uint64_t *out);
 int64_t xi_pack_run_avx512(const float *x, const float *bias, int n, uint64_t *out);
 
+/* The packer of an instruction set (the scalar one where it has none). */
+xi_pack_run_fn xi_pack_run_for(int isa);
+
 #endif

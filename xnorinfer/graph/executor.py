@@ -1,8 +1,11 @@
 """Runs a graph: nodes compiled once (weights laid out for the kernels); then, per input shape, a
 plan: every intermediate gets a buffer once (a buffer is reused by a later layer of the same shape
 once its tensor's last reader has run) and every layer is bound to its buffers with its arguments
-checked once, so that a run is a loop of kernel calls. A concat of binary convolutions costs
-nothing: each convolution writes its channel slice of the concat's buffer directly."""
+checked once, so that a run is a loop of kernel calls.
+
+Two layers cost nothing: a concat of binary convolutions (each writes its channel slice of the
+concat's buffer), and a sign packer whose input binary convolutions write its packed words
+themselves, from the values they compute (and write no floats if nothing else reads them)."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ class Executor:
             if name not in (graph.input, graph.output):
                 self._release[i].append(name)
         self._slice_of, self._inplace = self._plan_concats()
+        self._packs_of, self._bits_only = self._plan_fused_packs()
         self._node_output = {node.name: node.output for node in graph.nodes}
         self._local = threading.local()  # plans hold buffers: one set per thread
 
@@ -57,6 +61,33 @@ class Executor:
             inplace.add(node.output)
         return slice_of, inplace
 
+    def _plan_fused_packs(self):
+        """({binary conv output: (pack node, its first channel in the packer's input)}, the conv
+        outputs that only such packers read). A packer (no groups) fuses when every channel of its
+        input comes from binary convs (one, or the parts of an in-place concat) starting at
+        multiples of 64 channels, so that each packed word has one writer."""
+        graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
+        packs_of, bits_only = {}, set()
+        for node in graph.nodes:
+            source = node.inputs[0]
+            if node.op != "pack_signs" or node.attrs.get("groups", 1) != 1 or source not in producer:
+                continue
+            if source in self._inplace:
+                parts = [(name, start) for name, (concat, start, _) in self._slice_of.items() if concat == source]
+            elif source in self._slice_of:
+                continue
+            else:
+                parts = [(source, 0)]
+            convs = [producer[name] for name, _ in parts]
+            if any(c.op != "bconv2d" or c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
+                    or any(start % 64 for _, start in parts):
+                continue
+            for (name, start), conv in zip(parts, convs):
+                packs_of[name] = (node, start)
+            if source not in self._inplace and source != graph.output and len(readers[source]) == 1:
+                bits_only.add(source)
+        return packs_of, bits_only
+
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
         infos = self._shape_cache.get(input_shape)
@@ -65,22 +96,24 @@ class Executor:
             self._shape_cache[input_shape] = infos
         return infos
 
-    def plan(self, input_shape: tuple[int, ...]) -> "_Plan":
-        """The plan for an (N, H, W, C) input in this thread (the last few are kept)."""
+    def plan(self, input_shape: tuple[int, ...], fuse_packs: bool = True) -> "_Plan":
+        """The plan for an (N, H, W, C) input in this thread (the last few are kept). Without
+        fuse_packs every packer runs on its own, reading the float tensor (for overrides)."""
         plans = getattr(self._local, "plans", None)
         if plans is None:
             plans = self._local.plans = OrderedDict()
-        plan = plans.get(input_shape)
+        key = (input_shape, fuse_packs)
+        plan = plans.get(key)
         if plan is None:
             try:
                 infos = self.shapes_for(input_shape[1:])
             except GraphError as exc:
                 raise ValueError(f"input of shape {input_shape[1:]} (H, W, C) does not fit this model: {exc}") from None
             with _validate.trusted():  # the buffers hold no values yet; the shapes are checked
-                plan = plans[input_shape] = _Plan(self, infos, input_shape[0])
+                plan = plans[key] = _Plan(self, infos, input_shape[0], fuse_packs)
             while len(plans) > MAX_PLANS:
                 plans.popitem(last=False)
-        plans.move_to_end(input_shape)
+        plans.move_to_end(key)
         return plan
 
     def run(self, x: np.ndarray, overrides: dict | None = None, capture=(), timings: dict | None = None) -> np.ndarray:
@@ -90,7 +123,7 @@ class Executor:
         graph computed for them (downstream layers read the given values), and the values computed
         for the names in `capture` are stored in the dict `self.captured`. For profiles: a
         `timings` dict receives each node's seconds under its name."""
-        plan = self.plan(tuple(x.shape))
+        plan = self.plan(tuple(x.shape), fuse_packs=not (overrides or capture))
         self.captured = {}
         if x.shape[0] == 0:
             return np.zeros(plan.output.shape, np.float32)
@@ -119,14 +152,17 @@ MAX_PLANS = 2  # per thread: e.g. full batches and a last, shorter one
 class _Plan:
     """One input shape's buffers and bound layers: `steps` is [(node name, call)]."""
 
-    def __init__(self, executor: Executor, infos, batch: int):
+    def __init__(self, executor: Executor, infos, batch: int, fuse_packs: bool):
         graph = executor.graph
+        packs_of = executor._packs_of if fuse_packs else {}
+        fused_packs = {pack.output for pack, _ in packs_of.values()}
         self.input = np.empty((batch,) + infos[graph.input].shape, np.float32)
         buffers = {graph.input: self.input}
         free: dict[tuple, list[np.ndarray]] = {}  # buffers whose tensors are dead, by (shape, dtype)
         owned: set[str] = set()  # tensors whose buffers the plan allocated (views and the input are not)
 
-        def allocate(name, dtype):
+        def allocate(name):
+            dtype = np.uint64 if infos[name].packed else np.float32
             key = ((batch,) + infos[name].shape, np.dtype(dtype))
             owned.add(name)
             return free[key].pop() if free.get(key) else np.empty(key[0], key[1])
@@ -134,18 +170,27 @@ class _Plan:
         self.steps = []
         for (node, run, writes_into), dead in zip(executor._steps, executor._release):
             name = node.output
-            dtype = np.uint64 if infos[name].packed else np.float32
+            fused = {}
+            if name in packs_of:  # this conv writes (its words of) the packer's output too
+                pack, first = packs_of[name]
+                if pack.output not in buffers:
+                    buffers[pack.output] = allocate(pack.output)
+                bias = pack.params.get("bias")
+                if bias is not None:  # this conv's channels of the packer's bias
+                    bias = bias.reshape(-1)[first:first + infos[name].shape[-1]]
+                fused = dict(packed=buffers[pack.output], first_channel=first, pack_bias=bias,
+                             float_out=name not in executor._bits_only)
             if name in executor._slice_of:
                 concat, start, stop = executor._slice_of[name]
                 if concat not in buffers:
-                    buffers[concat] = allocate(concat, np.float32)
+                    buffers[concat] = allocate(concat)
                 buffers[name] = buffers[concat][..., start:stop]
             elif name not in buffers:
-                buffers[name] = allocate(name, dtype)
-            if name in executor._inplace:  # its buffer is full already; the step stays for overrides
-                call = _nothing
+                buffers[name] = None if fused and not fused["float_out"] else allocate(name)
+            if name in executor._inplace or name in fused_packs:
+                call = _nothing  # its output is written already; the step stays for timings
             else:
-                call = _bind(run, writes_into, [buffers[i] for i in node.inputs], buffers[name])
+                call = _bind(run, writes_into, [buffers[i] for i in node.inputs], buffers[name], fused)
             self.steps.append((node.name, call))
             for dead_name in dead:
                 if dead_name in owned:
@@ -159,10 +204,10 @@ def _nothing():
     pass
 
 
-def _bind(run, writes_into, inputs, out):
-    """A no-argument call computing the layer into out."""
+def _bind(run, writes_into, inputs, out, fused):
+    """A no-argument call computing the layer into out (and the fused packer's words)."""
     if hasattr(run, "bind"):
-        return run.bind(inputs, out)
+        return run.bind(inputs, out, **fused)
     if writes_into:
         return lambda: run(*inputs, out=out)
     return lambda: np.copyto(out, run(*inputs))

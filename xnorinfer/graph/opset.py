@@ -273,8 +273,8 @@ def _compile_bconv(node):
 
     def run(x, residual=None, out=None):
         return ops.bconv2d(x, weights, residual=residual, out=out, **args)
-    run.bind = lambda ins, out: ops.binary.bind_bconv2d(ins[0], weights, residual=ins[1] if len(ins) > 1 else None,
-                                                        out=out, **args)[0]
+    run.bind = lambda ins, out, **fused: ops.binary.bind_bconv2d(
+        ins[0], weights, residual=ins[1] if len(ins) > 1 else None, out=out, **args, **fused)[0]
     return run
 
 

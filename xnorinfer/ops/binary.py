@@ -148,9 +148,16 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
 
 
 def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
-                 scale=None, bias=None, residual=None, rprelu=None, out=None):
+                 scale=None, bias=None, residual=None, rprelu=None, out=None, packed=None, first_channel=0,
+                 pack_bias=None, float_out=True):
     """`bconv2d` checked once: returns (run, out), where run() convolves x's current bits into out
-    (the arguments are bound to these arrays; see `bind_pack_signs`)."""
+    (the arguments are bound to these arrays; see `bind_pack_signs`).
+
+    `packed`: also write the next layer's input, pack_signs(out, pack_bias), from the same values
+    into channels [first_channel, first_channel + O) of this uint64 (N, Ho, Wo, words) array
+    (first_channel a multiple of 64: a concat's parts each write their own words). With
+    float_out=False only `packed` is written (out is then None): the float values never reach
+    memory."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -171,14 +178,27 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     ho = check.output_size(h, kh, sh, pt, pb, "bconv2d height")
     wo = check.output_size(w, kw, sw, pl, pr, "bconv2d width")
     o = weights.out_channels
-    out, out_stride = _channel_slice(out, (n, ho, wo, o))
+    if float_out:
+        out, out_stride = _channel_slice(out, (n, ho, wo, o))
+    elif packed is None:
+        raise ValueError("float_out=False needs a packed output")
+    else:
+        out, out_stride = None, o
+    if packed is not None:
+        packed = check.tensor(packed, "packed", np.uint64, 4)
+        if packed.shape[:3] != (n, ho, wo) or not 0 <= first_channel <= 64 * packed.shape[3] - o:
+            raise ValueError(f"packed {packed.shape} cannot hold channels {first_channel}..{first_channel + o} "
+                             f"of an ({n}, {ho}, {wo}) output")
+        if first_channel % 64 or weights.groups != 1:
+            raise ValueError("a packed output starts at a multiple of 64 channels, for convolutions without groups")
+        pack_bias = check.channel_vector(pack_bias, "pack_bias", o)
     if n == 0:
         return (lambda: None), out
     if residual is not None:
         residual = check.tensor(residual, "residual", np.float32, 4, finite=True)
-        if residual.shape != out.shape:
+        if residual.shape != (n, ho, wo, o):
             raise ValueError(f"residual must have the output's shape {out.shape}, got {residual.shape}")
-        if np.may_share_memory(residual, out):
+        if out is not None and np.may_share_memory(residual, out):
             raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
@@ -187,6 +207,7 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
         _core.bconv2d, geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
+        None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias,
     ), out
 
 

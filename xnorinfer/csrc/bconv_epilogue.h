@@ -1,0 +1,20 @@
+/* The binary convolution's epilogue: int32 popcounts of a tile of output rows -> float outputs
+ * (scale, bias, residual, RPReLU) and, when asked, the next layer's packed signs. Compiled per
+ * instruction set (bconv_epilogue_impl.h) and chosen like the other kernels. */
+#ifndef XNORINFER_BCONV_EPILOGUE_H
+#define XNORINFER_BCONV_EPILOGUE_H
+
+#include <stdint.h>
+
+#include "bconv.h"
+#include "bitpack_impl.h"
+
+/* Output channels [oc0, oc0 + count) of `rows` rows from their popcounts c (rows of ldc); see
+ * the definition for the details. Returns the NaNs packed. */
+typedef int64_t (*xi_epilogue_fn)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc,
+                                  int rows, const int *valid_taps, int64_t out_row0, int oc0, int count,
+                                  float *out, float *scratch, xi_pack_run_fn pack_run);
+
+xi_epilogue_fn xi_epilogue_for(int isa);
+
+#endif
