@@ -2,8 +2,9 @@
 run on one machine at one thread count, so that the ratios are meaningful even where absolute
 timings are noisy.
 
-    python benchmarks/bench.py --threads 1 --json bench.json --png bench.png
+    python benchmarks/bench.py --threads 1,2 --json bench.json --png bench.png
     python benchmarks/bench.py --quick          # seconds: the smoke run CI does
+    xnorinfer bench ...                         # the same, from a source checkout
 
 Models (random parameters, official architectures): ReActNet-A and ReActNet-18 at 224x224, NIN at
 32x32. PyTorch runs them in fp32 eval with the binary weights precomputed (alpha * sign(W) held as
@@ -104,7 +105,7 @@ def bench_model(name, args, peak):
             torch.onnx.export(ptorch, torch.from_numpy(x1), path, input_names=["x"], dynamic_axes={"x": {0: "n"}},
                               dynamo=False)
             options = ort.SessionOptions()
-            options.intra_op_num_threads = args.threads
+            options.intra_op_num_threads = args.threads_now
             options.inter_op_num_threads = 1
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         runners["onnxruntime"] = lambda x: session.run(None, {"x": x})
@@ -152,52 +153,66 @@ def print_report(report):
             print(f"  {row['layer']:32s} {row['op']:16s} {row['ms']:8.3f} ms  {extra}")
 
 
-def draw(report, path):
+def draw(reports, path):
+    """One panel per thread count: latency at batch 1 of each runtime, log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = [r["model"] for r in report["models"]]
     labels = ["xnorinfer", "pytorch", "onnxruntime"]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for i, label in enumerate(labels):
-        values = [r[label]["latency_ms"] if isinstance(r.get(label), dict) else 0 for r in report["models"]]
-        ax.bar(np.arange(len(models)) + (i - 1) * 0.27, values, 0.27, label=label)
-    ax.set_xticks(np.arange(len(models)), models)
-    ax.set_yscale("log")
-    ax.set_ylabel("latency at batch 1 (ms, log)")
-    ax.set_title(f"{report['threads']} thread(s), {report['machine']}")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(reports), figsize=(4.2 * len(reports), 3.6), sharey=True, squeeze=False)
+    for ax, report in zip(axes[0], reports):
+        models = [r["model"] for r in report["models"]]
+        for i, label in enumerate(labels):
+            values = [r[label]["latency_ms"] if isinstance(r.get(label), dict) else 0 for r in report["models"]]
+            bars = ax.bar(np.arange(len(models)) + (i - 1) * 0.27, values, 0.27, label=label)
+            ax.bar_label(bars, [f"{v:.3g}" if v else "" for v in values], fontsize=7)
+        ax.set_xticks(np.arange(len(models)), models)
+        ax.set_yscale("log")
+        ax.set_title(f"{report['threads']} thread(s), ISA {report['isa']}", fontsize=10)
+    axes[0][0].set_ylabel("latency at batch 1 (ms, log scale)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"xnorinfer vs PyTorch fp32 vs ONNX Runtime fp32 ({reports[0]['machine']})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1", help="thread counts, comma-separated (e.g. 1,2)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="NIN only, few repeats: a smoke run")
     parser.add_argument("--json", help="write the results as JSON")
     parser.add_argument("--png", help="draw a chart (needs matplotlib)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.models, args.repeats, args.batch = "nin", 3, 4
     import torch
 
-    torch.set_num_threads(args.threads)
-    xnorinfer.set_num_threads(args.threads)
-    peak = popcount_peak(max(3, args.repeats // 4))
-    report = {"machine": f"{platform.processor() or platform.machine()}", "threads": args.threads,
-              "isa": xnorinfer.get_isa(), "peak_gbitmacs": peak, "torch": torch.__version__,
-              "models": [bench_model(name, args, peak) for name in args.models.split(",")]}
-    print_report(report)
+    reports = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        args.threads_now = threads
+        torch.set_num_threads(threads)
+        xnorinfer.set_num_threads(threads)
+        peak = popcount_peak(max(3, args.repeats // 4))
+        report = {"machine": f"{platform.processor() or platform.machine()}", "threads": threads,
+                  "isa": xnorinfer.get_isa(), "peak_gbitmacs": peak, "torch": torch.__version__,
+                  "models": [bench_model(name, args, peak) for name in args.models.split(",")]}
+        print_report(report)
+        reports.append(report)
+    if len(reports) > 1:
+        first = {r["model"]: r["xnorinfer"]["latency_ms"] for r in reports[0]["models"]}
+        print("\nengine speed-up over the first thread count:")
+        for report in reports[1:]:
+            for r in report["models"]:
+                print(f"  {r['model']:12s} {report['threads']} threads: {first[r['model']] / r['xnorinfer']['latency_ms']:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        Path(args.json).write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=1))
     if args.png:
-        draw(report, args.png)
+        draw(reports, args.png)
 
 
 if __name__ == "__main__":

@@ -160,3 +160,22 @@ def test_packers_of_one_tensor_are_merged():
     assert [n.op for n in fused.nodes].count("pack_signs") == 1
     x = rng.standard_normal((2, 4, 4, 8)).astype(np.float32)
     np.testing.assert_array_equal(Executor(fused).run(x), Executor(graph).run(x))
+
+
+@pytest.mark.parametrize("padding", [[0, 0, 0, 0], [1, 1, 1, 1]])
+def test_bn_folds_into_an_unpadded_conv_after_it(padding):
+    """conv(a*x + c) has the affine in its weights and bias only without padding: a padded tap
+    would see the BN's zero padding, not c."""
+    rng = np.random.default_rng(1)
+    b = GraphBuilder((5, 5, 6))
+    x = b.add("batch_norm", b.input, "bn", {"eps": 1e-4}, mean=rng.standard_normal(6).astype(np.float32),
+              var=rng.random(6).astype(np.float32) + 0.5, gamma=rng.standard_normal(6).astype(np.float32),
+              beta=rng.standard_normal(6).astype(np.float32))
+    y = b.add("conv2d", x, "conv", {"stride": [1, 1], "padding": padding, "groups": 1},
+              weight=rng.standard_normal((4, 6, 3, 3)).astype(np.float32), bias=rng.standard_normal(4).astype(np.float32))
+    graph = b.build(y)
+    fused = optimize(graph)
+    assert [n.op for n in fused.nodes] == (["conv2d"] if not any(padding) else ["batch_norm", "conv2d"])
+    x = rng.standard_normal((2, 5, 5, 6)).astype(np.float32)
+    want = Executor(graph).run(x)
+    np.testing.assert_allclose(Executor(fused).run(x), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

@@ -1,4 +1,4 @@
-"""The `xnorinfer` command line: classify images, convert checkpoints, describe models."""
+"""The `xnorinfer` command line: classify images, convert checkpoints, describe models, benchmark."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from ._version import __version__
 
@@ -122,6 +123,24 @@ def cmd_info(args) -> int:
     return 0
 
 
+BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+def cmd_bench(bench_args: list[str]) -> int:
+    """Runs benchmarks/bench.py: it needs the source checkout (its PyTorch reference models live in
+    tests/) and the torch extra."""
+    if not BENCH_SCRIPT.is_file():
+        raise OSError(f"{BENCH_SCRIPT} not found: `xnorinfer bench` runs from a source checkout "
+                      "(pip install -e \".[test]\")")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("xnorinfer_bench", BENCH_SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(bench_args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .convert import ARCHS
 
@@ -157,16 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="speed against PyTorch and ONNX Runtime (source checkout, needs torch); "
+                                     "options as benchmarks/bench.py --help", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)  # main() hands them to the script as they are
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # every option belongs to the benchmark script, --help included
+        command, run = "bench", lambda: cmd_bench(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
+        command, run = args.command, lambda: args.func(args)
     try:
-        return args.func(args)
+        return run()
     except (OSError, ValueError, ImportError) as exc:
         # Expected failures (missing file, bad model, checkpoint mismatch) get one clear line.
-        print(f"xnorinfer {args.command}: error: {exc}", file=sys.stderr)
+        print(f"xnorinfer {command}: error: {exc}", file=sys.stderr)
         return 1
 
 

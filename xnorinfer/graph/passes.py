@@ -3,6 +3,7 @@
 - fold_into_binary: affine / batch_norm after a binary conv or dense, or after a float conv (the
   stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
+- fold_into_next_conv: affine / batch_norm -> an unpadded float conv -> that conv's weights and bias
 - fuse_relu_into_conv: relu after a float conv -> its `relu` attribute
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
@@ -30,7 +31,8 @@ def optimize(graph: Graph) -> Graph:
     """The graph with every fusion applied until none applies."""
     nodes = list(graph.nodes)
     rewrites = (distribute_through_concat, fold_into_binary, fuse_residual, fuse_activation,
-                fuse_bias_into_pack, fold_into_pack, fuse_relu_into_conv, merge_duplicate_packs)
+                fuse_bias_into_pack, fold_into_pack, fold_into_next_conv, fuse_relu_into_conv,
+                merge_duplicate_packs)
     changed = True
     while changed:
         changed = False
@@ -116,6 +118,28 @@ def fold_into_pack(graph: Graph):
             continue
         bias = nxt.params.get("bias", np.zeros(channels, np.float32)).astype(np.float64)
         params = dict(nxt.params, bias=((c + bias) / a).astype(np.float32))
+        fused = nxt.replace(inputs=[node.inputs[0]], params=params)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def fold_into_next_conv(graph: Graph):
+    """conv(a * x + c) = conv'(x) for an unpadded float conv without groups: the per-channel
+    affine scales the weights' input channels and adds conv(c) to the bias (NIN's last BN)."""
+    readers = graph.consumers()
+    for node in graph.nodes:
+        if node.op not in ("affine", "batch_norm"):
+            continue
+        nxt = _sole_consumer(graph, node.output, readers)
+        if nxt is None or nxt.op != "conv2d" or any(nxt.attrs["padding"]) or nxt.attrs.get("groups", 1) != 1:
+            continue
+        weight = nxt.params["weight"].astype(np.float64)
+        a, c = _as_affine(node, weight.shape[1])
+        o = weight.shape[0]
+        scale = nxt.params.get("scale", np.ones(o)).astype(np.float64)
+        bias = nxt.params.get("bias", np.zeros(o)).astype(np.float64) + scale * np.einsum("oikl,i->o", weight, c)
+        params = dict(nxt.params, weight=(weight * a[None, :, None, None]).astype(np.float32),
+                      bias=bias.astype(np.float32))
         fused = nxt.replace(inputs=[node.inputs[0]], params=params)
         return _replace(graph.nodes, [node], nxt, fused)
     return None
