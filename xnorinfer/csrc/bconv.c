@@ -13,6 +13,7 @@ enum {
     PIXEL_TILE = 48,     /* rows per task: a multiple of every micro-kernel's row count */
     MAX_CHUNK_BLOCKS = 32 /* at most 256 output channels per task keeps its counts in L1/L2 */
 };
+#define MIN_PARALLEL_BIT_MACS 4e6 /* ~5 us on one core */
 
 static int64_t blocks_for(int channels) { return (channels + XI_BLOCK - 1) / XI_BLOCK; }
 
@@ -63,6 +64,9 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
     const int64_t ntasks = g->n * g->groups * chunks * pixel_tiles;
     if (ntasks < nthreads)
         nthreads = (int)(ntasks > 0 ? ntasks : 1);
+    /* A layer of a few microseconds runs faster on one thread than the team takes to start. */
+    if ((double)g->n * npix * g->o * k * 64 < MIN_PARALLEL_BIT_MACS)
+        nthreads = 1;
 
     const int ldc = (int)(chunk_blocks * XI_BLOCK);
     /* A missing scale is ones and a missing bias zeros (both exact), so the epilogue has no

@@ -56,7 +56,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     int failed = 0;
     (void)nthreads;
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1 && rows > 1)
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1 && rows > 1 && rows * g->wo * o_pad * depth > 200000)
     {
         float *patch = (float *)malloc(sizeof(float) * (size_t)(depth * XI_CONV_PX));
         if (!patch) {
@@ -125,7 +125,7 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
 {
     const int64_t rows = n * ho;
     (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && rows > 1)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && rows > 1 && rows * wo * c > 65536)
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / ho, oy = r % ho;
         for (int64_t ox = 0; ox < wo; ++ox) {
