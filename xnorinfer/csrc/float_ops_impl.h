@@ -54,11 +54,14 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t rows = g->n * g->ho;
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
+    const int64_t groups = (g->wo + XI_CONV_PX - 1) / XI_CONV_PX; /* pixel groups per output row */
     int failed = 0;
     (void)nthreads;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && rows > 1 && rows * g->wo * o_pad * depth > 200000)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(depth * XI_CONV_PX));
+        /* a whole output row's receptive fields, so that each block of weights, once in cache,
+         * serves every pixel of the row */
+        float *patch = (float *)malloc(sizeof(float) * (size_t)(groups * XI_CONV_PX * depth));
         if (!patch) {
 #pragma omp atomic write
             failed = 1;
@@ -68,41 +71,43 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
             if (!patch)
                 continue;
             const int64_t n = r / g->ho, oy = r % g->ho;
-            for (int64_t ox0 = 0; ox0 < g->wo; ox0 += XI_CONV_PX) {
-                const int npx = g->wo - ox0 < XI_CONV_PX ? (int)(g->wo - ox0) : XI_CONV_PX;
+            for (int64_t p = 0; p < groups * XI_CONV_PX; ++p) {
                 /* pixels past the row's end repeat its last one; their sums are not stored */
-                for (int p = 0; p < XI_CONV_PX; ++p) {
-                    const int64_t ox = ox0 + (p < npx ? p : npx - 1);
-                    float *dst = patch + p * depth;
-                    const int64_t ix0 = ox * g->sw - g->pad_l;
-                    /* the taps of one kernel row that lie inside the input are one run of memory */
-                    const int lo = ix0 < 0 ? (int)-ix0 : 0;
-                    const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
-                    for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
-                        const int64_t iy = oy * g->sh - g->pad_t + ky;
-                        if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
-                            memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
-                            continue;
-                        }
-                        if (lo > 0)
-                            memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
-                        memcpy(dst + (int64_t)lo * g->c, x + ((n * g->h + iy) * g->w + ix0 + lo) * g->c,
-                               sizeof(float) * (size_t)(hi - lo) * g->c);
-                        if (hi < g->kw)
-                            memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
+                const int64_t ox = p < g->wo ? p : g->wo - 1;
+                float *dst = patch + p * depth;
+                const int64_t ix0 = ox * g->sw - g->pad_l;
+                /* the taps of one kernel row that lie inside the input are one run of memory */
+                const int lo = ix0 < 0 ? (int)-ix0 : 0;
+                const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+                for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
+                    const int64_t iy = oy * g->sh - g->pad_t + ky;
+                    if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
+                        memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
+                        continue;
                     }
+                    if (lo > 0)
+                        memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
+                    memcpy(dst + (int64_t)lo * g->c, x + ((n * g->h + iy) * g->w + ix0 + lo) * g->c,
+                           sizeof(float) * (size_t)(hi - lo) * g->c);
+                    if (hi < g->kw)
+                        memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
                 }
-                for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
+            }
+            for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
+                const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
+                for (int64_t grp = 0; grp < groups; ++grp) {
+                    const int64_t ox0 = grp * XI_CONV_PX;
+                    const int npx = g->wo - ox0 < XI_CONV_PX ? (int)(g->wo - ox0) : XI_CONV_PX;
+                    const float *pp = patch + ox0 * depth;
                     float acc[XI_CONV_PX][XI_CONV_CO];
-                    const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
                     if (width <= XI_CONV_CO / 2)
-                        XI_FN(conv_block_half)(patch, depth, w + ob, o_pad, acc);
+                        XI_FN(conv_block_half)(pp, depth, w + ob, o_pad, acc);
                     else
-                        XI_FN(conv_block)(patch, depth, w + ob, o_pad, acc);
-                    for (int p = 0; p < npx; ++p) {
-                        float *dst = out + (r * g->wo + ox0 + p) * g->o + ob;
+                        XI_FN(conv_block)(pp, depth, w + ob, o_pad, acc);
+                    for (int q = 0; q < npx; ++q) {
+                        float *dst = out + (r * g->wo + ox0 + q) * g->o + ob;
                         for (int j = 0; j < width; ++j) {
-                            float v = acc[p][j];
+                            float v = acc[q][j];
                             if (scale)
                                 v *= scale[ob + j];
                             if (bias)
