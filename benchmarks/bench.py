@@ -9,8 +9,9 @@ timings are noisy.
 Models (random parameters, official architectures): ReActNet-A and ReActNet-18 at 224x224, NIN at
 32x32. PyTorch runs them in fp32 eval with the binary weights precomputed (alpha * sign(W) held as
 an ordinary conv weight: the fastest honest PyTorch); ONNX Runtime runs the same exported graph.
-Reported: median latency at batch 1, throughput at batch 16, and for the engine a per-layer
-breakdown with Gbit-MAC/s and the share of this CPU's measured popcount peak."""
+Reported: median (and best) latency at batch 1, throughput at batch 16, and for the engine a
+per-layer breakdown with Gbit-MAC/s and the share of this CPU's measured popcount peak. The
+runtimes take turns in rounds, so a slow spell of a shared machine hits them alike."""
 
 from __future__ import annotations
 
@@ -38,15 +39,34 @@ MODELS = {  # name: (arch, input side, torch_reference factory name)
 }
 
 
-def median_seconds(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
+ROUNDS = 4
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def sample_seconds(fn, repeats):
+    # After another runtime's turn its thread pool may still spin for a while, taking a core from
+    # this one: pause until it sleeps, then warm caches and threads with one unmeasured call.
+    time.sleep(0.2)
+    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
+
+
+def median_seconds(fn, repeats, warmup=2):
+    for _ in range(warmup - 1):
+        fn()
+    return float(np.median(sample_seconds(fn, repeats)))
 
 
 def popcount_peak(repeats):
@@ -111,10 +131,21 @@ def bench_model(name, args, peak):
         runners["onnxruntime"] = lambda x: session.run(None, {"x": x})
     except ImportError:
         result["onnxruntime"] = "not installed"
+    # The runtimes take turns, ROUNDS times, so that a slow spell of this shared machine hits each
+    # of them alike and the ratios hold even when the absolute times drift.
+    latency = {label: [] for label in runners}
+    batch = {label: [] for label in runners}
     with torch.no_grad():
-        for label, run in runners.items():
-            result[label] = {"latency_ms": 1e3 * median_seconds(lambda: run(x1), args.repeats),
-                             "throughput_ips": args.batch / median_seconds(lambda: run(x16), max(3, args.repeats // 4))}
+        for label, run in runners.items():  # warm-up
+            run(x1), run(x16)
+        for _ in range(ROUNDS):
+            for label, run in runners.items():
+                latency[label] += sample_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS))
+                batch[label] += sample_seconds(lambda: run(x16), max(1, args.repeats // (4 * ROUNDS)))
+    for label in runners:
+        result[label] = {"latency_ms": 1e3 * float(np.median(latency[label])),
+                         "latency_best_ms": 1e3 * min(latency[label]),
+                         "throughput_ips": args.batch / float(np.median(batch[label]))}
 
     # Per-layer breakdown of the engine at batch 1.
     executor = engine._executor
@@ -138,14 +169,14 @@ def bench_model(name, args, peak):
 def print_report(report):
     print(f"\n{report['machine']}; threads {report['threads']}; ISA {report['isa']}; "
           f"popcount peak {report['peak_gbitmacs']:.0f} Gbit-MAC/s per run of 1 layer")
-    print(f"\n{'model':12s} {'runtime':12s} {'latency ms':>11s} {'img/s @16':>10s} {'vs engine':>10s}")
+    print(f"\n{'model':12s} {'runtime':12s} {'latency ms':>11s} {'best ms':>8s} {'img/s @16':>10s} {'vs engine':>10s}")
     for r in report["models"]:
         base = r["xnorinfer"]["latency_ms"]
         for label in ("xnorinfer", "pytorch", "onnxruntime"):
             if isinstance(r.get(label), dict):
                 m = r[label]
-                print(f"{r['model']:12s} {label:12s} {m['latency_ms']:11.2f} {m['throughput_ips']:10.1f} "
-                      f"{m['latency_ms'] / base:9.1f}x")
+                print(f"{r['model']:12s} {label:12s} {m['latency_ms']:11.2f} {m['latency_best_ms']:8.2f} "
+                      f"{m['throughput_ips']:10.1f} {m['latency_ms'] / base:9.1f}x")
     for r in report["models"]:
         print(f"\n{r['model']}: engine layers (batch 1)")
         for row in r["layers"]:
@@ -198,7 +229,7 @@ def main(argv=None):
         torch.set_num_threads(threads)
         xnorinfer.set_num_threads(threads)
         peak = popcount_peak(max(3, args.repeats // 4))
-        report = {"machine": f"{platform.processor() or platform.machine()}", "threads": threads,
+        report = {"machine": cpu_name(), "threads": threads,
                   "isa": xnorinfer.get_isa(), "peak_gbitmacs": peak, "torch": torch.__version__,
                   "models": [bench_model(name, args, peak) for name in args.models.split(",")]}
         print_report(report)
