@@ -82,7 +82,7 @@ class Executor:
             if any(c.op != "bconv2d" or c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
                     or any(start % 64 for _, start in parts):
                 continue
-            for (name, start), conv in zip(parts, convs):
+            for name, start in parts:
                 packs_of[name] = (node, start)
             if source not in self._inplace and source != graph.output and len(readers[source]) == 1:
                 bits_only.add(source)
