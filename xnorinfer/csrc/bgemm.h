@@ -34,6 +34,8 @@ void xi_bgemm_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *
                    const uint64_t *b, int32_t *c, int ldc);
 void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                      const uint64_t *b, int32_t *c, int ldc);
+void xi_bgemm_neon(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                   const uint64_t *b, int32_t *c, int ldc);
 
 /* The kernel for an ISA (which must be supported). */
 xi_bgemm_fn xi_bgemm_for(xi_isa isa);

@@ -28,6 +28,10 @@ xi_bgemm_fn xi_bgemm_for(xi_isa isa)
     case XI_ISA_AVX2:
         return xi_bgemm_avx2;
 #endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    case XI_ISA_NEON:
+        return xi_bgemm_neon;
+#endif
     default:
         return xi_cpu_has_popcnt() ? xi_bgemm_scalar_popcnt : xi_bgemm_scalar;
     }

@@ -3,6 +3,9 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define XI_X86 1
 #endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define XI_NEON 1
+#endif
 
 static const char *const isa_names[XI_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
 
@@ -19,6 +22,10 @@ int xi_isa_compiled(xi_isa isa)
 #ifdef XI_X86
     case XI_ISA_AVX2:
     case XI_ISA_AVX512:
+        return 1;
+#endif
+#ifdef XI_NEON
+    case XI_ISA_NEON:
         return 1;
 #endif
     default:
@@ -53,6 +60,10 @@ int xi_isa_supported(xi_isa isa)
     default:
         break;
     }
+#endif
+#ifdef XI_NEON
+    if (isa == XI_ISA_NEON) /* Advanced SIMD is part of every ARMv8-A CPU */
+        return 1;
 #endif
     return isa == XI_ISA_SCALAR;
 }
