@@ -104,6 +104,8 @@ def train(args, out: Path):
     y_test = torch.from_numpy(ds["y_test"].astype(np.int64)).to(dev)
     print(f"data: {len(y_train)} training, {len(y_test)} test images on {dev}", flush=True)
     model, arch = build(args, len(ds["classes"]), x_train.shape[1])
+    if args.init:  # fine-tune: start from an earlier checkpoint of the same network
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True)["state_dict"])
     model.to(dev)
     forward = torch.compile(model) if args.compile else model
 
@@ -197,6 +199,7 @@ def main():
                         help="xnor/bwn LeNet-5 widths (the reference's are 20 50 500)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="fine-tune: start from this checkpoint (a PREFIX.pth.tar of the same model)")
     parser.add_argument("--limit", type=int, default=None, help="use only this many training images (smoke runs)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward (~1.6x on CPU)")
