@@ -70,6 +70,7 @@ extensions = [
     Extension(
         "xnorinfer._core",
         sources=["xnorinfer/_core.pyx"] + sorted(str(p) for p in CSRC.glob("*.c")),
+        depends=sorted(str(p) for p in CSRC.glob("*.h")),  # a changed kernel body rebuilds
         include_dirs=[str(CSRC)],
     )
 ]
