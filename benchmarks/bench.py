@@ -51,10 +51,6 @@ def cpu_name() -> str:
 
 
 def sample_seconds(fn, repeats):
-    # After another runtime's turn its thread pool may still spin for a while, taking a core from
-    # this one: pause until it sleeps, then warm caches and threads with one unmeasured call.
-    time.sleep(0.2)
-    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -64,9 +60,18 @@ def sample_seconds(fn, repeats):
 
 
 def median_seconds(fn, repeats, warmup=2):
-    for _ in range(warmup - 1):
+    for _ in range(warmup):
         fn()
     return float(np.median(sample_seconds(fn, repeats)))
+
+
+def turn_seconds(fn, repeats):
+    """One runtime's turn in a round: after another runtime's turn its thread pool may still spin
+    for a while, taking a core from this one, so pause until it sleeps and warm caches and threads
+    with one unmeasured call."""
+    time.sleep(0.2)
+    fn()
+    return sample_seconds(fn, repeats)
 
 
 def popcount_peak(repeats):
@@ -140,8 +145,8 @@ def bench_model(name, args, peak):
             run(x1), run(x16)
         for _ in range(ROUNDS):
             for label, run in runners.items():
-                latency[label] += sample_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS))
-                batch[label] += sample_seconds(lambda: run(x16), max(1, args.repeats // (4 * ROUNDS)))
+                latency[label] += turn_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS))
+                batch[label] += turn_seconds(lambda: run(x16), max(1, args.repeats // (4 * ROUNDS)))
     for label in runners:
         result[label] = {"latency_ms": 1e3 * float(np.median(latency[label])),
                          "latency_best_ms": 1e3 * min(latency[label]),

@@ -28,14 +28,10 @@
 xi_epilogue_fn xi_epilogue_for(int isa)
 {
 #ifdef XI_EPILOGUE_X86
-    switch ((xi_isa)isa) {
-    case XI_ISA_AVX512:
+    if (isa == XI_ISA_AVX512)
         return epilogue_avx512;
-    case XI_ISA_AVX2:
+    if (isa == XI_ISA_AVX2)
         return epilogue_avx2;
-    default:
-        break;
-    }
 #else
     (void)isa;
 #endif

@@ -46,6 +46,14 @@
 #undef XI_MADD
 #endif
 
+/* This CPU's build of a kernel: name_avx512, name_avx2 or name_scalar, as xi_isa_get() says. */
+#ifdef XI_FLOAT_X86
+#define XI_PICK(name)                                                                              \
+    (xi_isa_get() == XI_ISA_AVX512 ? name##_avx512 : xi_isa_get() == XI_ISA_AVX2 ? name##_avx2 : name##_scalar)
+#else
+#define XI_PICK(name) name##_scalar
+#endif
+
 int64_t xi_conv2d_padded_outputs(int o)
 {
     return ((int64_t)o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
@@ -54,69 +62,23 @@ int64_t xi_conv2d_padded_outputs(int o)
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
               float *out, int nthreads)
 {
-#ifdef XI_FLOAT_X86
-    switch (xi_isa_get()) {
-    case XI_ISA_AVX512:
-        return conv2d_avx512(g, x, w, scale, bias, out, nthreads);
-    case XI_ISA_AVX2:
-        return conv2d_avx2(g, x, w, scale, bias, out, nthreads);
-    default:
-        break;
-    }
-#endif
-    return conv2d_scalar(g, x, w, scale, bias, out, nthreads);
+    return XI_PICK(conv2d)(g, x, w, scale, bias, out, nthreads);
 }
 
 void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                const float *divisor, const float *x, float *out, int nthreads)
 {
-#ifdef XI_FLOAT_X86
-    switch (xi_isa_get()) {
-    case XI_ISA_AVX512:
-        pool2d_avx512(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
-        return;
-    case XI_ISA_AVX2:
-        pool2d_avx2(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
-        return;
-    default:
-        break;
-    }
-#endif
-    pool2d_scalar(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
+    XI_PICK(pool2d)(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
 }
 
 void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *w, const float *bias, float *out,
               int nthreads)
 {
-#ifdef XI_FLOAT_X86
-    switch (xi_isa_get()) {
-    case XI_ISA_AVX512:
-        dense_avx512(n, in, o, x, w, bias, out, nthreads);
-        return;
-    case XI_ISA_AVX2:
-        dense_avx2(n, in, o, x, w, bias, out, nthreads);
-        return;
-    default:
-        break;
-    }
-#endif
-    dense_scalar(n, in, o, x, w, bias, out, nthreads);
+    XI_PICK(dense)(n, in, o, x, w, bias, out, nthreads);
 }
 
 void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads)
 {
-#ifdef XI_FLOAT_X86
-    switch (xi_isa_get()) {
-    case XI_ISA_AVX512:
-        global_avg_pool_avx512(n, pixels, c, x, out, nthreads);
-        return;
-    case XI_ISA_AVX2:
-        global_avg_pool_avx2(n, pixels, c, x, out, nthreads);
-        return;
-    default:
-        break;
-    }
-#endif
-    global_avg_pool_scalar(n, pixels, c, x, out, nthreads);
+    XI_PICK(global_avg_pool)(n, pixels, c, x, out, nthreads);
 }

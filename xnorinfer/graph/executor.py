@@ -38,7 +38,6 @@ class Executor:
                 self._release[i].append(name)
         self._slice_of, self._inplace = self._plan_concats()
         self._packs_of, self._bits_only = self._plan_fused_packs()
-        self._node_output = {node.name: node.output for node in graph.nodes}
         self._local = threading.local()  # plans hold buffers: one set per thread
 
     def _plan_concats(self):
@@ -130,19 +129,18 @@ class Executor:
         np.copyto(plan.input, x)
         with _validate.trusted(), blas_single_threaded():
             if not (overrides or capture or timings is not None):
-                for _, call in plan.steps:
+                for _, _, call in plan.steps:
                     call()
             else:
-                for name, call in plan.steps:
+                for name, output, call in plan.steps:
                     began = time.perf_counter()
                     call()
                     if timings is not None:
                         timings[name] = time.perf_counter() - began
-                    output = plan.buffers[self._node_output[name]]
-                    if self._node_output[name] in capture:
-                        self.captured[self._node_output[name]] = output.copy()
-                    if overrides and self._node_output[name] in overrides:
-                        np.copyto(output, overrides[self._node_output[name]])
+                    if output in capture:
+                        self.captured[output] = plan.buffers[output].copy()
+                    if overrides and output in overrides:
+                        np.copyto(plan.buffers[output], overrides[output])
         return plan.output.copy()
 
 
@@ -150,7 +148,7 @@ MAX_PLANS = 2  # per thread: e.g. full batches and a last, shorter one
 
 
 class _Plan:
-    """One input shape's buffers and bound layers: `steps` is [(node name, call)]."""
+    """One input shape's buffers and bound layers: `steps` is [(node name, output name, call)]."""
 
     def __init__(self, executor: Executor, infos, batch: int, fuse_packs: bool):
         graph = executor.graph
@@ -191,7 +189,7 @@ class _Plan:
                 call = _nothing  # its output is written already; the step stays for timings
             else:
                 call = _bind(run, writes_into, [buffers[i] for i in node.inputs], buffers[name], fused)
-            self.steps.append((node.name, call))
+            self.steps.append((node.name, name, call))
             for dead_name in dead:
                 if dead_name in owned:
                     array = buffers[dead_name]

@@ -90,7 +90,7 @@ def _param(node, key, dtype, shape) -> np.ndarray | None:
 
 
 def _no_tail_bits(node, bits, channels):
-    if channels % 64 and np.any(bits[..., -1] >> np.uint64(channels % 64)):
+    if ops.binary._tail_bits_set(bits, channels, 1):
         raise _fail(node, "binary weights have bits set past the last input channel")
 
 
@@ -427,6 +427,8 @@ def _pool(kind):
 
 register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,))
 register("max_pool2d", *_pool("max"), writes_into=(np.float32,))
+
+
 def _compile_global_avg_pool(node):
     def run(x, out=None):
         return ops.global_avg_pool(x)

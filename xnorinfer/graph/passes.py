@@ -82,7 +82,7 @@ def fold_into_binary(graph: Graph):
         if nxt is None or nxt.op not in ("affine", "batch_norm"):
             continue
         o = node.params["weight_bits" if node.op in BINARY else "weight"].shape[0]
-        a, c = _as_affine(nxt, o)
+        a, c = _as_affine(nxt)
         scale = node.params.get("scale", np.ones(o, np.float32)).astype(np.float64)
         bias = node.params.get("bias", np.zeros(o, np.float32)).astype(np.float64)
         params = dict(node.params, scale=(scale * a).astype(np.float32), bias=(bias * a + c).astype(np.float32))
@@ -91,9 +91,10 @@ def fold_into_binary(graph: Graph):
     return None
 
 
-def _as_affine(node: Node, channels: int) -> tuple[np.ndarray, np.ndarray]:
+def _as_affine(node: Node) -> tuple[np.ndarray, np.ndarray]:
     """(a, c) in float64 with node(x) = a * x + c per channel, for an affine or batch_norm node."""
     p = node.params
+    channels = len(p["mean"] if node.op == "batch_norm" else next(iter(p.values())))
     if node.op == "affine":
         return (p.get("scale", np.ones(channels)).astype(np.float64),
                 p.get("bias", np.zeros(channels)).astype(np.float64))
@@ -112,11 +113,10 @@ def fold_into_pack(graph: Graph):
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op != "pack_signs":
             continue
-        channels = len(next(iter(node.params.values())))
-        a, c = _as_affine(node, channels)
+        a, c = _as_affine(node)
         if not np.all(a > 0):
             continue
-        bias = nxt.params.get("bias", np.zeros(channels, np.float32)).astype(np.float64)
+        bias = nxt.params.get("bias", np.zeros(len(a), np.float32)).astype(np.float64)
         params = dict(nxt.params, bias=((c + bias) / a).astype(np.float32))
         fused = nxt.replace(inputs=[node.inputs[0]], params=params)
         return _replace(graph.nodes, [node], nxt, fused)
@@ -134,7 +134,7 @@ def fold_into_next_conv(graph: Graph):
         if nxt is None or nxt.op != "conv2d" or any(nxt.attrs["padding"]) or nxt.attrs.get("groups", 1) != 1:
             continue
         weight = nxt.params["weight"].astype(np.float64)
-        a, c = _as_affine(node, weight.shape[1])
+        a, c = _as_affine(node)
         o = weight.shape[0]
         scale = nxt.params.get("scale", np.ones(o)).astype(np.float64)
         bias = nxt.params.get("bias", np.zeros(o)).astype(np.float64) + scale * np.einsum("oikl,i->o", weight, c)

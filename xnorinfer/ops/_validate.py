@@ -61,6 +61,16 @@ def channel_vector(v, name: str, channels: int, *, finite: bool = True) -> np.nd
     return v
 
 
+def output(out, shape, dtype) -> np.ndarray:
+    """A new array for a layer's output, or the given `out` checked to be one (C-contiguous)."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    out = tensor(out, "out", dtype, len(shape))
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    return out
+
+
 def positive_pair(v, name: str) -> tuple[int, int]:
     """An int or a pair of ints, each >= 1 (kernel size, stride)."""
     pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)

@@ -41,7 +41,7 @@ def bind_pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None):
     c = x.shape[-1]
     words = packed_words(c, groups)
     bias = check.channel_vector(bias, "bias", c)
-    out = _output(out, x.shape[:-1] + (words,), np.uint64)
+    out = check.output(out, x.shape[:-1] + (words,), np.uint64)
     rows, packed = x.reshape(-1, c), out.reshape(-1, words)
 
     def run():
@@ -197,7 +197,7 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     if residual is not None:
         residual = check.tensor(residual, "residual", np.float32, 4, finite=True)
         if residual.shape != (n, ho, wo, o):
-            raise ValueError(f"residual must have the output's shape {out.shape}, got {residual.shape}")
+            raise ValueError(f"residual must have the output's shape {(n, ho, wo, o)}, got {residual.shape}")
         if out is not None and np.may_share_memory(residual, out):
             raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
@@ -232,15 +232,6 @@ def _tail_bits_set(packed: np.ndarray, channels_per_group: int, groups: int) -> 
     words = packed.shape[-1] // groups
     last = packed.reshape(-1, groups, words)[:, :, -1]
     return bool(np.any(last >> np.uint64(channels_per_group % 64)))
-
-
-def _output(out, shape, dtype) -> np.ndarray:
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    out = check.tensor(out, "out", dtype, len(shape))
-    if out.shape != tuple(shape):
-        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
-    return out
 
 
 def _channel_slice(out, shape) -> tuple[np.ndarray, int]:

@@ -125,7 +125,7 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
     pt, pb, pl, pr = _v.padding4(padding)
     ho = _v.output_size(h, kh, sh, pt, pb, "conv2d (height)")
     wo = _v.output_size(w, kw, sw, pl, pr, "conv2d (width)")
-    out = _output(out, (n, ho, wo, o))
+    out = _v.output(out, (n, ho, wo, o), np.float32)
     if n == 0:
         return (lambda: None), out
     if groups == 1:
@@ -154,15 +154,6 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
     return grouped, out
 
 
-def _output(out, shape) -> np.ndarray:
-    if out is None:
-        return np.empty(shape, np.float32)
-    out = _v.tensor(out, "out", np.float32, len(shape))
-    if out.shape != tuple(shape):
-        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
-    return out
-
-
 def dense(x, weight, bias=None) -> np.ndarray:
     """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) -> x @ weight.T + bias."""
     run, out = bind_dense(x, weight, bias)
@@ -177,7 +168,7 @@ def bind_dense(x, weight, bias=None, out=None):
     if weight.shape[1] != x.shape[1]:
         raise ValueError(f"weight shape {weight.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
     bias = _v.channel_vector(bias, "bias", weight.shape[0])
-    out = _output(out, (x.shape[0], weight.shape[0]))
+    out = _v.output(out, (x.shape[0], weight.shape[0]), np.float32)
     if out.size == 0 or x.shape[1] == 0:
         def empty():
             out[...] = 0 if bias is None else bias
@@ -292,7 +283,7 @@ def bind_pool2d(kind, x, kernel, stride=None, padding=0, count_include_pad=True,
     what = f"{kind}_pool2d"
     x, (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _pool_setup(x, kernel, stride, padding, ceil_mode, what)
     n, h, w, c = x.shape
-    out = _output(out, (n, ho, wo, c))
+    out = _v.output(out, (n, ho, wo, c), np.float32)
 
     def windows(size, k, s, p, n_out):
         """Each window's first and past-the-end input index, clipped to the input, and its
@@ -324,7 +315,7 @@ def bind_global_avg_pool(x, out=None):
     n, h, w, c = x.shape
     if h * w == 0:
         raise ValueError(f"x has no pixels to average, shape {x.shape}")
-    out = _output(out, (n, c))
+    out = _v.output(out, (n, c), np.float32)
     if out.size == 0:
         return (lambda: None), out
     return functools.partial(_core.global_avg_pool, x.reshape(n, h * w, c), out), out
