@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bconv.h"
 #include "bitpack.h"
@@ -16,6 +17,56 @@ static uint64_t state = 88172645463325252ull;
 static uint64_t next(void) { state ^= state << 13, state ^= state >> 7, state ^= state << 17; return state; }
 static int pick(int lo, int hi) { return lo + (int)(next() % (uint64_t)(hi - lo + 1)); }
 static float randf(void) { return (float)((int64_t)(next() % 2001) - 1000) / 997.0f; }
+
+/* The full epilogue on the dots `dot`: scale, bias, residual, RPReLU and the packed signs of
+ * value + pack_bias (groups == 1), on every ISA against the same operations in the same order. */
+static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *xp, const uint64_t *blocked,
+                          const int32_t *tap_pc, const float *dot)
+{
+    if (g->groups != 1)
+        return 0;
+    const int o = g->o;
+    const int64_t rows = g->n * g->ho * g->wo, words = xi_words_for(o);
+    float *params = malloc(sizeof(float) * 6 * o), *res = malloc(sizeof(float) * rows * o);
+    float *want = malloc(sizeof(float) * rows * o), *got = malloc(sizeof(float) * rows * o);
+    uint64_t *want_bits = calloc(rows * words, 8), *got_bits = malloc(8 * rows * words);
+    for (int i = 0; i < 6 * o; ++i)
+        params[i] = randf();
+    for (int64_t i = 0; i < rows * o; ++i)
+        res[i] = randf();
+    const float *scale = params, *bias = params + o, *gamma = params + 2 * o, *slope = params + 3 * o,
+                *zeta = params + 4 * o, *pack_bias = params + 5 * o;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int j = 0; j < o; ++j) {
+            float v = dot[r * o + j] * scale[j] + bias[j];
+            v += res[r * o + j];
+            v -= gamma[j];
+            const float negative = v * slope[j];
+            v = (v >= 0.0f ? v : negative) + zeta[j];
+            want[r * o + j] = v;
+            if (v + pack_bias[j] < 0.0f)
+                want_bits[r * words + j / 64] |= 1ull << (j % 64);
+        }
+    xi_epilogue ep = {scale, bias, res, gamma, slope, zeta, got_bits, words, 0, pack_bias};
+    int failures = 0;
+    for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+        if (xi_isa_set((xi_isa)isa) != 0)
+            continue;
+        for (int threads = 1; threads <= 2; ++threads) {
+            if (xi_bconv2d(g, xp, blocked, tap_pc, &ep, got, threads) != 0)
+                return fprintf(stderr, "case %d: epilogue run failed\n", case_id), 1;
+            for (int64_t i = 0; i < rows * o; ++i)
+                if (got[i] != want[i] || (i % o == 0 && memcmp(got_bits + i / o * words, want_bits + i / o * words, 8 * words))) {
+                    fprintf(stderr, "case %d (%s, %d threads): epilogue differs at row %lld\n", case_id,
+                            xi_isa_name((xi_isa)isa), threads, (long long)(i / o));
+                    ++failures;
+                    break;
+                }
+        }
+    }
+    free(params), free(res), free(want), free(got), free(want_bits), free(got_bits);
+    return failures;
+}
 
 static int check_case(int case_id)
 {
@@ -79,6 +130,7 @@ static int check_case(int case_id)
                 }
         }
     }
+    failures += check_epilogue(case_id, &g, xp, blocked, tap_pc, want);
     free(x), free(wt), free(xp), free(wp), free(blocked), free(tap_pc), free(want), free(got);
     return failures;
 }

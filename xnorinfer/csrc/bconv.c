@@ -5,7 +5,6 @@
 
 #include "bgemm.h"
 #include "bitpack.h"
-#include "bitpack_impl.h"
 #include "bconv_epilogue.h"
 #include "threads.h"
 
@@ -69,11 +68,11 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         nthreads = 1;
 
     const int ldc = (int)(chunk_blocks * XI_BLOCK);
-    /* A missing scale is ones and a missing bias zeros (both exact), so the epilogue has no
-     * branches for them. */
+    /* A missing scale is ones and a missing bias or pack bias zeros (all exact), so the epilogue
+     * has no branches for them. */
     xi_epilogue epi = *ep;
     float *unit = NULL;
-    if (!epi.scale || !epi.bias) {
+    if (!epi.scale || !epi.bias || (epi.packed && !epi.pack_bias)) {
         unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
         if (!unit)
             return -1;
@@ -81,6 +80,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
             unit[j] = 1.0f, unit[g->o + j] = 0.0f;
         epi.scale = epi.scale ? epi.scale : unit;
         epi.bias = epi.bias ? epi.bias : unit + g->o;
+        epi.pack_bias = epi.pack_bias ? epi.pack_bias : unit + g->o;
     }
     uint64_t *zeros = (uint64_t *)calloc((size_t)gw, sizeof(uint64_t));
     const uint64_t **ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * taps * sizeof(*ptrs));
@@ -91,7 +91,6 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);
         return -1;
     }
-    const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
     const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
     int64_t nans = 0;
 
@@ -113,15 +112,24 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         const uint64_t *xg = x + img * g->h * g->w * xw + grp * gw;
 
         /* Indirection: a pointer per (row, tap) to its input pixel, or to zeros past a border. */
-        for (int i = 0; i < rows; ++i) {
-            const int64_t oy = (p0 + i) / g->wo, ox = (p0 + i) % g->wo;
+        int64_t oy = p0 / g->wo, ox = p0 % g->wo;
+        for (int i = 0; i < rows; ++i, ox = ox + 1 < g->wo ? ox + 1 : (++oy, 0)) {
             const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
+            const uint64_t **ai = a + i * taps;
+            if (iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w) {
+                const uint64_t *base = xg + (iy0 * g->w + ix0) * xw;
+                for (int ky = 0; ky < g->kh; ++ky, base += g->w * xw)
+                    for (int kx = 0; kx < g->kw; ++kx)
+                        *ai++ = base + kx * xw;
+                nvalid[i] = taps;
+                continue;
+            }
             int n_ok = 0;
             for (int ky = 0; ky < g->kh; ++ky)
                 for (int kx = 0; kx < g->kw; ++kx) {
                     const int64_t iy = iy0 + ky, ix = ix0 + kx;
                     const int inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-                    a[i * taps + ky * g->kw + kx] = inside ? xg + (iy * g->w + ix) * xw : zeros;
+                    *ai++ = inside ? xg + (iy * g->w + ix) * xw : zeros;
                     n_ok += inside;
                 }
             nvalid[i] = n_ok;
@@ -149,7 +157,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
             }
         }
         nans += epilogue(g, &epi, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out,
-                         scratch ? scratch + (int64_t)tid * ldc : NULL, pack_run);
+                         scratch ? scratch + (int64_t)tid * ldc : NULL);
     }
 
     free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);

@@ -1,4 +1,5 @@
-/* Per-ISA builds of the binary convolution's epilogue (see bconv_epilogue.h). */
+/* Per-ISA builds of the binary convolution's epilogue (see bconv_epilogue.h): the generic body in
+ * bconv_epilogue_impl.h over the vector primitives defined here for each target. */
 #include "bconv_epilogue.h"
 
 #include <stddef.h>
@@ -12,18 +13,84 @@
 #undef XI_TARGET
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
 #define XI_EPILOGUE_X86 1
+
 #define XI_SUFFIX avx2
 #define XI_TARGET __attribute__((target("avx2")))
+#define XI_LANES 8
+#define XI_VF __m256
+#define XI_VLOAD(p) _mm256_loadu_ps(p)
+#define XI_VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define XI_VADD(a, b) _mm256_add_ps((a), (b))
+#define XI_VSUB(a, b) _mm256_sub_ps((a), (b))
+#define XI_VMUL(a, b) _mm256_mul_ps((a), (b))
+#define XI_VCOUNTS(c, nbits)                                                                       \
+    _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(nbits),                                  \
+                                        _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(c)), 1)))
+#define XI_VSELECT_GE0(v, neg)                                                                     \
+    _mm256_blendv_ps((neg), (v), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_GE_OQ))
+#define XI_VNEG_BITS(v) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ)))
+#define XI_VNAN_COUNT(v) __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #include "bconv_epilogue_impl.h"
 #undef XI_SUFFIX
 #undef XI_TARGET
+#undef XI_LANES
+#undef XI_VF
+#undef XI_VLOAD
+#undef XI_VSTORE
+#undef XI_VADD
+#undef XI_VSUB
+#undef XI_VMUL
+#undef XI_VCOUNTS
+#undef XI_VSELECT_GE0
+#undef XI_VNEG_BITS
+#undef XI_VNAN_COUNT
+
 #define XI_SUFFIX avx512
 #define XI_TARGET __attribute__((target("avx512f")))
+#define XI_LANES 16
+#define XI_VF __m512
+#define XI_VLOAD(p) _mm512_loadu_ps(p)
+#define XI_VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define XI_VADD(a, b) _mm512_add_ps((a), (b))
+#define XI_VSUB(a, b) _mm512_sub_ps((a), (b))
+#define XI_VMUL(a, b) _mm512_mul_ps((a), (b))
+#define XI_VCOUNTS(c, nbits)                                                                       \
+    _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(nbits), _mm512_slli_epi32(_mm512_loadu_si512(c), 1)))
+#define XI_VSELECT_GE0(v, neg)                                                                     \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_GE_OQ), (neg), (v))
+#define XI_VNEG_BITS(v) ((uint64_t)_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ))
+#define XI_VNAN_COUNT(v) __builtin_popcount((unsigned)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q))
 #include "bconv_epilogue_impl.h"
-#undef XI_SUFFIX
-#undef XI_TARGET
-#endif
+#endif /* x86-64 */
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define XI_EPILOGUE_NEON 1
+
+/* Lane i's bit of a 4-lane compare result, as bit i. */
+static inline uint64_t xi_neon_bits(uint32x4_t m)
+{
+    const uint32x4_t weights = {1u, 2u, 4u, 8u};
+    return vaddvq_u32(vandq_u32(m, weights));
+}
+
+#define XI_SUFFIX neon
+#define XI_TARGET
+#define XI_LANES 4
+#define XI_VF float32x4_t
+#define XI_VLOAD(p) vld1q_f32(p)
+#define XI_VSTORE(p, v) vst1q_f32((p), (v))
+#define XI_VADD(a, b) vaddq_f32((a), (b))
+#define XI_VSUB(a, b) vsubq_f32((a), (b))
+#define XI_VMUL(a, b) vmulq_f32((a), (b))
+#define XI_VCOUNTS(c, nbits) vcvtq_f32_s32(vsubq_s32(vdupq_n_s32(nbits), vshlq_n_s32(vld1q_s32(c), 1)))
+#define XI_VSELECT_GE0(v, neg) vbslq_f32(vcgeq_f32((v), vdupq_n_f32(0.0f)), (v), (neg))
+#define XI_VNEG_BITS(v) xi_neon_bits(vcltq_f32((v), vdupq_n_f32(0.0f)))
+#define XI_VNAN_COUNT(v) (int)vaddvq_u32(vshrq_n_u32(vmvnq_u32(vceqq_f32((v), (v))), 31))
+#include "bconv_epilogue_impl.h"
+#endif /* aarch64 */
 
 xi_epilogue_fn xi_epilogue_for(int isa)
 {
@@ -32,8 +99,11 @@ xi_epilogue_fn xi_epilogue_for(int isa)
         return epilogue_avx512;
     if (isa == XI_ISA_AVX2)
         return epilogue_avx2;
-#else
-    (void)isa;
 #endif
+#ifdef XI_EPILOGUE_NEON
+    if (isa == XI_ISA_NEON)
+        return epilogue_neon;
+#endif
+    (void)isa;
     return epilogue_scalar;
 }

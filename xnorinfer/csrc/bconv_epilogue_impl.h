@@ -1,61 +1,128 @@
 /* The binary convolution's epilogue, included once per instruction set by bconv_epilogue.c with
- * XI_SUFFIX and XI_TARGET defined: the same float operations in the same order on every target
- * (no contraction into FMA), so every ISA gives the same bits, only more lanes at a time. */
+ * XI_SUFFIX and XI_TARGET defined, and, for a SIMD target, XI_LANES and the XI_V* primitives.
+ * Every lane runs the same float operations in the same order as the scalar tail (no contraction
+ * into FMA), so every ISA gives the same bits, only more lanes at a time. */
 #define XI_CAT_(a, b) a##_##b
 #define XI_CAT(a, b) XI_CAT_(a, b)
 #define XI_FN(name) XI_CAT(name, XI_SUFFIX)
 
-/* One output row: act(scale * dot + bias + residual), in the order PyTorch applies its layers.
- * Always inlined with constant flags, so each combination is one branch-free loop that the
- * compiler vectorises (the PReLU select included: both sides are computed, then blended). */
-XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(epilogue_row)(const int32_t *restrict c, int32_t nbits, const float *restrict scale, const float *restrict bias,
-             const float *restrict residual, const float *restrict gamma, const float *restrict slope,
-             const float *restrict zeta, float *restrict out, int count, const int has_residual,
-             const int has_rprelu)
+/* One output row's operands, offset to the tile's first channel. pack_bias is never NULL when
+ * packing (zeros stand in: v + 0.0f has the sign bit test of v, NaN included). */
+typedef struct {
+    const int32_t *c;
+    int32_t nbits;
+    const float *scale, *bias, *residual, *gamma, *slope, *zeta, *pack_bias;
+    float *out;
+    uint64_t *packed;
+} XI_FN(row_args);
+
+/* act(scale * dot + bias + residual) for channel j, in the order PyTorch applies its layers. */
+XI_TARGET static inline __attribute__((always_inline)) float
+XI_FN(value)(const XI_FN(row_args) *r, int j, const int has_residual, const int has_rprelu)
 {
-    for (int j = 0; j < count; ++j) {
-        float v = (float)(nbits - 2 * c[j]) * scale[j] + bias[j];
-        if (has_residual)
-            v += residual[j];
-        if (has_rprelu) {
-            v -= gamma[j];
-            const float negative = v * slope[j];
-            v = (v >= 0.0f ? v : negative) + zeta[j];
-        }
-        out[j] = v;
+    float v = (float)(r->nbits - 2 * r->c[j]) * r->scale[j] + r->bias[j];
+    if (has_residual)
+        v += r->residual[j];
+    if (has_rprelu) {
+        v -= r->gamma[j];
+        const float negative = v * r->slope[j];
+        v = (v >= 0.0f ? v : negative) + r->zeta[j];
     }
+    return v;
 }
 
-/* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`), then
+/* One output row: its values and, with has_pack, its signs (bit j of a word set iff
+ * value + pack_bias < 0), from registers while the values are still in them. Always inlined with
+ * constant flags, so each combination is one branch-free loop. Returns the NaNs packed. */
+XI_TARGET static inline __attribute__((always_inline)) int64_t
+XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual, const int has_rprelu,
+                    const int has_pack)
+{
+    int64_t nans = 0;
+    for (int w0 = 0; w0 < count; w0 += 64) {
+        const int end = count - w0 < 64 ? count : w0 + 64;
+        uint64_t word = 0;
+        int j = w0;
+#ifdef XI_LANES
+        for (; j + XI_LANES <= end; j += XI_LANES) {
+            XI_VF v = XI_VADD(XI_VMUL(XI_VCOUNTS(r->c + j, r->nbits), XI_VLOAD(r->scale + j)),
+                              XI_VLOAD(r->bias + j));
+            if (has_residual)
+                v = XI_VADD(v, XI_VLOAD(r->residual + j));
+            if (has_rprelu) {
+                v = XI_VSUB(v, XI_VLOAD(r->gamma + j));
+                v = XI_VADD(XI_VSELECT_GE0(v, XI_VMUL(v, XI_VLOAD(r->slope + j))), XI_VLOAD(r->zeta + j));
+            }
+            XI_VSTORE(r->out + j, v);
+            if (has_pack) {
+                const XI_VF p = XI_VADD(v, XI_VLOAD(r->pack_bias + j));
+                word |= XI_VNEG_BITS(p) << (j - w0);
+                nans += XI_VNAN_COUNT(p);
+            }
+        }
+#endif
+        for (; j < end; ++j) {
+            const float v = XI_FN(value)(r, j, has_residual, has_rprelu);
+            r->out[j] = v;
+            if (has_pack) {
+                const float p = v + r->pack_bias[j];
+                word |= (uint64_t)(p < 0.0f) << (j - w0);
+                nans += (p != p);
+            }
+        }
+        if (has_pack)
+            r->packed[w0 / 64] = word;
+    }
+    return nans;
+}
+
+/* Dispatches on the flags once per row, so each combination is its own inlined loop. */
+XI_TARGET static inline __attribute__((always_inline)) int64_t
+XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
+{
+    const int res = r->residual != NULL, rp = r->gamma != NULL;
+    if (r->packed) {
+        if (res && rp)
+            return XI_FN(epilogue_row)(r, count, 1, 1, 1);
+        if (res)
+            return XI_FN(epilogue_row)(r, count, 1, 0, 1);
+        if (rp)
+            return XI_FN(epilogue_row)(r, count, 0, 1, 1);
+        return XI_FN(epilogue_row)(r, count, 0, 0, 1);
+    }
+    if (res && rp)
+        return XI_FN(epilogue_row)(r, count, 1, 1, 0);
+    if (res)
+        return XI_FN(epilogue_row)(r, count, 1, 0, 0);
+    if (rp)
+        return XI_FN(epilogue_row)(r, count, 0, 1, 0);
+    return XI_FN(epilogue_row)(r, count, 0, 0, 0);
+}
+
+/* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`), and
  * their signs when the next layer's packed input is written here too (row values go to `scratch`
- * when there is no float output). scale and bias are never NULL here (the driver substitutes ones
- * and zeros). Returns the NaNs packed. */
-XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc, int rows,
-                        const int *valid_taps, int64_t out_row0, int oc0, int count, float *out, float *scratch,
-                        xi_pack_run_fn pack_run)
+ * when there is no float output). scale, bias and, when packing, pack_bias are never NULL here
+ * (the driver substitutes ones and zeros). Returns the NaNs packed. */
+XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c,
+                                         int ldc, int rows, const int *valid_taps, int64_t out_row0,
+                                         int oc0, int count, float *out, float *scratch)
 {
     const int cg = g->c / g->groups, taps = g->kh * g->kw;
-    const float *scale = ep->scale + oc0, *bias = ep->bias + oc0;
-    const float *gamma = ep->rp_gamma ? ep->rp_gamma + oc0 : NULL;
-    const float *slope = gamma ? ep->rp_slope + oc0 : NULL, *zeta = gamma ? ep->rp_zeta + oc0 : NULL;
+    XI_FN(row_args) r;
+    r.scale = ep->scale + oc0;
+    r.bias = ep->bias + oc0;
+    r.gamma = ep->rp_gamma ? ep->rp_gamma + oc0 : NULL;
+    r.slope = r.gamma ? ep->rp_slope + oc0 : NULL;
+    r.zeta = r.gamma ? ep->rp_zeta + oc0 : NULL;
+    r.pack_bias = ep->packed ? ep->pack_bias + oc0 : NULL;
     int64_t nans = 0;
     for (int i = 0; i < rows; ++i) {
-        const int32_t nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
-        const int32_t *ci = c + (int64_t)i * ldc;
-        const float *ri = ep->residual ? ep->residual + (out_row0 + i) * g->o + oc0 : NULL;
-        float *oi = out ? out + (out_row0 + i) * g->out_stride + oc0 : scratch;
-        if (ri && gamma)
-            XI_FN(epilogue_row)(ci, nbits, scale, bias, ri, gamma, slope, zeta, oi, count, 1, 1);
-        else if (ri)
-            XI_FN(epilogue_row)(ci, nbits, scale, bias, ri, NULL, NULL, NULL, oi, count, 1, 0);
-        else if (gamma)
-            XI_FN(epilogue_row)(ci, nbits, scale, bias, NULL, gamma, slope, zeta, oi, count, 0, 1);
-        else
-            XI_FN(epilogue_row)(ci, nbits, scale, bias, NULL, NULL, NULL, NULL, oi, count, 0, 0);
-        if (ep->packed)
-            nans += pack_run(oi, ep->pack_bias ? ep->pack_bias + oc0 : NULL, count,
-                             ep->packed + (out_row0 + i) * ep->packed_words + (ep->first_bit + oc0) / 64);
+        r.c = c + (int64_t)i * ldc;
+        r.nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
+        r.residual = ep->residual ? ep->residual + (out_row0 + i) * g->o + oc0 : NULL;
+        r.out = out ? out + (out_row0 + i) * g->out_stride + oc0 : scratch;
+        r.packed = ep->packed ? ep->packed + (out_row0 + i) * ep->packed_words + (ep->first_bit + oc0) / 64 : NULL;
+        nans += XI_FN(epilogue_row_any)(&r, count);
     }
     return nans;
 }
