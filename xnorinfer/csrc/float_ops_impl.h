@@ -123,6 +123,26 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     return failed ? -1 : 0;
 }
 
+/* One window of channels [0, len) (len <= 64) from its top-left input pixel `src`: the max, or the
+ * sum divided by d, taps in row-major order. Always inlined with constant is_max (and len = 64 for
+ * whole blocks), so the running values stay in registers. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(pool_window)(const int is_max, const int len, const float *src, int64_t ny, int64_t nx, int64_t row,
+                   int64_t col, float d, float *dst)
+{
+    float acc[64];
+    for (int k = 0; k < len; ++k)
+        acc[k] = src[k];
+    for (int64_t iy = 0; iy < ny; ++iy)
+        for (int64_t ix = iy == 0; ix < nx; ++ix) {
+            const float *s = src + iy * row + ix * col;
+            for (int k = 0; k < len; ++k)
+                acc[k] = is_max ? (s[k] > acc[k] ? s[k] : acc[k]) : acc[k] + s[k];
+        }
+    for (int k = 0; k < len; ++k)
+        dst[k] = is_max ? acc[k] : acc[k] / d;
+}
+
 XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho,
                                     int64_t wo, const int32_t *y0, const int32_t *y1, const int32_t *x0,
                                     const int32_t *x1, const float *divisor, const float *x, float *out,
@@ -135,30 +155,26 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
         const int64_t b = r / ho, oy = r % ho;
         for (int64_t ox = 0; ox < wo; ++ox) {
             float *dst = out + (r * wo + ox) * c;
-            int first = 1;
-            for (int64_t iy = y0[oy]; iy < y1[oy]; ++iy) {
-                for (int64_t ix = x0[ox]; ix < x1[ox]; ++ix) {
-                    const float *src = x + ((b * h + iy) * w + ix) * c;
-                    if (first) {
-                        for (int k = 0; k < c; ++k)
-                            dst[k] = src[k];
-                        first = 0;
-                    } else if (is_max) {
-                        for (int k = 0; k < c; ++k)
-                            dst[k] = src[k] > dst[k] ? src[k] : dst[k];
-                    } else {
-                        for (int k = 0; k < c; ++k)
-                            dst[k] += src[k];
-                    }
-                }
-            }
-            if (first) { /* an empty window (only padding): max pooling never yields it */
+            const int64_t ny = y1[oy] - y0[oy], nx = x1[ox] - x0[ox];
+            if (ny <= 0 || nx <= 0) { /* an empty window (only padding): max pooling never yields it */
                 for (int k = 0; k < c; ++k)
                     dst[k] = 0.0f;
-            } else if (!is_max) {
-                const float d = divisor[oy * wo + ox];
-                for (int k = 0; k < c; ++k)
-                    dst[k] /= d;
+                continue;
+            }
+            const float *src = x + ((b * h + y0[oy]) * w + x0[ox]) * c;
+            const float d = is_max ? 1.0f : divisor[oy * wo + ox];
+            int k0 = 0;
+            for (; k0 + 64 <= c; k0 += 64) {
+                if (is_max)
+                    XI_FN(pool_window)(1, 64, src + k0, ny, nx, w * c, c, d, dst + k0);
+                else
+                    XI_FN(pool_window)(0, 64, src + k0, ny, nx, w * c, c, d, dst + k0);
+            }
+            if (k0 < c) {
+                if (is_max)
+                    XI_FN(pool_window)(1, c - k0, src + k0, ny, nx, w * c, c, d, dst + k0);
+                else
+                    XI_FN(pool_window)(0, c - k0, src + k0, ny, nx, w * c, c, d, dst + k0);
             }
         }
     }
