@@ -205,14 +205,49 @@ def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset
             assert out is None
 
 
+@settings(max_examples=40, deadline=None)
+@given(widths=st.lists(st.sampled_from([1, 3, 32, 63, 64, 65, 96, 200]), min_size=2, max_size=3),
+       k=st.sampled_from([1, 3]), offset_words=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_concat_parts_pack_one_tensor_in_channel_order(widths, k, offset_words, seed):
+    """A concat's parts of any widths, run in channel order, pack the concatenation's signs into
+    one array (a part starting inside a word ORs its bits in), over words holding garbage, and
+    leave the words past it alone; every ISA, 1 and 2 threads."""
+    from xnorinfer.ops.binary import bind_bconv2d, packed_words
+
+    rng = np.random.default_rng(seed)
+    n, h, w, cin = 2, 5, 6, 40
+    x = pack_signs(rng.standard_normal((n, h, w, cin)).astype(np.float32))
+    parts = [BinaryConvWeights.from_float(rng.standard_normal((o, cin, k, k)).astype(np.float32)) for o in widths]
+    pack_bias = rng.standard_normal(sum(widths)).astype(np.float32)
+    want_float = np.concatenate([bconv2d(x, p, padding=k // 2) for p in parts], axis=-1)
+    want_bits = pack_signs(want_float, pack_bias)
+    words = offset_words + packed_words(sum(widths)) + 1
+
+    def run():
+        packed = np.full((n, h, w, words), 0xA5A5A5A5A5A5A5A5, np.uint64)
+        starts = np.cumsum([0] + widths)
+        for p, start, stop in zip(parts, starts, starts[1:]):
+            call, _ = bind_bconv2d(x, p, padding=k // 2, packed=packed, first_channel=64 * offset_words + int(start),
+                                   pack_bias=pack_bias[start:stop], float_out=False)
+            call()
+        return packed
+
+    for config, packed in run_everywhere(run).items():
+        np.testing.assert_array_equal(packed[..., offset_words:words - 1], want_bits, err_msg=str(config))
+        assert (packed[..., :offset_words] == 0xA5A5A5A5A5A5A5A5).all()
+        assert (packed[..., -1] == 0xA5A5A5A5A5A5A5A5).all(), config
+
+
 def test_packed_output_is_checked():
     from xnorinfer.ops.binary import bind_bconv2d
 
     rng = np.random.default_rng(0)
     x = pack_signs(rng.standard_normal((1, 4, 4, 8)).astype(np.float32))
     weights = BinaryConvWeights.from_float(rng.standard_normal((8, 8, 1, 1)).astype(np.float32))
-    with pytest.raises(ValueError, match="multiple of 64"):
-        bind_bconv2d(x, weights, packed=np.zeros((1, 4, 4, 2), np.uint64), first_channel=32)
+    grouped = BinaryConvWeights.from_float(rng.standard_normal((8, 4, 1, 1)).astype(np.float32), groups=2)
+    with pytest.raises(ValueError, match="without groups"):
+        bind_bconv2d(pack_signs(np.ones((1, 4, 4, 8), np.float32), groups=2), grouped,
+                     packed=np.zeros((1, 4, 4, 1), np.uint64))
     with pytest.raises(ValueError, match="cannot hold"):
         bind_bconv2d(x, weights, packed=np.zeros((1, 4, 3, 1), np.uint64))
     with pytest.raises(ValueError, match="needs a packed output"):

@@ -54,8 +54,9 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
 
     /* Split output channels into chunks only as far as needed to give every thread work. */
     int64_t chunk_blocks = nblk < MAX_CHUNK_BLOCKS ? nblk : MAX_CHUNK_BLOCKS;
-    /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them. */
-    const int64_t min_blocks = ep->packed ? 8 : 4;
+    /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them (all
+     * when the first word is shared with the previous convolution). */
+    const int64_t min_blocks = !ep->packed ? 4 : ep->first_bit % 64 ? nblk : 8;
     while (chunk_blocks > min_blocks && (!ep->packed || chunk_blocks % 16 == 0) &&
            g->n * g->groups * pixel_tiles * ((nblk + chunk_blocks - 1) / chunk_blocks) < 4 * nthreads)
         chunk_blocks = (chunk_blocks + 1) / 2;

@@ -34,8 +34,10 @@ typedef struct {
     const float *rp_gamma, *rp_slope, *rp_zeta;
     /* The next layer's signs, written from the same values, or packed = NULL: for output pixel p,
      * channel j sets bit (first_bit + j) of the words at packed + p * packed_words iff
-     * value + pack_bias[j] < 0 (pack_bias may be NULL). first_bit is a multiple of 64, so every
-     * word belongs to one convolution (a concat's parts pack their own words). */
+     * value + pack_bias[j] < 0 (pack_bias may be NULL). A word this convolution starts in the
+     * middle of (first_bit not a multiple of 64) gets its bits ORed in; every other word it touches
+     * is stored whole, zeros past its last channel. So a concat's parts pack one tensor together
+     * when they run in channel order. */
     uint64_t *packed;
     int64_t packed_words, first_bit;
     const float *pack_bias;

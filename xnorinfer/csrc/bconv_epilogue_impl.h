@@ -13,7 +13,8 @@ typedef struct {
     int32_t nbits;
     const float *scale, *bias, *residual, *gamma, *slope, *zeta, *pack_bias;
     float *out;
-    uint64_t *packed;
+    uint64_t *packed; /* the word holding the row's first bit, at bit `shift` */
+    int shift;
 } XI_FN(row_args);
 
 /* act(scale * dot + bias + residual) for channel j, in the order PyTorch applies its layers. */
@@ -70,8 +71,16 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
                 nans += (p != p);
             }
         }
-        if (has_pack)
-            r->packed[w0 / 64] = word;
+        if (has_pack) {
+            uint64_t *dst = r->packed + w0 / 64;
+            if (!r->shift) {
+                dst[0] = word;
+            } else { /* the low bits join the word begun before; the rest starts the next one */
+                dst[0] |= word << r->shift;
+                if (r->shift + (end - w0) > 64)
+                    dst[1] = word >> (64 - r->shift);
+            }
+        }
     }
     return nans;
 }
@@ -115,6 +124,7 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     r.slope = r.gamma ? ep->rp_slope + oc0 : NULL;
     r.zeta = r.gamma ? ep->rp_zeta + oc0 : NULL;
     r.pack_bias = ep->packed ? ep->pack_bias + oc0 : NULL;
+    r.shift = (int)((ep->first_bit + oc0) % 64);
     int64_t nans = 0;
     for (int i = 0; i < rows; ++i) {
         r.c = c + (int64_t)i * ldc;

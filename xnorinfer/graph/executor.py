@@ -63,9 +63,10 @@ class Executor:
     def _plan_fused_packs(self):
         """({binary conv output: (pack node, its first channel in the packer's input)}, the conv
         outputs that only such packers read). A packer (no groups) fuses when every channel of its
-        input comes from binary convs (one, or the parts of an in-place concat) starting at
-        multiples of 64 channels, so that each packed word has one writer."""
+        input comes from binary convs: one, or the parts of an in-place concat, which then run in
+        channel order (a part starting inside a word ORs its bits into it, see bind_bconv2d)."""
         graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
+        order = {node.name: i for i, node in enumerate(graph.nodes)}
         packs_of, bits_only = {}, set()
         for node in graph.nodes:
             source = node.inputs[0]
@@ -79,7 +80,7 @@ class Executor:
                 parts = [(source, 0)]
             convs = [producer[name] for name, _ in parts]
             if any(c.op != "bconv2d" or c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
-                    or any(start % 64 for _, start in parts):
+                    or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs):
                 continue
             for name, start in parts:
                 packs_of[name] = (node, start)

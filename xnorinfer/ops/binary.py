@@ -154,10 +154,11 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     (the arguments are bound to these arrays; see `bind_pack_signs`).
 
     `packed`: also write the next layer's input, pack_signs(out, pack_bias), from the same values
-    into channels [first_channel, first_channel + O) of this uint64 (N, Ho, Wo, words) array
-    (first_channel a multiple of 64: a concat's parts each write their own words). With
-    float_out=False only `packed` is written (out is then None): the float values never reach
-    memory."""
+    into channels [first_channel, first_channel + O) of this uint64 (N, Ho, Wo, words) array. A
+    word this call starts in the middle of (first_channel not a multiple of 64) gets its bits ORed
+    into what is there; every other word it touches is stored whole, zeros past its last channel:
+    a concat's parts pack one array together when run in channel order. With float_out=False only
+    `packed` is written (out is then None): the float values never reach memory."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -189,8 +190,8 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
         if packed.shape[:3] != (n, ho, wo) or not 0 <= first_channel <= 64 * packed.shape[3] - o:
             raise ValueError(f"packed {packed.shape} cannot hold channels {first_channel}..{first_channel + o} "
                              f"of an ({n}, {ho}, {wo}) output")
-        if first_channel % 64 or weights.groups != 1:
-            raise ValueError("a packed output starts at a multiple of 64 channels, for convolutions without groups")
+        if weights.groups != 1:
+            raise ValueError("a packed output is for convolutions without groups")
         pack_bias = check.channel_vector(pack_bias, "pack_bias", o)
     if n == 0:
         return (lambda: None), out
