@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xnorinfer.ops import float_ops as F
+from xnorinfer.ops.binary import pack_signs
 
 from conftest import run_everywhere
 
@@ -252,6 +253,36 @@ def run_conv_case(n, hw, c, o, groups, k, stride, pads, has_bias, seed, pad_form
 @given(conv_cases())
 def test_conv2d_matches_loop_reference(case):
     run_conv_case(*case)
+
+
+@settings(max_examples=20, deadline=None)
+@given(conv_cases(), st.booleans())
+def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):
+    """With a packed output (the next binary layer's input, written row by row from cache), the
+    float output is unchanged and the words are exactly pack_signs(out, pack_bias); every ISA,
+    1 and 2 threads. Grouped convolutions refuse it."""
+    n, hw, c, o, groups, k, stride, pads, has_bias, seed = case
+    rng = rng_for(seed)
+    x, w = randn(rng, (n, *hw, c)), randn(rng, (o, c // groups, *k))
+    b = randn(rng, (o,)) if has_bias else None
+    pack_bias = randn(rng, (o,)) if with_pack_bias else None
+    want = F.conv2d(x, w, b, stride, pads, groups)
+    packed = np.full(want.shape[:3] + ((o + 63) // 64,), 0xA5A5, np.uint64)
+    if groups != 1:
+        with pytest.raises(ValueError, match="without groups"):
+            F.bind_conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2), packed=packed)
+        return
+
+    def run():
+        run_, out = F.bind_conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2), packed=packed,
+                                  pack_bias=pack_bias)
+        run_()
+        return out, packed.copy()
+
+    plain = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2)))
+    for config, (out, bits) in run_everywhere(run).items():
+        np.testing.assert_array_equal(out, plain[config], err_msg=str(config))
+        np.testing.assert_array_equal(bits, pack_signs(out, pack_bias), err_msg=str(config))
 
 
 @settings(max_examples=20, deadline=None)

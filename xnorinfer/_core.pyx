@@ -65,7 +65,7 @@ cdef extern from "csrc/float_ops.h":
         int relu
     int64_t xi_conv2d_padded_outputs(int o)
     int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
-                  const float *bias, float *out, int nthreads) nogil
+                  const float *bias, float *out, uint64_t *packed, const float *pack_bias, int nthreads) nogil
     void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                    const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                    const float *divisor, const float *x, float *out, int nthreads) nogil
@@ -192,18 +192,24 @@ def conv2d_padded_outputs(int o):
     return xi_conv2d_padded_outputs(o)
 
 def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
-           const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None):
-    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo, relu); w is (kh, kw, c, o_pad)."""
+           const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None,
+           uint64_t[:, ::1] packed=None, const float[::1] pack_bias=None):
+    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo, relu); w is (kh, kw, c, o_pad).
+    packed: None or (n * ho * wo, words) for the signs of out (+ pack_bias), written as well."""
     cdef xi_conv_geom g
     (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
     cdef const float *s = _ptr(scale)
     cdef const float *b = _ptr(bias)
+    cdef uint64_t *p = &packed[0, 0] if packed is not None else NULL
+    cdef const float *pb = _ptr(pack_bias)
     cdef int nthreads = xi_get_num_threads()
     cdef int status
     with nogil:
-        status = xi_conv2d(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, &out[0, 0, 0, 0], nthreads)
-    if status != 0:
+        status = xi_conv2d(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, &out[0, 0, 0, 0], p, pb, nthreads)
+    if status == -1:
         raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
+    if status == -2:
+        raise ValueError("a convolution's output contains NaN: its sign is undefined")
 
 def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1] y0 not None,
            const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitpack_impl.h"
 #include "isa.h"
 
 /* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */
@@ -60,9 +61,10 @@ int64_t xi_conv2d_padded_outputs(int o)
 }
 
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
-              float *out, int nthreads)
+              float *out, uint64_t *packed, const float *pack_bias, int nthreads)
 {
-    return XI_PICK(conv2d)(g, x, w, scale, bias, out, nthreads);
+    const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
+    return XI_PICK(conv2d)(g, x, w, scale, bias, out, packed, pack_bias, pack_run, nthreads);
 }
 
 void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,

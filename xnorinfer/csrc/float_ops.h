@@ -24,9 +24,12 @@ int64_t xi_conv2d_padded_outputs(int o);
 /* out[n, y, x, o] = (sum over the window of x * w) * scale[o] + bias[o] (scale, bias may be NULL),
  * then max(out, 0) with g->relu.
  * w is (kh, kw, c, o_pad): HWIO with the output channels padded with zeros to
- * xi_conv2d_padded_outputs(o). Returns 0, or -1 if scratch memory could not be allocated. */
+ * xi_conv2d_padded_outputs(o). Unless `packed` is NULL, each output row is also packed for the
+ * next binary layer while it is in cache, as xi_pack_signs(out, pack_bias, ..., 1 group) would
+ * (pack_bias may be NULL). Returns 0, -1 if scratch memory could not be allocated, -2 if a packed
+ * value was NaN. */
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
-              float *out, int nthreads);
+              float *out, uint64_t *packed, const float *pack_bias, int nthreads);
 
 /* Pooling over windows given per output row and column: rows [y0[oy], y1[oy]) and columns
  * [x0[ox], x1[ox]) of the input (already clipped to it). Max: the window's maximum. Average: the

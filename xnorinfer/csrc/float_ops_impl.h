@@ -49,8 +49,11 @@ XI_DEFINE_CONV_BLOCK(XI_FN(conv_block), XI_CONV_CO)
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block_half), XI_CONV_CO / 2)
 
 XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
-                                   const float *bias, float *out, int nthreads)
+                                   const float *bias, float *out, uint64_t *packed, const float *pack_bias,
+                                   xi_pack_run_fn pack_run, int nthreads)
 {
+    const int64_t words = (g->o + 63) / 64;
+    int64_t nans = 0;
     const int64_t rows = g->n * g->ho;
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
@@ -117,10 +120,19 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                     }
                 }
             }
+            if (packed) { /* the row's values are still in cache */
+                int64_t row_nans = 0;
+                for (int64_t p = r * g->wo; p < (r + 1) * g->wo; ++p)
+                    row_nans += pack_run(out + p * g->o, pack_bias, g->o, packed + p * words);
+                if (row_nans) {
+#pragma omp atomic
+                    nans += row_nans;
+                }
+            }
         }
         free(patch);
     }
-    return failed ? -1 : 0;
+    return failed ? -1 : nans ? -2 : 0;
 }
 
 /* One window of channels [0, len) (len <= 64) from its top-left input pixel `src`: the max, or the

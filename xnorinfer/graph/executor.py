@@ -64,7 +64,8 @@ class Executor:
         """({binary conv output: (pack node, its first channel in the packer's input)}, the conv
         outputs that only such packers read). A packer (no groups) fuses when every channel of its
         input comes from binary convs: one, or the parts of an in-place concat, which then run in
-        channel order (a part starting inside a word ORs its bits into it, see bind_bconv2d)."""
+        channel order (a part starting inside a word ORs its bits into it, see bind_bconv2d); or
+        from one float conv (no groups), which packs each output row as it writes it."""
         graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
         order = {node.name: i for i, node in enumerate(graph.nodes)}
         packs_of, bits_only = {}, set()
@@ -79,12 +80,15 @@ class Executor:
             else:
                 parts = [(source, 0)]
             convs = [producer[name] for name, _ in parts]
-            if any(c.op != "bconv2d" or c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
+            float_conv = len(convs) == 1 and convs[0].op == "conv2d"
+            if any(c.op not in ("bconv2d", "conv2d") or c.attrs.get("groups", 1) != 1 or c.output in packs_of
+                   for c in convs) or (not float_conv and any(c.op != "bconv2d" for c in convs)) \
                     or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs):
                 continue
             for name, start in parts:
                 packs_of[name] = (node, start)
-            if source not in self._inplace and source != graph.output and len(readers[source]) == 1:
+            if not float_conv and source not in self._inplace and source != graph.output \
+                    and len(readers[source]) == 1:
                 bits_only.add(source)
         return packs_of, bits_only
 
@@ -177,15 +181,16 @@ class _Plan:
                 bias = pack.params.get("bias")
                 if bias is not None:  # this conv's channels of the packer's bias
                     bias = bias.reshape(-1)[first:first + infos[name].shape[-1]]
-                fused = dict(packed=buffers[pack.output], first_channel=first, pack_bias=bias,
-                             float_out=name not in executor._bits_only)
+                fused = dict(packed=buffers[pack.output], pack_bias=bias)
+                if node.op == "bconv2d":
+                    fused.update(first_channel=first, float_out=name not in executor._bits_only)
             if name in executor._slice_of:
                 concat, start, stop = executor._slice_of[name]
                 if concat not in buffers:
                     buffers[concat] = allocate(concat)
                 buffers[name] = buffers[concat][..., start:stop]
             elif name not in buffers:
-                buffers[name] = None if fused and not fused["float_out"] else allocate(name)
+                buffers[name] = None if not fused.get("float_out", True) else allocate(name)
             if name in executor._inplace or name in fused_packs:
                 call = _nothing  # its output is written already; the step stays for timings
             else:

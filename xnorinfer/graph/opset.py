@@ -146,7 +146,8 @@ def _compile_conv(node):
 
     def run(x, out=None):
         return ops.conv2d(x, p["weight"], **args)
-    run.bind = lambda ins, out: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args)[0]
+    run.bind = lambda ins, out, packed=None, pack_bias=None: ops.float_ops.bind_conv2d(
+        ins[0], p["weight"], out=out, packed=packed, pack_bias=pack_bias, **args)[0]
     return run
 
 

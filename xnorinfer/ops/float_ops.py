@@ -103,8 +103,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu
     return out
 
 
-def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False, out=None):
-    """`conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
+def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False, out=None,
+                packed=None, pack_bias=None):
+    """`conv2d` checked once: (run, out), run() recomputing into out from x's current values.
+
+    `packed`: also write the next binary layer's input, pack_signs(out, pack_bias), into this
+    uint64 (N, Ho, Wo, words) array from each output row while it is in cache (groups=1 only)."""
     x = _v.tensor(x, "x", np.float32, 4, finite=True)
     weight = _v.tensor(weight, "weight", np.float32, 4, finite=True)
     n, h, w, c = x.shape
@@ -126,13 +130,20 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
     ho = _v.output_size(h, kh, sh, pt, pb, "conv2d (height)")
     wo = _v.output_size(w, kw, sw, pl, pr, "conv2d (width)")
     out = _v.output(out, (n, ho, wo, o), np.float32)
+    if packed is not None:
+        packed = _v.tensor(packed, "packed", np.uint64, 4)
+        if packed.shape != (n, ho, wo, (o + 63) // 64) or groups != 1:
+            raise ValueError(f"packed must be the ({n}, {ho}, {wo}, {(o + 63) // 64}) signs of an output without "
+                             f"groups, got {packed.shape} with groups={groups}")
+        packed = packed.reshape(-1, packed.shape[3])
+        pack_bias = _v.channel_vector(pack_bias, "pack_bias", o)
     if n == 0:
         return (lambda: None), out
     if groups == 1:
         hwio = np.zeros((kh, kw, c, _core.conv2d_padded_outputs(o)), np.float32)  # the kernel's layout
         hwio[..., :o] = weight.transpose(2, 3, 1, 0)
         geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, int(bool(relu)))
-        return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out), out
+        return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out, packed, pack_bias), out
 
     def grouped():
         # im2col with (kh, kw, C/groups) reduction order: the copy reads runs of channels, which
