@@ -53,31 +53,34 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                                    xi_pack_run_fn pack_run, int nthreads)
 {
     const int64_t words = (g->o + 63) / 64;
-    int64_t nans = 0;
-    const int64_t rows = g->n * g->ho;
+    const int64_t npix = g->n * g->ho * g->wo;
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
-    const int64_t groups = (g->wo + XI_CONV_PX - 1) / XI_CONV_PX; /* pixel groups per output row */
+    /* Pixels run in groups of XI_CONV_PX across output rows (a 7-pixel row would waste 5 of 12
+     * lanes in groups per row); each group's receptive fields are gathered into a patch small
+     * enough to stay in L1 while every block of output channels reads it. */
+    const int64_t ngroups = (npix + XI_CONV_PX - 1) / XI_CONV_PX;
+    int64_t nans = 0;
     int failed = 0;
     (void)nthreads;
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1 && rows > 1 && rows * g->wo * o_pad * depth > 200000)
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ngroups > 1 && npix * o_pad * depth > 200000)
     {
-        /* a whole output row's receptive fields, so that each block of weights, once in cache,
-         * serves every pixel of the row */
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(groups * XI_CONV_PX * depth));
+        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
         if (!patch) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t grp = 0; grp < ngroups; ++grp) {
             if (!patch)
                 continue;
-            const int64_t n = r / g->ho, oy = r % g->ho;
-            for (int64_t p = 0; p < groups * XI_CONV_PX; ++p) {
-                /* pixels past the row's end repeat its last one; their sums are not stored */
-                const int64_t ox = p < g->wo ? p : g->wo - 1;
-                float *dst = patch + p * depth;
+            const int64_t p0 = grp * XI_CONV_PX;
+            const int npx = npix - p0 < XI_CONV_PX ? (int)(npix - p0) : XI_CONV_PX;
+            for (int q = 0; q < XI_CONV_PX; ++q) {
+                /* pixels past the end repeat the last one; their sums are not stored */
+                const int64_t p = q < npx ? p0 + q : npix - 1;
+                const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
+                float *dst = patch + q * depth;
                 const int64_t ix0 = ox * g->sw - g->pad_l;
                 /* the taps of one kernel row that lie inside the input are one run of memory */
                 const int lo = ix0 < 0 ? (int)-ix0 : 0;
@@ -90,7 +93,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                     }
                     if (lo > 0)
                         memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
-                    memcpy(dst + (int64_t)lo * g->c, x + ((n * g->h + iy) * g->w + ix0 + lo) * g->c,
+                    memcpy(dst + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
                            sizeof(float) * (size_t)(hi - lo) * g->c);
                     if (hi < g->kw)
                         memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
@@ -98,35 +101,30 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
             }
             for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
                 const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
-                for (int64_t grp = 0; grp < groups; ++grp) {
-                    const int64_t ox0 = grp * XI_CONV_PX;
-                    const int npx = g->wo - ox0 < XI_CONV_PX ? (int)(g->wo - ox0) : XI_CONV_PX;
-                    const float *pp = patch + ox0 * depth;
-                    float acc[XI_CONV_PX][XI_CONV_CO];
-                    if (width <= XI_CONV_CO / 2)
-                        XI_FN(conv_block_half)(pp, depth, w + ob, o_pad, acc);
-                    else
-                        XI_FN(conv_block)(pp, depth, w + ob, o_pad, acc);
-                    for (int q = 0; q < npx; ++q) {
-                        float *dst = out + (r * g->wo + ox0 + q) * g->o + ob;
-                        for (int j = 0; j < width; ++j) {
-                            float v = acc[q][j];
-                            if (scale)
-                                v *= scale[ob + j];
-                            if (bias)
-                                v += bias[ob + j];
-                            dst[j] = g->relu && v < 0.0f ? 0.0f : v;
-                        }
+                float acc[XI_CONV_PX][XI_CONV_CO];
+                if (width <= XI_CONV_CO / 2)
+                    XI_FN(conv_block_half)(patch, depth, w + ob, o_pad, acc);
+                else
+                    XI_FN(conv_block)(patch, depth, w + ob, o_pad, acc);
+                for (int q = 0; q < npx; ++q) {
+                    float *dst = out + (p0 + q) * g->o + ob;
+                    for (int j = 0; j < width; ++j) {
+                        float v = acc[q][j];
+                        if (scale)
+                            v *= scale[ob + j];
+                        if (bias)
+                            v += bias[ob + j];
+                        dst[j] = g->relu && v < 0.0f ? 0.0f : v;
                     }
                 }
             }
-            if (packed) { /* the row's values are still in cache */
-                int64_t row_nans = 0;
-                for (int64_t p = r * g->wo; p < (r + 1) * g->wo; ++p)
-                    row_nans += pack_run(out + p * g->o, pack_bias, g->o, packed + p * words);
-                if (row_nans) {
+            if (packed) { /* the group's values are still in cache */
+                int64_t group_nans = 0;
+                for (int64_t p = p0; p < p0 + npx; ++p)
+                    group_nans += pack_run(out + p * g->o, pack_bias, g->o, packed + p * words);
+                if (group_nans) {
 #pragma omp atomic
-                    nans += row_nans;
+                    nans += group_nans;
                 }
             }
         }
