@@ -15,9 +15,10 @@ def _bits(rng, o, i, kh=1, kw=1):
     return pack_signs(w) if (kh, kw) != (0, 0) else None
 
 
-def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32)):
+def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32), shared_sign=False):
     """Stem, ReActNet blocks (same width and doubling, stride 1 and 2), head: unfused, as a
-    converter writes it (bias -> sign, bconv, alpha, BN, shortcut add, bias -> PReLU -> bias)."""
+    converter writes it (bias -> sign, bconv, alpha, BN, shortcut add, bias -> PReLU -> bias).
+    shared_sign: a doubling block's two 1x1 convs binarize with one bias (as ReActNet-A's do)."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder((size, size, 3))
     c = widths[0]
@@ -35,8 +36,9 @@ def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32)):
         t = b.add("prelu", t, f"{name}.prelu", slope=_f32(rng, ch, low=0, high=0.5))
         return b.add("affine", t, f"{name}.move_b", bias=_f32(rng, ch, low=-0.3, high=0.3))
 
-    def bconv(t, name, cin, cout, k, stride):
-        s = b.add("affine", t, f"{name}.move", bias=_f32(rng, cin, low=-0.3, high=0.3))
+    def bconv(t, name, cin, cout, k, stride, move=None):
+        move = _f32(rng, cin, low=-0.3, high=0.3) if move is None else move
+        s = b.add("affine", t, f"{name}.move", bias=move)
         s = b.add("pack_signs", s, f"{name}.sign", {"groups": 1})
         y = b.add("bconv2d", s, name, {"in_channels": cin, "stride": [stride] * 2, "padding": [k // 2] * 4,
                                        "groups": 1, "pad_value": "zero"}, weight_bits=_bits(rng, cout, cin, k, k))
@@ -50,7 +52,8 @@ def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32)):
                                                                                "padding": [0, 0]})
         out1 = rprelu_chain(b.add("add", [y, shortcut], f"b{i}.add1"), f"b{i}.act1", cin)
         paths = 1 if cout == cin else 2
-        outs = [b.add("add", [bn(bconv(out1, f"b{i}.pw{j}", cin, cin, 1, 1), f"b{i}.bn2_{j}", cin), out1],
+        move = _f32(rng, cin, low=-0.3, high=0.3) if shared_sign else None
+        outs = [b.add("add", [bn(bconv(out1, f"b{i}.pw{j}", cin, cin, 1, 1, move), f"b{i}.bn2_{j}", cin), out1],
                       f"b{i}.add2_{j}") for j in range(paths)]
         y = outs[0] if paths == 1 else b.add("concat", outs, f"b{i}.concat")
         x = rprelu_chain(y, f"b{i}.act2", cout)

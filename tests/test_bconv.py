@@ -238,6 +238,79 @@ def test_concat_parts_pack_one_tensor_in_channel_order(widths, k, offset_words, 
         assert (packed[..., -1] == 0xA5A5A5A5A5A5A5A5).all(), config
 
 
+@settings(max_examples=30, deadline=None)
+@given(cin=st.sampled_from([3, 32, 64, 65]), o=st.sampled_from([1, 32, 63, 64, 200, 300]), k=st.sampled_from([1, 3]),
+       stride=st.integers(1, 2), nrest=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
+def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nrest, seed):
+    """bind_bconv2d_block (a conv and the 1x1 convs reading its output as signs and residual,
+    tile by tile) writes the same values and bits as the convolutions run in order, the 1x1 ones
+    as the halves of a concat that also pack the next layer's input; every ISA, 1 and 2 threads."""
+    from xnorinfer.ops.binary import bind_bconv2d, bind_bconv2d_block, packed_words
+
+    rng = np.random.default_rng(seed)
+    n, h, w = 2, 17, 19  # stride 1: 14 tiles, run tiled; stride 2: 4, one after the other at 2 threads
+    x = pack_signs(rng.standard_normal((n, h, w, cin)).astype(np.float32))
+
+    def params(c_in, kernel):
+        return dict(weights=BinaryConvWeights.from_float(rng.standard_normal((o, c_in, kernel, kernel)).astype(np.float32)),
+                    scale=rng.random(o).astype(np.float32) + 0.1, bias=rng.standard_normal(o).astype(np.float32),
+                    rprelu=tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)))
+
+    first, rest = params(cin, k), [params(o, 1) for _ in range(nrest)]
+    ho, wo = (h + 2 * (k // 2) - k) // stride + 1, (w + 2 * (k // 2) - k) // stride + 1
+    residual = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
+    sign_bias, next_bias = rng.standard_normal(o).astype(np.float32), rng.standard_normal(nrest * o).astype(np.float32)
+
+    def run(fused):
+        mid = np.zeros((n, ho, wo, o), np.float32)  # (bound before they hold values: none may be NaN)
+        mid_bits = np.zeros((n, ho, wo, packed_words(o)), np.uint64)
+        out = np.empty((n, ho, wo, nrest * o), np.float32)
+        out_bits = np.empty((n, ho, wo, packed_words(nrest * o)), np.uint64)
+        head, _ = bind_bconv2d(x, first["weights"], stride=stride, padding=k // 2,
+                               residual=residual, out=mid, packed=mid_bits, pack_bias=sign_bias,
+                               **{key: first[key] for key in ("scale", "bias", "rprelu")})
+        tail = [bind_bconv2d(mid_bits, r["weights"], residual=mid, out=out[..., i * o:(i + 1) * o], packed=out_bits,
+                             first_channel=i * o, pack_bias=next_bias[i * o:(i + 1) * o],
+                             **{key: r[key] for key in ("scale", "bias", "rprelu")})[0]
+                for i, r in enumerate(rest)]
+        if fused:
+            bind_bconv2d_block(head, tail)()
+        else:
+            for call in [head] + tail:
+                call()
+        return out, out_bits
+
+    want_out, want_bits = run(fused=False)
+    for config, (out, bits) in run_everywhere(lambda: run(fused=True)).items():
+        np.testing.assert_array_equal(out, want_out, err_msg=str(config))
+        np.testing.assert_array_equal(bits, want_bits, err_msg=str(config))
+
+
+def test_block_is_checked():
+    from xnorinfer.ops.binary import bind_bconv2d, bind_bconv2d_block
+
+    rng = np.random.default_rng(0)
+    x = pack_signs(rng.standard_normal((1, 5, 5, 8)).astype(np.float32))
+    conv3 = BinaryConvWeights.from_float(rng.standard_normal((8, 8, 3, 3)).astype(np.float32))
+    conv1 = BinaryConvWeights.from_float(rng.standard_normal((8, 8, 1, 1)).astype(np.float32))
+    bits = np.zeros((1, 5, 5, 1), np.uint64)
+    head, mid = bind_bconv2d(x, conv3, padding=1, packed=bits, out=np.zeros((1, 5, 5, 8), np.float32))
+    plain, _ = bind_bconv2d(x, conv3, padding=1, out=np.zeros((1, 5, 5, 8), np.float32))
+    pointwise, _ = bind_bconv2d(bits, conv1, residual=mid)
+    not_pointwise, _ = bind_bconv2d(bits, conv3, padding=1, residual=mid)
+    with pytest.raises(TypeError, match="bound by bind_bconv2d"):
+        bind_bconv2d_block(lambda: None, [pointwise])
+    with pytest.raises(ValueError, match="packed output"):
+        bind_bconv2d_block(plain, [pointwise])
+    with pytest.raises(ValueError, match="not a pointwise convolution"):
+        bind_bconv2d_block(head, [not_pointwise])
+    with pytest.raises(ValueError, match="1 to 4"):
+        bind_bconv2d_block(head, [])
+    elsewhere, _ = bind_bconv2d(bits, conv1, residual=np.zeros((1, 5, 5, 8), np.float32))
+    with pytest.raises(ValueError, match="read its first one's"):
+        bind_bconv2d_block(head, [elsewhere])
+
+
 def test_packed_output_is_checked():
     from xnorinfer.ops.binary import bind_bconv2d
 

@@ -4,6 +4,7 @@ import pytest
 from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
 
 import graphs
+from conftest import run_everywhere
 
 
 @pytest.mark.parametrize("make", [graphs.tiny_reactnet, graphs.tiny_xnor, lambda seed: graphs.tiny_xnor(seed, bwn=True)],
@@ -16,6 +17,20 @@ def test_fused_graph_equals_unfused(make, seed):
     fused = Executor(optimize(graph)).run(x)
     # Folding BN and alpha into the epilogue changes float rounding only.
     np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5 * np.abs(unfused).max())
+
+
+@pytest.mark.parametrize("size", [12, 40])
+def test_reactnet_blocks_run_tile_by_tile_with_the_same_bits(size):
+    """Each block's 3x3 conv runs with its 1x1 convs tile by tile (its output never reaches
+    memory; the two of a doubling block, which binarize alike, write the halves of a concat):
+    the same bits as the layers one after the other (a capture runs them so), with a
+    batch, several tiles (size 40), every ISA and thread count; a stride-1 block's input buffer,
+    free once its 3x3 conv has read it, is not handed to its 1x1 convs' output meanwhile."""
+    executor = Executor(optimize(graphs.tiny_reactnet(seed=size, size=size, shared_sign=True)))
+    assert [len(rest) for rest in executor._blocks.values()] == [2, 1, 2]
+    x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
+    for config, (blocked, one_by_one) in run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"]))).items():
+        np.testing.assert_array_equal(blocked, one_by_one, err_msg=str(config))
 
 
 def test_reactnet_blocks_fuse_into_packers_and_binary_convs():

@@ -55,6 +55,16 @@ cdef extern from "csrc/bconv.h":
     int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out,
                    int nthreads) nogil
+    ctypedef struct xi_bconv_layer:
+        xi_bconv_geom g
+        const uint64_t *x
+        const uint64_t *blocked
+        const int32_t *tap_popcount
+        xi_epilogue ep
+        float *out
+    enum: XI_BLOCK_MAX_REST
+    int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, int nrest,
+                         int nthreads) nogil
 
 cdef extern from "csrc/float_ops.h":
     ctypedef struct xi_conv_geom:
@@ -150,40 +160,73 @@ def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int kh,
 cdef inline const float *_ptr(const float[::1] a):
     return &a[0] if a is not None else NULL
 
-def bconv2d(tuple geometry, const uint64_t[::1] x not None, const uint64_t[::1] blocked not None,
-            const int32_t[::1] tap_popcount not None, float[:, :, :, :] out, int64_t out_stride,
-            const float[::1] scale, const float[::1] bias, const float[::1] residual,
-            const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
-            uint64_t[:, ::1] packed=None, int64_t first_bit=0, const float[::1] pack_bias=None):
-    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo).
-    out: (n, ho, wo, o) with contiguous channels and pixels `out_stride` floats apart (more than o
-    when it is a channel slice of a wider NHWC tensor), or None when only `packed` is wanted.
-    packed: (n * ho * wo, words) signs of the outputs (+ pack_bias) for the next layer, this
-    convolution's channel 0 at bit first_bit (see xi_epilogue)."""
-    cdef xi_bconv_geom g
-    (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw,
-     g.pad_t, g.pad_b, g.pad_l, g.pad_r, g.pad_one, g.ho, g.wo) = geometry
-    g.out_stride = out_stride
-    cdef xi_epilogue ep
-    ep.scale = _ptr(scale)
-    ep.bias = _ptr(bias)
-    ep.residual = _ptr(residual)
-    ep.rp_gamma = _ptr(rp_gamma)
-    ep.rp_slope = _ptr(rp_slope)
-    ep.rp_zeta = _ptr(rp_zeta)
-    ep.packed = &packed[0, 0] if packed is not None else NULL
-    ep.packed_words = packed.shape[1] if packed is not None else 0
-    ep.first_bit = first_bit
-    ep.pack_bias = _ptr(pack_bias)
-    cdef float *o = &out[0, 0, 0, 0] if out is not None else NULL
-    cdef int status
-    cdef int nthreads = xi_get_num_threads()
-    with nogil:
-        status = xi_bconv2d(&g, &x[0], &blocked[0], &tap_popcount[0], &ep, o, nthreads)
+cdef int _layer(xi_bconv_layer *L, tuple geometry, const uint64_t[::1] x, const uint64_t[::1] blocked,
+                const int32_t[::1] tap_popcount, float[:, :, :, :] out, int64_t out_stride,
+                const float[::1] scale, const float[::1] bias, const float[::1] residual,
+                const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
+                uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias) except -1:
+    (L.g.n, L.g.h, L.g.w, L.g.c, L.g.groups, L.g.o, L.g.kh, L.g.kw, L.g.sh, L.g.sw,
+     L.g.pad_t, L.g.pad_b, L.g.pad_l, L.g.pad_r, L.g.pad_one, L.g.ho, L.g.wo) = geometry
+    L.g.out_stride = out_stride
+    L.x = &x[0]
+    L.blocked = &blocked[0]
+    L.tap_popcount = &tap_popcount[0]
+    L.ep.scale = _ptr(scale)
+    L.ep.bias = _ptr(bias)
+    L.ep.residual = _ptr(residual)
+    L.ep.rp_gamma = _ptr(rp_gamma)
+    L.ep.rp_slope = _ptr(rp_slope)
+    L.ep.rp_zeta = _ptr(rp_zeta)
+    L.ep.packed = &packed[0, 0] if packed is not None else NULL
+    L.ep.packed_words = packed.shape[1] if packed is not None else 0
+    L.ep.first_bit = first_bit
+    L.ep.pack_bias = _ptr(pack_bias)
+    L.out = &out[0, 0, 0, 0] if out is not None else NULL
+    return 0
+
+cdef int _layer_of(xi_bconv_layer *L, tuple a) except -1:
+    return _layer(L, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+                  a[13], a[14])
+
+cdef _check_bconv_status(int status):
     if status == -1:
         raise MemoryError("xnorinfer: out of memory for the binary convolution's scratch buffers")
     if status == -2:
         raise ValueError("a binary convolution's output contains NaN: its sign is undefined")
+    if status == -3:
+        raise ValueError("these binary convolutions do not form a block (see xi_bconv2d_block)")
+
+def bconv2d(*args):
+    """Arguments: (geometry, x, blocked, tap_popcount, out, out_stride, scale, bias, residual,
+    rp_gamma, rp_slope, rp_zeta, packed, first_bit, pack_bias).
+    geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo).
+    x: the packed input, flat. out: (n, ho, wo, o) with contiguous channels and pixels `out_stride`
+    floats apart (more than o when it is a channel slice of a wider NHWC tensor), or None when only
+    `packed` is wanted. packed: None or (n * ho * wo, words) signs of the outputs (+ pack_bias) for
+    the next layer, this convolution's channel 0 at bit first_bit (see xi_epilogue)."""
+    cdef xi_bconv_layer L
+    _layer_of(&L, args)
+    cdef int status
+    cdef int nthreads = xi_get_num_threads()
+    with nogil:
+        status = xi_bconv2d(&L.g, L.x, L.blocked, L.tap_popcount, &L.ep, L.out, nthreads)
+    _check_bconv_status(status)
+
+def bconv2d_block(tuple first, list rest):
+    """A convolution and the pointwise ones that read its output, tile by tile (xi_bconv2d_block);
+    each given as bconv2d's arguments."""
+    cdef xi_bconv_layer layers[5]
+    if not 1 <= len(rest) <= min(XI_BLOCK_MAX_REST, 4):
+        raise ValueError(f"a block has 1 to {XI_BLOCK_MAX_REST} pointwise convolutions, got {len(rest)}")
+    _layer_of(&layers[0], first)
+    for i, args in enumerate(rest):
+        _layer_of(&layers[i + 1], args)
+    cdef int status
+    cdef int nrest = len(rest)
+    cdef int nthreads = xi_get_num_threads()
+    with nogil:
+        status = xi_bconv2d_block(&layers[0], &layers[1], nrest, nthreads)
+    _check_bconv_status(status)
 
 
 # ---- float layers -------------------------------------------------------------------------------

@@ -68,6 +68,88 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
     return failures;
 }
 
+static float *random_floats(int64_t n)
+{
+    float *v = malloc(sizeof(float) * (n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; ++i)
+        v[i] = randf();
+    return v;
+}
+
+/* A convolution followed by pointwise ones on its output (xi_bconv2d_block) against the same
+ * convolutions run one after the other, on every ISA and thread count: identical values and bits. */
+static int check_block(int case_id)
+{
+    static const int channels[] = {1, 3, 32, 63, 64, 65, 200, 300};
+    const int c = channels[pick(0, 7)], o = channels[pick(0, 7)], nrest = pick(1, 2);
+    const int kh = pick(1, 3), kw = pick(1, 3), sh = pick(1, 2), sw = pick(1, 2), pad = pick(0, 1);
+    /* up to 40x40: enough tiles for the tiled path, or few enough for the one-after-the-other one */
+    const int n = pick(1, 2), h = pick(kh, 40), w = pick(kw, 40);
+    const int64_t ho = (h + 2 * pad - kh) / sh + 1, wo = (w + 2 * pad - kw) / sw + 1, rows = n * ho * wo;
+    const int64_t cw = xi_words_for(c), ow = xi_words_for(o);
+    xi_bconv_layer layers[3];
+    void *owned[64];
+    int nowned = 0;
+#define OWN(p) (owned[nowned++] = (p))
+    float *x = OWN(random_floats(n * h * w * c)), *res = OWN(random_floats(rows * o));
+    uint64_t *xp = OWN(malloc(8 * n * h * w * cw));
+    xi_pack_signs(x, NULL, (int64_t)n * h * w, c, 1, xp, 1);
+    for (int l = 0; l <= nrest; ++l) {
+        const int lc = l ? o : c, lk = l ? 1 : kh, lkw = l ? 1 : kw;
+        const int64_t lw = xi_words_for(lc);
+        float *wt = OWN(random_floats((int64_t)o * lk * lkw * lc));
+        uint64_t *wp = OWN(malloc(8 * o * lk * lkw * lw));
+        xi_pack_signs(wt, NULL, (int64_t)o * lk * lkw, lc, 1, wp, 1);
+        uint64_t *blocked = OWN(malloc(8 * xi_bconv_blocked_words(o, 1, lk, lkw, lw)));
+        int32_t *tap_pc = OWN(malloc(4 * lk * lkw * o));
+        xi_bconv_prepare_weights(wp, o, 1, lk, lkw, lw, blocked, tap_pc);
+        float *p = OWN(random_floats(6 * o));
+        xi_bconv_layer L = {{n, l ? ho : h, l ? wo : w, lc, 1, o, lk, lkw, l ? 1 : sh, l ? 1 : sw, l ? 0 : pad,
+                             l ? 0 : pad, l ? 0 : pad, l ? 0 : pad, 0, ho, wo, o},
+                            xp, blocked, tap_pc,
+                            {p, p + o, res, p + 2 * o, p + 3 * o, p + 4 * o, NULL, ow, 0, p + 5 * o},
+                            NULL};
+        layers[l] = L;
+    }
+    /* one after the other: the first writes floats and packed signs, the rest read both */
+    float *mid = OWN(malloc(sizeof(float) * rows * o));
+    uint64_t *mid_bits = OWN(malloc(8 * rows * ow));
+    float *want[2], *got[2];
+    for (int r = 0; r < nrest; ++r)
+        want[r] = OWN(malloc(sizeof(float) * rows * o)), got[r] = OWN(malloc(sizeof(float) * rows * o));
+    xi_isa_set(XI_ISA_SCALAR);
+    xi_epilogue ep0 = layers[0].ep;
+    ep0.packed = mid_bits;
+    int failures = xi_bconv2d(&layers[0].g, xp, layers[0].blocked, layers[0].tap_popcount, &ep0, mid, 1) != 0;
+    layers[0].out = mid, layers[0].ep.packed = mid_bits;
+    for (int r = 1; r <= nrest; ++r) {
+        layers[r].x = mid_bits, layers[r].ep.residual = mid, layers[r].ep.pack_bias = NULL;
+        failures += xi_bconv2d(&layers[r].g, mid_bits, layers[r].blocked, layers[r].tap_popcount, &layers[r].ep,
+                               want[r - 1], 1) != 0;
+        layers[r].out = got[r - 1];
+    }
+    for (int isa = 0; isa < XI_ISA_COUNT && !failures; ++isa) {
+        if (xi_isa_set((xi_isa)isa) != 0)
+            continue;
+        for (int threads = 1; threads <= 2; ++threads) {
+            if (xi_bconv2d_block(&layers[0], &layers[1], nrest, threads) != 0)
+                return fprintf(stderr, "block case %d: run failed\n", case_id), 1;
+            for (int r = 0; r < nrest; ++r)
+                if (memcmp(got[r], want[r], sizeof(float) * rows * o)) {
+                    fprintf(stderr, "block case %d (%s, %d threads): n%d %dx%d c%d o%d k%dx%d s%dx%d pad %d: "
+                            "pointwise %d differs\n", case_id, xi_isa_name((xi_isa)isa), threads, n, h, w, c, o,
+                            kh, kw, sh, sw, pad, r);
+                    ++failures;
+                    break;
+                }
+        }
+    }
+    while (nowned)
+        free(owned[--nowned]);
+#undef OWN
+    return failures;
+}
+
 static int check_case(int case_id)
 {
     static const int channels[] = {1, 3, 31, 32, 63, 64, 65, 127, 200};
@@ -140,7 +222,7 @@ int main(int argc, char **argv)
     const int cases = argc > 1 ? atoi(argv[1]) : 300;
     int failures = 0;
     for (int i = 0; i < cases; ++i)
-        failures += check_case(i);
+        failures += check_case(i) + check_block(i);
     printf("%d cases, isas:", cases);
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa)
         if (xi_isa_supported((xi_isa)isa))

@@ -43,76 +43,70 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
     }
 }
 
-int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
-               const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads)
+/* One convolution ready for tiles: its shape in words and blocks, and an epilogue with the
+ * missing scale, bias and pack bias substituted (ones and zeros: exact), so the epilogue has no
+ * branches for them. */
+typedef struct {
+    const xi_bconv_geom *g;
+    const uint64_t *x, *blocked;
+    const int32_t *tap_popcount;
+    xi_epilogue ep;
+    float *out;
+    int og, taps;
+    int64_t gw, xw, k, nblk;
+    float *unit; /* owned: the substitutes, or NULL */
+} conv_job;
+
+static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
+                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out)
 {
-    const int og = g->o / g->groups, taps = g->kh * g->kw;
-    const int64_t gw = xi_words_for(g->c / g->groups), xw = g->groups * gw;
-    const int64_t k = taps * gw, nblk = blocks_for(og);
-    const int64_t npix = g->ho * g->wo, pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE;
-    const xi_bgemm_fn bgemm = xi_bgemm_for(xi_isa_get());
-
-    /* Split output channels into chunks only as far as needed to give every thread work. */
-    int64_t chunk_blocks = nblk < MAX_CHUNK_BLOCKS ? nblk : MAX_CHUNK_BLOCKS;
-    /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them (all
-     * when the first word is shared with the previous convolution). */
-    const int64_t min_blocks = !ep->packed ? 4 : ep->first_bit % 64 ? nblk : 8;
-    while (chunk_blocks > min_blocks && (!ep->packed || chunk_blocks % 16 == 0) &&
-           g->n * g->groups * pixel_tiles * ((nblk + chunk_blocks - 1) / chunk_blocks) < 4 * nthreads)
-        chunk_blocks = (chunk_blocks + 1) / 2;
-    const int64_t chunks = (nblk + chunk_blocks - 1) / chunk_blocks;
-    const int64_t ntasks = g->n * g->groups * chunks * pixel_tiles;
-    if (ntasks < nthreads)
-        nthreads = (int)(ntasks > 0 ? ntasks : 1);
-    /* A layer of a few microseconds runs faster on one thread than the team takes to start. */
-    if ((double)g->n * npix * g->o * k * 64 < MIN_PARALLEL_BIT_MACS)
-        nthreads = 1;
-
-    const int ldc = (int)(chunk_blocks * XI_BLOCK);
-    /* A missing scale is ones and a missing bias or pack bias zeros (all exact), so the epilogue
-     * has no branches for them. */
-    xi_epilogue epi = *ep;
-    float *unit = NULL;
-    if (!epi.scale || !epi.bias || (epi.packed && !epi.pack_bias)) {
-        unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
-        if (!unit)
+    j->g = g, j->x = x, j->blocked = blocked, j->tap_popcount = tap_popcount, j->ep = *ep, j->out = out;
+    j->og = g->o / g->groups, j->taps = g->kh * g->kw;
+    j->gw = xi_words_for(g->c / g->groups), j->xw = g->groups * j->gw;
+    j->k = j->taps * j->gw, j->nblk = blocks_for(j->og);
+    j->unit = NULL;
+    if (!ep->scale || !ep->bias || !ep->pack_bias) {
+        j->unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
+        if (!j->unit)
             return -1;
-        for (int j = 0; j < g->o; ++j)
-            unit[j] = 1.0f, unit[g->o + j] = 0.0f;
-        epi.scale = epi.scale ? epi.scale : unit;
-        epi.bias = epi.bias ? epi.bias : unit + g->o;
-        epi.pack_bias = epi.pack_bias ? epi.pack_bias : unit + g->o;
+        for (int c = 0; c < g->o; ++c)
+            j->unit[c] = 1.0f, j->unit[g->o + c] = 0.0f;
+        j->ep.scale = ep->scale ? ep->scale : j->unit;
+        j->ep.bias = ep->bias ? ep->bias : j->unit + g->o;
+        j->ep.pack_bias = ep->pack_bias ? ep->pack_bias : j->unit + g->o;
     }
-    uint64_t *zeros = (uint64_t *)calloc((size_t)gw, sizeof(uint64_t));
-    const uint64_t **ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * taps * sizeof(*ptrs));
-    int32_t *counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
-    int *valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
-    float *scratch = out ? NULL : (float *)malloc((size_t)nthreads * ldc * sizeof(float));
-    if (!zeros || !ptrs || !counts || !valid || (!out && !scratch)) {
-        free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);
-        return -1;
-    }
-    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
-    int64_t nans = 0;
+    return 0;
+}
 
-    /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
-     * their chunk of weights in cache. */
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
-    for (int64_t task = 0; task < ntasks; ++task) {
-        const int tid = xi_thread_id();
-        const uint64_t **a = ptrs + (int64_t)tid * PIXEL_TILE * taps;
-        int32_t *cnt = counts + (int64_t)tid * PIXEL_TILE * ldc;
-        int *nvalid = valid + (int64_t)tid * PIXEL_TILE;
+/* One thread's scratch for a tile of PIXEL_TILE rows. */
+typedef struct {
+    const uint64_t **a; /* PIXEL_TILE * taps input pointers */
+    int32_t *counts;    /* PIXEL_TILE rows of ldc */
+    int *valid;         /* valid taps per row */
+    float *values;      /* one row's values when there is no float output */
+} tile_scratch;
 
-        const int64_t tile = task % pixel_tiles;
-        const int64_t chunk = (task / pixel_tiles) % chunks;
-        const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
-        const int64_t img = task / (pixel_tiles * chunks * g->groups);
-        const int64_t p0 = tile * PIXEL_TILE;
-        const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
-        const uint64_t *xg = x + img * g->h * g->w * xw + grp * gw;
+/* Output rows [p0, p0 + rows) of image img and group grp, channel blocks [blk0, blk0 + nb), through
+ * the epilogue. in_tile: NULL to read the input through the geometry, or the packed input of these
+ * very rows (a 1x1 convolution without stride or padding reading a fused block's tile). res_row0
+ * and out_row0: the residual's row, and the outputs' (float and packed), for row p0. */
+static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_t *in_tile, int64_t img,
+                         int grp, int64_t p0, int rows, int64_t blk0, int nb, int ldc, int64_t res_row0,
+                         int64_t out_row0, float *out, const tile_scratch *s, const uint64_t *zeros,
+                         xi_bgemm_fn bgemm, xi_epilogue_fn epilogue)
+{
+    const xi_bconv_geom *g = j->g;
+    const int taps = j->taps;
+    const int64_t xw = j->xw;
+    const uint64_t **a = s->a;
+    int *nvalid = s->valid;
 
+    if (in_tile) {
+        for (int i = 0; i < rows; ++i)
+            a[i] = in_tile + i * xw, nvalid[i] = 1;
+    } else {
         /* Indirection: a pointer per (row, tap) to its input pixel, or to zeros past a border. */
+        const uint64_t *xg = j->x + img * g->h * g->w * xw + grp * j->gw;
         int64_t oy = p0 / g->wo, ox = p0 % g->wo;
         for (int i = 0; i < rows; ++i, ox = ox + 1 < g->wo ? ox + 1 : (++oy, 0)) {
             const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
@@ -135,32 +129,227 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
                 }
             nvalid[i] = n_ok;
         }
-
-        const int64_t blk0 = chunk * chunk_blocks;
-        const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
-        bgemm(rows, nb, taps, (int)gw, a, blocked + (grp * nblk + blk0) * k * XI_BLOCK, cnt, ldc);
-
-        const int oc0 = grp * og + (int)(blk0 * XI_BLOCK);
-        const int count = (int)(og - blk0 * XI_BLOCK < nb * XI_BLOCK ? og - blk0 * XI_BLOCK : nb * XI_BLOCK);
-        if (!g->pad_one) {
-            /* A padded tap met zero words, counting popcount(w) differences; take them back. */
-            for (int i = 0; i < rows; ++i) {
-                if (nvalid[i] == taps)
-                    continue;
-                for (int t = 0; t < taps; ++t) {
-                    if (a[i * taps + t] != zeros)
-                        continue;
-                    const int32_t *pc = tap_popcount + (int64_t)t * g->o + oc0;
-                    int32_t *ci = cnt + (int64_t)i * ldc;
-                    for (int j = 0; j < count; ++j)
-                        ci[j] -= pc[j];
-                }
-            }
-        }
-        nans += epilogue(g, &epi, cnt, ldc, rows, nvalid, img * npix + p0, oc0, count, out,
-                         scratch ? scratch + (int64_t)tid * ldc : NULL);
     }
 
-    free(zeros), free(ptrs), free(counts), free(valid), free(unit), free(scratch);
+    bgemm(rows, nb, taps, (int)j->gw, a, j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK, s->counts, ldc);
+
+    const int oc0 = grp * j->og + (int)(blk0 * XI_BLOCK);
+    const int count = (int)(j->og - blk0 * XI_BLOCK < nb * XI_BLOCK ? j->og - blk0 * XI_BLOCK : nb * XI_BLOCK);
+    if (!g->pad_one) {
+        /* A padded tap met zero words, counting popcount(w) differences; take them back. */
+        for (int i = 0; i < rows; ++i) {
+            if (nvalid[i] == taps)
+                continue;
+            for (int t = 0; t < taps; ++t) {
+                if (a[i * taps + t] != zeros)
+                    continue;
+                const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
+                int32_t *ci = s->counts + (int64_t)i * ldc;
+                for (int c = 0; c < count; ++c)
+                    ci[c] -= pc[c];
+            }
+        }
+    }
+    return epilogue(g, ep, s->counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out, s->values);
+}
+
+/* Per-thread scratch for convolutions of at most max_taps taps and ldc counts per row. */
+typedef struct {
+    const uint64_t **ptrs;
+    int32_t *counts;
+    int *valid;
+    float *values;
+    uint64_t *zeros;
+    int max_taps, ldc;
+} team_scratch;
+
+static void team_free(team_scratch *t)
+{
+    free(t->ptrs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
+}
+
+static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
+{
+    t->max_taps = max_taps, t->ldc = ldc;
+    t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
+    t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
+    t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
+    t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
+    t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
+    if (!t->ptrs || !t->counts || !t->valid || !t->values || !t->zeros) {
+        team_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+static tile_scratch scratch_of(const team_scratch *t, int tid)
+{
+    tile_scratch s = {t->ptrs + (int64_t)tid * PIXEL_TILE * t->max_taps,
+                      t->counts + (int64_t)tid * PIXEL_TILE * t->ldc, t->valid + (int64_t)tid * PIXEL_TILE,
+                      t->values + (int64_t)tid * t->ldc};
+    return s;
+}
+
+int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
+               const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads)
+{
+    conv_job j;
+    if (job_init(&j, g, x, blocked, tap_popcount, ep, out) != 0)
+        return -1;
+    const int64_t nblk = j.nblk;
+    const int64_t npix = g->ho * g->wo, pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE;
+
+    /* Split output channels into chunks only as far as needed to give every thread work. */
+    int64_t chunk_blocks = nblk < MAX_CHUNK_BLOCKS ? nblk : MAX_CHUNK_BLOCKS;
+    /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them (all
+     * when the first word is shared with the previous convolution). */
+    const int64_t min_blocks = !ep->packed ? 4 : ep->first_bit % 64 ? nblk : 8;
+    while (chunk_blocks > min_blocks && (!ep->packed || chunk_blocks % 16 == 0) &&
+           g->n * g->groups * pixel_tiles * ((nblk + chunk_blocks - 1) / chunk_blocks) < 4 * nthreads)
+        chunk_blocks = (chunk_blocks + 1) / 2;
+    const int64_t chunks = (nblk + chunk_blocks - 1) / chunk_blocks;
+    const int64_t ntasks = g->n * g->groups * chunks * pixel_tiles;
+    if (ntasks < nthreads)
+        nthreads = (int)(ntasks > 0 ? ntasks : 1);
+    /* A layer of a few microseconds runs faster on one thread than the team takes to start. */
+    if ((double)g->n * npix * g->o * j.k * 64 < MIN_PARALLEL_BIT_MACS)
+        nthreads = 1;
+
+    const int ldc = (int)(chunk_blocks * XI_BLOCK);
+    team_scratch team;
+    if (team_alloc(&team, nthreads, j.taps, ldc, j.gw) != 0) {
+        free(j.unit);
+        return -1;
+    }
+    const xi_bgemm_fn bgemm = xi_bgemm_for(xi_isa_get());
+    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
+    int64_t nans = 0;
+
+    /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
+     * their chunk of weights in cache. */
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
+    for (int64_t task = 0; task < ntasks; ++task) {
+        const tile_scratch s = scratch_of(&team, xi_thread_id());
+        const int64_t tile = task % pixel_tiles;
+        const int64_t chunk = (task / pixel_tiles) % chunks;
+        const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
+        const int64_t img = task / (pixel_tiles * chunks * g->groups);
+        const int64_t p0 = tile * PIXEL_TILE, row0 = img * npix + p0;
+        const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
+        const int64_t blk0 = chunk * chunk_blocks;
+        const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
+        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, ldc, row0, row0, out, &s, team.zeros,
+                          bgemm, epilogue);
+    }
+
+    team_free(&team);
+    free(j.unit);
+    return nans ? -2 : 0;
+}
+
+int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, int nrest, int nthreads)
+{
+    const xi_bconv_geom *g = &first->g;
+    const int o = g->o;
+    const int64_t words = xi_words_for(o), npix = g->ho * g->wo;
+    if (g->groups != 1 || nrest < 1 || nrest > XI_BLOCK_MAX_REST || !first->out || !first->ep.packed ||
+        first->ep.packed_words != words || first->ep.first_bit != 0 || g->out_stride != o)
+        return -3;
+    for (int r = 0; r < nrest; ++r) {
+        const xi_bconv_geom *b = &rest[r].g;
+        if (b->n != g->n || b->h != g->ho || b->w != g->wo || b->c != o || b->o != o || b->groups != 1 ||
+            b->kh != 1 || b->kw != 1 || b->sh != 1 || b->sw != 1 || b->pad_t || b->pad_b || b->pad_l ||
+            b->pad_r || b->ho != g->ho || b->wo != g->wo || rest[r].x != first->ep.packed ||
+            rest[r].ep.residual != first->out)
+            return -3;
+    }
+    const int64_t pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE, ntasks = g->n * pixel_tiles;
+    if (ntasks < 4 * nthreads) {
+        /* Too few tiles to share among the threads: one convolution after the other, each of them
+         * split over its output channels as well. */
+        int status = xi_bconv2d(g, first->x, first->blocked, first->tap_popcount, &first->ep, first->out, nthreads);
+        for (int r = 0; r < nrest && status == 0; ++r)
+            status = xi_bconv2d(&rest[r].g, rest[r].x, rest[r].blocked, rest[r].tap_popcount, &rest[r].ep,
+                                rest[r].out, nthreads);
+        return status;
+    }
+
+    /* The first convolution writes its values and signs into the thread's tile, not to memory. */
+    xi_bconv_geom g_first = *g;
+    g_first.out_stride = o;
+    xi_epilogue ep_first = first->ep;
+    ep_first.packed_words = words, ep_first.first_bit = 0; /* packed: set per tile */
+    conv_job jobs[1 + XI_BLOCK_MAX_REST];
+    int ready = 0, status = 0;
+    if (job_init(&jobs[0], &g_first, first->x, first->blocked, first->tap_popcount, &ep_first, NULL) != 0)
+        status = -1;
+    for (ready = 1; status == 0 && ready <= nrest; ++ready)
+        if (job_init(&jobs[ready], &rest[ready - 1].g, NULL, rest[ready - 1].blocked, rest[ready - 1].tap_popcount,
+                     &rest[ready - 1].ep, rest[ready - 1].out) != 0)
+            status = -1;
+    if (status != 0) {
+        for (int r = 0; r < ready; ++r)
+            free(jobs[r].unit);
+        return status;
+    }
+
+    /* Tasks are pixel tiles, each through every convolution of the block; channels in chunks of at
+     * most MAX_CHUNK_BLOCKS blocks (whole packed words) one after the other. */
+    double bit_macs = (double)g->n * npix * o * jobs[0].k * 64;
+    for (int r = 1; r <= nrest; ++r)
+        bit_macs += (double)g->n * npix * rest[r - 1].g.o * jobs[r].k * 64;
+    if (ntasks < nthreads)
+        nthreads = (int)(ntasks > 0 ? ntasks : 1);
+    if (bit_macs < MIN_PARALLEL_BIT_MACS)
+        nthreads = 1;
+    int64_t max_blocks = 0;
+    for (int r = 0; r <= nrest; ++r)
+        max_blocks = jobs[r].nblk > max_blocks ? jobs[r].nblk : max_blocks;
+    const int ldc = (int)((max_blocks < MAX_CHUNK_BLOCKS ? max_blocks : MAX_CHUNK_BLOCKS) * XI_BLOCK);
+    team_scratch team;
+    float *values = (float *)malloc((size_t)nthreads * PIXEL_TILE * o * sizeof(float));
+    uint64_t *signs = (uint64_t *)malloc((size_t)nthreads * PIXEL_TILE * words * sizeof(uint64_t));
+    if (!values || !signs || team_alloc(&team, nthreads, jobs[0].taps, ldc, jobs[0].gw) != 0) {
+        free(values), free(signs);
+        for (int r = 0; r <= nrest; ++r)
+            free(jobs[r].unit);
+        return -1;
+    }
+    const xi_bgemm_fn bgemm = xi_bgemm_for(xi_isa_get());
+    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
+    int64_t nans = 0;
+
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
+    for (int64_t task = 0; task < ntasks; ++task) {
+        const int tid = xi_thread_id();
+        const tile_scratch s = scratch_of(&team, tid);
+        const int64_t img = task / pixel_tiles, p0 = task % pixel_tiles * PIXEL_TILE, row0 = img * npix + p0;
+        const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
+        float *tile_values = values + (int64_t)tid * PIXEL_TILE * o;
+        uint64_t *tile_signs = signs + (int64_t)tid * PIXEL_TILE * words;
+
+        xi_epilogue ep = jobs[0].ep;
+        ep.packed = tile_signs;
+        for (int64_t blk0 = 0; blk0 < jobs[0].nblk; blk0 += MAX_CHUNK_BLOCKS) {
+            const int nb = (int)(jobs[0].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[0].nblk - blk0 : MAX_CHUNK_BLOCKS);
+            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, ldc, row0, 0, tile_values, &s,
+                              team.zeros, bgemm, epilogue);
+        }
+        for (int r = 1; r <= nrest; ++r) {
+            ep = jobs[r].ep;
+            ep.residual = tile_values;
+            for (int64_t blk0 = 0; blk0 < jobs[r].nblk; blk0 += MAX_CHUNK_BLOCKS) {
+                const int nb = (int)(jobs[r].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[r].nblk - blk0 : MAX_CHUNK_BLOCKS);
+                nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, blk0, nb, ldc, 0, row0, jobs[r].out,
+                                  &s, team.zeros, bgemm, epilogue);
+            }
+        }
+    }
+
+    team_free(&team);
+    free(values), free(signs);
+    for (int r = 0; r <= nrest; ++r)
+        free(jobs[r].unit);
     return nans ? -2 : 0;
 }

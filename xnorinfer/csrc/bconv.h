@@ -58,6 +58,26 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads);
 
+/* One convolution of a fused block (xi_bconv2d_block): xi_bconv2d's arguments. */
+typedef struct {
+    xi_bconv_geom g;
+    const uint64_t *x, *blocked;
+    const int32_t *tap_popcount;
+    xi_epilogue ep;
+    float *out;
+} xi_bconv_layer;
+
+#define XI_BLOCK_MAX_REST 4
+
+/* A binary convolution `first` (no groups, a float output of o channels and its signs packed at
+ * bit 0) followed by 1 to XI_BLOCK_MAX_REST pointwise ones (`rest`: 1x1, no stride or padding, no
+ * groups, o channels in and out) that read first's output both as their packed input (x is
+ * first's ep.packed) and as their residual (ep.residual is first's out), run tile by tile: first's
+ * values and signs stay in a per-thread tile in cache and never reach memory. With too few tiles
+ * to share among the threads the convolutions run one after the other instead. The same values and
+ * bits either way as xi_bconv2d on each in turn. Returns as xi_bconv2d, or -3 if they do not fit. */
+int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, int nrest, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,11 +110,12 @@ XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
 
 /* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`), and
  * their signs when the next layer's packed input is written here too (row values go to `scratch`
- * when there is no float output). scale, bias and, when packing, pack_bias are never NULL here
+ * when there is no float output). Row i reads residual row res_row0 + i and writes output (float
+ * and packed) row out_row0 + i. scale, bias and, when packing, pack_bias are never NULL here
  * (the driver substitutes ones and zeros). Returns the NaNs packed. */
 XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c,
-                                         int ldc, int rows, const int *valid_taps, int64_t out_row0,
-                                         int oc0, int count, float *out, float *scratch)
+                                         int ldc, int rows, const int *valid_taps, int64_t res_row0,
+                                         int64_t out_row0, int oc0, int count, float *out, float *scratch)
 {
     const int cg = g->c / g->groups, taps = g->kh * g->kw;
     XI_FN(row_args) r;
@@ -129,7 +130,7 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     for (int i = 0; i < rows; ++i) {
         r.c = c + (int64_t)i * ldc;
         r.nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
-        r.residual = ep->residual ? ep->residual + (out_row0 + i) * g->o + oc0 : NULL;
+        r.residual = ep->residual ? ep->residual + (res_row0 + i) * g->o + oc0 : NULL;
         r.out = out ? out + (out_row0 + i) * g->out_stride + oc0 : scratch;
         r.packed = ep->packed ? ep->packed + (out_row0 + i) * ep->packed_words + (ep->first_bit + oc0) / 64 : NULL;
         nans += XI_FN(epilogue_row_any)(&r, count);

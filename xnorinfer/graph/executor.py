@@ -5,7 +5,11 @@ checked once, so that a run is a loop of kernel calls.
 
 Two layers cost nothing: a concat of binary convolutions (each writes its channel slice of the
 concat's buffer), and a sign packer whose input binary convolutions write its packed words
-themselves, from the values they compute (and write no floats if nothing else reads them)."""
+themselves, from the values they compute (and write no floats if nothing else reads them).
+
+A binary convolution whose output only pointwise binary convolutions read, as their signs and
+their residual (ReActNet's 3x3 then 1x1), runs with them as one block, tile by tile: that output
+stays in cache instead of going to memory and back (ops.binary.bind_bconv2d_block)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from .._runtime import blas_single_threaded
 from ..ops import _validate
+from ..ops.binary import bind_bconv2d_block
 from .ir import Graph, GraphError
 from .opset import OPS, infer_shapes
 
@@ -38,6 +43,7 @@ class Executor:
                 self._release[i].append(name)
         self._slice_of, self._inplace = self._plan_concats()
         self._packs_of, self._bits_only = self._plan_fused_packs()
+        self._blocks = self._plan_blocks()
         self._local = threading.local()  # plans hold buffers: one set per thread
 
     def _plan_concats(self):
@@ -91,6 +97,28 @@ class Executor:
                     and len(readers[source]) == 1:
                 bits_only.add(source)
         return packs_of, bits_only
+
+    def _plan_blocks(self):
+        """{first conv: [the pointwise convs of its block]}: a binary conv (no groups) whose output
+        its fused packer and 1 to 4 pointwise binary convs read, those reading the packer's output
+        and it as their residual, and nothing else; the packer and the convs come right after it
+        (so running them early overtakes no other layer)."""
+        graph, readers = self.graph, self.graph.consumers()
+        blocks = {}
+        for i, node in enumerate(graph.nodes):
+            if node.op != "bconv2d" or node.attrs.get("groups", 1) != 1 or node.output not in self._packs_of \
+                    or node.output in self._slice_of or node.output == graph.output:
+                continue
+            pack, _ = self._packs_of[node.output]
+            rest = [r for r in readers[node.output] if r is not pack]
+            names = [r.name for r in rest]
+            if not 1 <= len(rest) <= 4 or [n.name for n in graph.nodes[i + 1:i + 2 + len(rest)]] != [pack.name] + names:
+                continue
+            if all(r.op == "bconv2d" and r.inputs == [pack.output, node.output] and r.attrs.get("groups", 1) == 1
+                   and r.params["weight_bits"].shape[1:3] == (1, 1) and tuple(r.attrs["stride"]) == (1, 1)
+                   and not any(r.attrs["padding"]) for r in rest) and [r.name for r in readers[pack.output]] == names:
+                blocks[node.name] = names
+        return blocks
 
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
@@ -171,7 +199,17 @@ class _Plan:
             return free[key].pop() if free.get(key) else np.empty(key[0], key[1])
 
         self.steps = []
-        for (node, run, writes_into), dead in zip(executor._steps, executor._release):
+        blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
+        bound = {}  # the bound calls of blocks' convolutions, by node name
+        in_block = {name for rest in blocks.values() for name in rest} | set(blocks)
+        release = [list(dead) for dead in executor._release]
+        for i, node in enumerate(graph.nodes):
+            if node.name in blocks:  # the block's outputs are written while its first conv runs: the
+                last = i + 1 + len(blocks[node.name])  # buffers it reads must not serve them
+                release[last] += [name for j in range(i, last) for name in release[j]]
+                for j in range(i, last):
+                    release[j] = []
+        for (node, run, writes_into), dead in zip(executor._steps, release):
             name = node.output
             fused = {}
             if name in packs_of:  # this conv writes (its words of) the packer's output too
@@ -195,11 +233,20 @@ class _Plan:
                 call = _nothing  # its output is written already; the step stays for timings
             else:
                 call = _bind(run, writes_into, [buffers[i] for i in node.inputs], buffers[name], fused)
+            if node.name in in_block:
+                bound[node.name] = call
             self.steps.append((node.name, name, call))
             for dead_name in dead:
                 if dead_name in owned:
                     array = buffers[dead_name]
                     free.setdefault((array.shape, array.dtype), []).append(array)
+        for i, (node_name, name, call) in enumerate(self.steps):
+            if node_name in blocks:  # the block runs at its first conv; its pointwise convs are done then
+                rest = blocks[node_name]
+                self.steps[i] = (node_name, name, bind_bconv2d_block(call, [bound[r] for r in rest]))
+                for j in range(i + 1, i + 2 + len(rest)):
+                    if self.steps[j][0] in rest:
+                        self.steps[j] = self.steps[j][:2] + (_nothing,)
         self.buffers = buffers
         self.output = buffers[graph.output]
 

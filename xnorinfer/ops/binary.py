@@ -6,7 +6,6 @@ sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations)."""
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
@@ -204,12 +203,61 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
                 pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
-    return functools.partial(
-        _core.bconv2d, geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
+    return _BoundBConv((
+        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
         None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias,
-    ), out
+    )), out
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class _BoundBConv:
+    """A binary convolution bound by `bind_bconv2d`: its checked kernel arguments; a call runs it."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple):
+        self.args = args
+
+    def __call__(self) -> None:
+        _core.bconv2d(*self.args)
+
+    @property
+    def geometry(self) -> dict:
+        names = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
+                 "pad_one", "ho", "wo")
+        return dict(zip(names, self.args[0]))
+
+
+def bind_bconv2d_block(first, rest):
+    """Runs the bound convolution `first`, then the bound pointwise ones `rest` that read its output
+    (as their packed input and their residual), tile by tile: first's output stays in cache and
+    never reaches memory (with too few tiles for the threads, they run one after the other). The
+    same values and bits as calling first, then each of rest. first and rest come from
+    bind_bconv2d: first without groups, with a float output (its own array) and its packed signs
+    from channel 0; rest 1x1, without stride, padding or groups, with first's channels in and out,
+    reading those signs as x and those floats as residual."""
+    if not isinstance(first, _BoundBConv) or not all(isinstance(r, _BoundBConv) for r in rest):
+        raise TypeError("bind_bconv2d_block takes convolutions bound by bind_bconv2d")
+    if not 1 <= len(rest) <= 4:
+        raise ValueError(f"a block has 1 to 4 pointwise convolutions, got {len(rest)}")
+    a, (out, out_stride, packed, first_bit) = first.geometry, (first.args[i] for i in (4, 5, 12, 13))
+    if a["groups"] != 1 or out is None or out_stride != a["o"] or packed is None or first_bit != 0:
+        raise ValueError("a block's first convolution has no groups, a float output and a packed output")
+    for r in rest:
+        b = r.geometry
+        if (b["n"], b["h"], b["w"], b["c"], b["o"]) != (a["n"], a["ho"], a["wo"], a["o"], a["o"]) or \
+                (b["groups"], b["kh"], b["kw"], b["sh"], b["sw"]) != (1,) * 5 or \
+                any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r")):
+            raise ValueError(f"{b} is not a pointwise convolution of the block's output {a}")
+        if _address(r.args[1]) != _address(packed) or r.args[8] is None or _address(r.args[8]) != _address(out):
+            raise ValueError("a block's pointwise convolutions read its first one's signs and floats")
+    first_args, rest_args = first.args, [r.args for r in rest]
+    return lambda: _core.bconv2d_block(first_args, rest_args)
 
 
 def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None,
