@@ -3,6 +3,7 @@
 #include "bconv_epilogue.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "isa.h"
 

@@ -17,4 +17,7 @@ typedef int64_t (*xi_epilogue_fn)(const xi_bconv_geom *g, const xi_epilogue *ep,
 
 xi_epilogue_fn xi_epilogue_for(int isa);
 
+/* The most rows an epilogue call takes at once on its fastest path (more run row by row). */
+#define XI_EPILOGUE_MAX_ROWS 64
+
 #endif

@@ -108,6 +108,98 @@ XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
     return XI_FN(epilogue_row)(r, count, 0, 0, 0);
 }
 
+#if defined(XI_LANES) && XI_LANES >= 8
+/* A tile's rows at once, vector of channels by vector: the per-channel operands are loaded once
+ * for all rows instead of once per row. Each vector's signs are whole bytes (8 or 16 bits) stored
+ * in place, so this serves packing whose first bit is on a byte (the bytes before it, a previous
+ * convolution's, are left alone; the bytes after the last channel, to the end of its word, are
+ * zeroed: the same words as epilogue_row writes). Little-endian words (x86). r->c, r->residual,
+ * r->out and r->packed are row 0's; the strides are the rows'. */
+XI_TARGET static inline __attribute__((always_inline)) int64_t
+XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int count, int ldc, int64_t res_stride,
+                        int64_t out_stride, int64_t packed_stride, const int has_residual, const int has_rprelu,
+                        const int has_pack)
+{
+    int64_t nans = 0;
+    int j = 0;
+    for (; j + XI_LANES <= count; j += XI_LANES) {
+        const XI_VF scale = XI_VLOAD(r->scale + j), bias = XI_VLOAD(r->bias + j);
+        XI_VF gamma = scale, slope = scale, zeta = scale, pack_bias = scale;
+        if (has_rprelu)
+            gamma = XI_VLOAD(r->gamma + j), slope = XI_VLOAD(r->slope + j), zeta = XI_VLOAD(r->zeta + j);
+        if (has_pack)
+            pack_bias = XI_VLOAD(r->pack_bias + j);
+        for (int i = 0; i < rows; ++i) {
+            XI_VF v = XI_VADD(XI_VMUL(XI_VCOUNTS(r->c + (int64_t)i * ldc + j, nbits[i]), scale), bias);
+            if (has_residual)
+                v = XI_VADD(v, XI_VLOAD(r->residual + i * res_stride + j));
+            if (has_rprelu) {
+                v = XI_VSUB(v, gamma);
+                v = XI_VADD(XI_VSELECT_GE0(v, XI_VMUL(v, slope)), zeta);
+            }
+            XI_VSTORE(r->out + i * out_stride + j, v);
+            if (has_pack) {
+                const XI_VF p = XI_VADD(v, pack_bias);
+                const uint64_t bits = XI_VNEG_BITS(p);
+                memcpy((unsigned char *)(r->packed + i * packed_stride) + (r->shift + j) / 8, &bits, XI_LANES / 8);
+                nans += XI_VNAN_COUNT(p);
+            }
+        }
+    }
+    if (j == count && !has_pack)
+        return nans;
+    for (int i = 0; i < rows; ++i) { /* the last channels, then zeros to the end of the word */
+        XI_FN(row_args) ri = *r;
+        ri.c = r->c + (int64_t)i * ldc;
+        ri.nbits = nbits[i];
+        ri.residual = has_residual ? r->residual + i * res_stride : NULL;
+        uint64_t bits = 0;
+        for (int t = j; t < count; ++t) {
+            const float v = XI_FN(value)(&ri, t, has_residual, has_rprelu);
+            r->out[i * out_stride + t] = v;
+            if (has_pack) {
+                const float p = v + r->pack_bias[t];
+                bits |= (uint64_t)(p < 0.0f) << (t - j);
+                nans += (p != p);
+            }
+        }
+        if (has_pack) {
+            unsigned char *bytes = (unsigned char *)(r->packed + i * packed_stride);
+            const int first = (r->shift + j) / 8, end = (r->shift + count + 63) / 64 * 8;
+            memset(bytes + first, 0, (size_t)(end - first));
+            memcpy(bytes + first, &bits, (size_t)((count - j + 7) / 8));
+        }
+    }
+    return nans;
+}
+
+XI_TARGET static inline __attribute__((always_inline)) int64_t
+XI_FN(epilogue_columns_any)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int count, int ldc,
+                            int64_t res_stride, int64_t out_stride, int64_t packed_stride)
+{
+#define XI_COLUMNS(res, rp, pack) \
+    XI_FN(epilogue_columns)(r, nbits, rows, count, ldc, res_stride, out_stride, packed_stride, res, rp, pack)
+    const int res = r->residual != NULL, rp = r->gamma != NULL;
+    if (r->packed) {
+        if (res && rp)
+            return XI_COLUMNS(1, 1, 1);
+        if (res)
+            return XI_COLUMNS(1, 0, 1);
+        if (rp)
+            return XI_COLUMNS(0, 1, 1);
+        return XI_COLUMNS(0, 0, 1);
+    }
+    if (res && rp)
+        return XI_COLUMNS(1, 1, 0);
+    if (res)
+        return XI_COLUMNS(1, 0, 0);
+    if (rp)
+        return XI_COLUMNS(0, 1, 0);
+    return XI_COLUMNS(0, 0, 0);
+#undef XI_COLUMNS
+}
+#endif
+
 /* Output channels [oc0, oc0 + count) of a tile of rows from their popcounts (rows of `ldc`), and
  * their signs when the next layer's packed input is written here too (row values go to `scratch`
  * when there is no float output). Row i reads residual row res_row0 + i and writes output (float
@@ -126,6 +218,20 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     r.zeta = r.gamma ? ep->rp_zeta + oc0 : NULL;
     r.pack_bias = ep->packed ? ep->pack_bias + oc0 : NULL;
     r.shift = (int)((ep->first_bit + oc0) % 64);
+#if defined(XI_LANES) && XI_LANES >= 8
+    /* Walking the counts down columns pays while the tile's counts stay in L1 (32 KB). */
+    if (rows <= XI_EPILOGUE_MAX_ROWS && (int64_t)rows * ldc <= 8192 && (!ep->packed || r.shift % 8 == 0)) {
+        int32_t nbits[XI_EPILOGUE_MAX_ROWS];
+        for (int i = 0; i < rows; ++i)
+            nbits[i] = (g->pad_one ? taps : valid_taps[i]) * cg;
+        r.c = c;
+        r.residual = ep->residual ? ep->residual + res_row0 * g->o + oc0 : NULL;
+        r.out = out ? out + out_row0 * g->out_stride + oc0 : scratch;
+        r.packed = ep->packed ? ep->packed + out_row0 * ep->packed_words + (ep->first_bit + oc0) / 64 : NULL;
+        return XI_FN(epilogue_columns_any)(&r, nbits, rows, count, ldc, g->o, out ? g->out_stride : 0,
+                                           ep->packed_words);
+    }
+#endif
     int64_t nans = 0;
     for (int i = 0; i < rows; ++i) {
         r.c = c + (int64_t)i * ldc;

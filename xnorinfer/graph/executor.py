@@ -120,6 +120,12 @@ class Executor:
                 blocks[node.name] = names
         return blocks
 
+    @property
+    def blocks(self) -> dict[str, list[str]]:
+        """{a block's first conv: the pointwise convs run with it}: in `timings`, the block's time
+        is its first conv's and the others' are ~0 (runs with overrides or captures run them apart)."""
+        return {first: list(rest) for first, rest in self._blocks.items()}
+
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
         infos = self._shape_cache.get(input_shape)
