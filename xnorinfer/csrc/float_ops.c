@@ -9,6 +9,7 @@
 
 /* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */
 #define XI_CONV_OALIGN 64
+#define XI_DENSE_ROWS 8 /* outputs a dense layer computes at once (8 rows of weights stream together) */
 
 #define XI_SUFFIX scalar
 #define XI_TARGET

@@ -190,26 +190,49 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
     }
 }
 
+/* out[b, j] for R consecutive outputs j0.. (R = XI_DENSE_ROWS, or 1 for the last ones): each
+ * output's 16 lanes of products, summed lane by lane in order. Several rows of weights stream at
+ * once, so their loads overlap instead of one dependent chain of sums waiting on each. Always
+ * inlined with constant R so the lanes stay in registers. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(dense_rows)(const int R, int64_t in, int64_t o, const float *xr, const float *w, int64_t j0,
+                  const float *bias, float *outr)
+{
+    float lanes[XI_DENSE_ROWS][16];
+    for (int r = 0; r < R; ++r)
+        for (int l = 0; l < 16; ++l)
+            lanes[r][l] = 0.0f;
+    int64_t k = 0;
+    for (; k + 16 <= in; k += 16)
+        for (int r = 0; r < R; ++r)
+            for (int l = 0; l < 16; ++l)
+                lanes[r][l] = XI_MADD(xr[k + l], w[(j0 + r) * in + k + l], lanes[r][l]);
+    for (int r = 0; r < R; ++r) {
+        for (int l = 0; k + l < in; ++l)
+            lanes[r][l] = XI_MADD(xr[k + l], w[(j0 + r) * in + k + l], lanes[r][l]);
+        float sum = 0.0f;
+        for (int l = 0; l < 16; ++l)
+            sum += lanes[r][l];
+        outr[j0 + r] = bias ? sum + bias[j0 + r] : sum;
+    }
+    (void)o;
+}
+
 XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *w,
                                    const float *bias, float *out, int nthreads)
 {
+    const int64_t blocks = (o + XI_DENSE_ROWS - 1) / XI_DENSE_ROWS;
     (void)nthreads;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && o * in >= 65536)
-    for (int64_t j = 0; j < o; ++j) {
-        const float *wr = w + j * in;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t j0 = blk * XI_DENSE_ROWS;
         for (int64_t b = 0; b < n; ++b) {
-            const float *xr = x + b * in;
-            float lanes[16] = {0.0f};
-            int64_t k = 0;
-            for (; k + 16 <= in; k += 16)
-                for (int l = 0; l < 16; ++l)
-                    lanes[l] = XI_MADD(xr[k + l], wr[k + l], lanes[l]);
-            for (int l = 0; k + l < in; ++l)
-                lanes[l] = XI_MADD(xr[k + l], wr[k + l], lanes[l]);
-            float sum = 0.0f;
-            for (int l = 0; l < 16; ++l)
-                sum += lanes[l];
-            out[b * o + j] = bias ? sum + bias[j] : sum;
+            if (j0 + XI_DENSE_ROWS <= o) {
+                XI_FN(dense_rows)(XI_DENSE_ROWS, in, o, x + b * in, w, j0, bias, out + b * o);
+            } else {
+                for (int64_t j = j0; j < o; ++j)
+                    XI_FN(dense_rows)(1, in, o, x + b * in, w, j, bias, out + b * o);
+            }
         }
     }
 }
