@@ -255,6 +255,22 @@ def test_conv2d_matches_loop_reference(case):
     run_conv_case(*case)
 
 
+@pytest.mark.parametrize("hw, c, o, k, stride", [((14, 14), 3, 33, 3, 1), ((20, 21), 3, 64, 7, 2), ((13, 16), 65, 16, 5, 1)])
+def test_conv2d_of_a_batch_is_the_images_one_by_one(hw, c, o, k, stride):
+    """The C kernel runs pixel groups across images (ho * wo is not a multiple of the group here),
+    so a pixel read in place in one batch is gathered with a padded neighbour in another: both
+    paths sum the same terms in the same order, bit for bit; every ISA, 1 and 2 threads."""
+    rng = rng_for(k)
+    x, w, b = randn(rng, (3, *hw, c)), randn(rng, (o, c, k, k)), randn(rng, (o,))
+
+    def both():
+        whole = F.conv2d(x, w, b, stride, k // 2)
+        return whole, np.concatenate([F.conv2d(x[i:i + 1], w, b, stride, k // 2) for i in range(len(x))])
+
+    for config, (whole, one_by_one) in run_everywhere(both).items():
+        np.testing.assert_array_equal(whole, one_by_one, err_msg=str(config))
+
+
 @settings(max_examples=20, deadline=None)
 @given(conv_cases(), st.booleans())
 def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):

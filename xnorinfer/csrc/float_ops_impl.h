@@ -10,26 +10,32 @@
  * channels of sums stay in registers while each weight row is loaded once for all the pixels;
  * enough independent sums to hide the multiply-add latency, few enough loads per multiply-add. */
 
-/* acc[p][j] = sum over k < depth of patch[p * depth + k] * w[k * o_pad + j]: the pixels' receptive
- * fields, gathered into `patch` rows (zeros where a tap is padding), against one block of CO output
- * channels. Defined for CO = XI_CONV_CO and a half-width one for narrow layers and the last block. */
+/* acc[p][j] = sum over k < kh * run of x_p[k] * w[k * o_pad + j] against one block of CO output
+ * channels, where x_p[ky * run + t] = src[p][ky * row_stride + t]: pixel p's receptive field,
+ * read in place (kh runs of `run` floats, one per kernel row) or from a gathered patch (kh = 1).
+ * Either way the same sums in the same order. Defined for CO = XI_CONV_CO and a half-width one
+ * for narrow layers and the last block. */
 #define XI_DEFINE_CONV_BLOCK(NAME, CO)                                                                  \
-    XI_TARGET static void NAME(const float *patch, int64_t depth, const float *w, int64_t o_pad,         \
-                               float acc[XI_CONV_PX][XI_CONV_CO])                                      \
+    XI_TARGET static void NAME(const float *const *src, int kh, int64_t run, int64_t row_stride,        \
+                               const float *w, int64_t o_pad, float acc[XI_CONV_PX][XI_CONV_CO])       \
     {                                                                                                   \
         /* local sums: acc may alias the inputs as far as the compiler knows; these stay in registers */\
         float a[XI_CONV_PX][CO];                                                                        \
         for (int p = 0; p < XI_CONV_PX; ++p)                                                            \
             for (int j = 0; j < CO; ++j)                                                                \
                 a[p][j] = 0.0f;                                                                         \
-        XI_NO_UNROLL /* unrolled, GCC runs out of registers and spills the sums to the stack */         \
-        for (int64_t k = 0; k < depth; ++k) {                                                           \
-            const float *wr = w + k * o_pad;                                                            \
-            XI_UNROLL_PIXELS                                                                            \
-            for (int p = 0; p < XI_CONV_PX; ++p) {                                                      \
-                const float v = patch[p * depth + k];                                                   \
-                for (int j = 0; j < CO; ++j)                                                            \
-                    a[p][j] = XI_MADD(v, wr[j], a[p][j]);                                               \
+        for (int ky = 0; ky < kh; ++ky) {                                                               \
+            const float *wk = w + ky * run * o_pad;                                                     \
+            const int64_t at = ky * row_stride;                                                         \
+            XI_NO_UNROLL /* unrolled, GCC runs out of registers and spills the sums to the stack */     \
+            for (int64_t t = 0; t < run; ++t) {                                                         \
+                const float *wr = wk + t * o_pad;                                                       \
+                XI_UNROLL_PIXELS                                                                        \
+                for (int p = 0; p < XI_CONV_PX; ++p) {                                                  \
+                    const float v = src[p][at + t];                                                     \
+                    for (int j = 0; j < CO; ++j)                                                        \
+                        a[p][j] = XI_MADD(v, wr[j], a[p][j]);                                           \
+                }                                                                                       \
             }                                                                                           \
         }                                                                                               \
         for (int p = 0; p < XI_CONV_PX; ++p)                                                            \
@@ -57,8 +63,8 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     /* Pixels run in groups of XI_CONV_PX across output rows (a 7-pixel row would waste 5 of 12
-     * lanes in groups per row); each group's receptive fields are gathered into a patch small
-     * enough to stay in L1 while every block of output channels reads it. */
+     * lanes in groups per row). A group inside the input is read in place; one touching the
+     * padding is gathered into a patch small enough to stay in L1. */
     const int64_t ngroups = (npix + XI_CONV_PX - 1) / XI_CONV_PX;
     int64_t nans = 0;
     int failed = 0;
@@ -76,36 +82,53 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                 continue;
             const int64_t p0 = grp * XI_CONV_PX;
             const int npx = npix - p0 < XI_CONV_PX ? (int)(npix - p0) : XI_CONV_PX;
+            /* Each pixel's receptive field in place when it lies inside the input, else gathered
+             * into the patch (zeros where a tap is padding); pixels past the end repeat the last
+             * one (their sums are not stored). */
+            const float *src[XI_CONV_PX];
+            int inside = 1;
             for (int q = 0; q < XI_CONV_PX; ++q) {
-                /* pixels past the end repeat the last one; their sums are not stored */
                 const int64_t p = q < npx ? p0 + q : npix - 1;
                 const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
-                float *dst = patch + q * depth;
-                const int64_t ix0 = ox * g->sw - g->pad_l;
-                /* the taps of one kernel row that lie inside the input are one run of memory */
-                const int lo = ix0 < 0 ? (int)-ix0 : 0;
-                const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
-                for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
-                    const int64_t iy = oy * g->sh - g->pad_t + ky;
-                    if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
-                        memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
-                        continue;
+                const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
+                const int in = iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w;
+                src[q] = in ? x + ((b * g->h + iy0) * g->w + ix0) * g->c : x;
+                inside &= in;
+            }
+            if (!inside) {
+                for (int q = 0; q < XI_CONV_PX; ++q) {
+                    const int64_t p = q < npx ? p0 + q : npix - 1;
+                    const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
+                    float *dst = patch + q * depth;
+                    src[q] = dst;
+                    const int64_t ix0 = ox * g->sw - g->pad_l;
+                    /* the taps of one kernel row that lie inside the input are one run of memory */
+                    const int lo = ix0 < 0 ? (int)-ix0 : 0;
+                    const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+                    for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
+                        const int64_t iy = oy * g->sh - g->pad_t + ky;
+                        if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
+                            memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
+                            continue;
+                        }
+                        if (lo > 0)
+                            memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
+                        memcpy(dst + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
+                               sizeof(float) * (size_t)(hi - lo) * g->c);
+                        if (hi < g->kw)
+                            memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
                     }
-                    if (lo > 0)
-                        memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
-                    memcpy(dst + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
-                           sizeof(float) * (size_t)(hi - lo) * g->c);
-                    if (hi < g->kw)
-                        memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
                 }
             }
+            const int kh = inside ? g->kh : 1;
+            const int64_t run = inside ? (int64_t)g->kw * g->c : depth, row_stride = inside ? g->w * g->c : 0;
             for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
                 const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
                 float acc[XI_CONV_PX][XI_CONV_CO];
                 if (width <= XI_CONV_CO / 2)
-                    XI_FN(conv_block_half)(patch, depth, w + ob, o_pad, acc);
+                    XI_FN(conv_block_half)(src, kh, run, row_stride, w + ob, o_pad, acc);
                 else
-                    XI_FN(conv_block)(patch, depth, w + ob, o_pad, acc);
+                    XI_FN(conv_block)(src, kh, run, row_stride, w + ob, o_pad, acc);
                 for (int q = 0; q < npx; ++q) {
                     float *dst = out + (p0 + q) * g->o + ob;
                     for (int j = 0; j < width; ++j) {
