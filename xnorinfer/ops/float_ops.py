@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _core
+from .._runtime import blas_single_threaded
 from . import _validate as _v
 
 __all__ = [
@@ -154,7 +155,8 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
         win = win.reshape(n, ho, wo, groups, cg, kh, kw)
         cols = win.transpose(3, 0, 1, 2, 5, 6, 4).reshape(groups, n * ho * wo, kh * kw * cg)
         wmat = weight.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-        acc = np.matmul(cols, wmat.reshape(groups, kh * kw * cg, o // groups)).transpose(1, 0, 2)
+        with blas_single_threaded():
+            acc = np.matmul(cols, wmat.reshape(groups, kh * kw * cg, o // groups)).transpose(1, 0, 2)
         out.reshape(n * ho * wo, groups, o // groups)[...] = acc
         if scale is not None:
             np.multiply(out, scale, out=out)
