@@ -44,8 +44,8 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int 
 }
 
 /* One convolution ready for tiles: its shape in words and blocks, and an epilogue with the
- * missing scale, bias and pack bias substituted (ones and zeros: exact), so the epilogue has no
- * branches for them. */
+ * missing scale, bias and (when it packs signs) pack bias substituted (ones and zeros: exact), so
+ * the epilogue has no branches for them. */
 typedef struct {
     const xi_bconv_geom *g;
     const uint64_t *x, *blocked;
@@ -58,14 +58,14 @@ typedef struct {
 } conv_job;
 
 static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
-                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out)
+                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int packs)
 {
     j->g = g, j->x = x, j->blocked = blocked, j->tap_popcount = tap_popcount, j->ep = *ep, j->out = out;
     j->og = g->o / g->groups, j->taps = g->kh * g->kw;
     j->gw = xi_words_for(g->c / g->groups), j->xw = g->groups * j->gw;
     j->k = j->taps * j->gw, j->nblk = blocks_for(j->og);
     j->unit = NULL;
-    if (!ep->scale || !ep->bias || !ep->pack_bias) {
+    if (!ep->scale || !ep->bias || (packs && !ep->pack_bias)) {
         j->unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
         if (!j->unit)
             return -1;
@@ -195,7 +195,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads)
 {
     conv_job j;
-    if (job_init(&j, g, x, blocked, tap_popcount, ep, out) != 0)
+    if (job_init(&j, g, x, blocked, tap_popcount, ep, out, ep->packed != NULL) != 0)
         return -1;
     const int64_t nblk = j.nblk;
     const int64_t npix = g->ho * g->wo, pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE;
@@ -281,15 +281,15 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
     xi_epilogue ep_first = first->ep;
     ep_first.packed_words = words, ep_first.first_bit = 0; /* packed: set per tile */
     conv_job jobs[1 + XI_BLOCK_MAX_REST];
-    int ready = 0, status = 0;
-    if (job_init(&jobs[0], &g_first, first->x, first->blocked, first->tap_popcount, &ep_first, NULL) != 0)
-        status = -1;
-    for (ready = 1; status == 0 && ready <= nrest; ++ready)
-        if (job_init(&jobs[ready], &rest[ready - 1].g, NULL, rest[ready - 1].blocked, rest[ready - 1].tap_popcount,
-                     &rest[ready - 1].ep, rest[ready - 1].out) != 0)
-            status = -1;
+    int status = job_init(&jobs[0], &g_first, first->x, first->blocked, first->tap_popcount, &ep_first, NULL, 1);
+    for (int r = 1; r <= nrest; ++r) {
+        const xi_bconv_layer *L = &rest[r - 1];
+        jobs[r].unit = NULL;
+        if (status == 0)
+            status = job_init(&jobs[r], &L->g, NULL, L->blocked, L->tap_popcount, &L->ep, L->out, L->ep.packed != NULL);
+    }
     if (status != 0) {
-        for (int r = 0; r < ready; ++r)
+        for (int r = 0; r <= nrest; ++r)
             free(jobs[r].unit);
         return status;
     }
@@ -299,8 +299,6 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
     double bit_macs = (double)g->n * npix * o * jobs[0].k * 64;
     for (int r = 1; r <= nrest; ++r)
         bit_macs += (double)g->n * npix * rest[r - 1].g.o * jobs[r].k * 64;
-    if (ntasks < nthreads)
-        nthreads = (int)(ntasks > 0 ? ntasks : 1);
     if (bit_macs < MIN_PARALLEL_BIT_MACS)
         nthreads = 1;
     int64_t max_blocks = 0;
