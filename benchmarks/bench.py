@@ -65,13 +65,17 @@ def median_seconds(fn, repeats, warmup=2):
     return float(np.median(sample_seconds(fn, repeats)))
 
 
-def turn_seconds(fn, repeats):
+def turn_seconds(fn, repeats, min_seconds=0.0):
     """One runtime's turn in a round: after another runtime's turn its thread pool may still spin
     for a while, taking a core from this one, so pause until it sleeps and warm caches and threads
-    with one unmeasured call."""
+    with one unmeasured call. Then at least `repeats` calls, and more until the turn has lasted
+    min_seconds (so a fast runtime's median rests on as many calls as a slow one's time allows)."""
     time.sleep(0.2)
     fn()
-    return sample_seconds(fn, repeats)
+    times = sample_seconds(fn, repeats)
+    while sum(times) < min_seconds:
+        times += sample_seconds(fn, 1)
+    return times
 
 
 def popcount_peak(repeats):
@@ -145,7 +149,7 @@ def bench_model(name, args, peak):
             run(x1), run(x16)
         for _ in range(ROUNDS):
             for label, run in runners.items():
-                latency[label] += turn_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS))
+                latency[label] += turn_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS), args.turn_seconds)
                 batch[label] += turn_seconds(lambda: run(x16), max(1, args.repeats // (4 * ROUNDS)))
     for label in runners:
         result[label] = {"latency_ms": 1e3 * float(np.median(latency[label])),
@@ -226,6 +230,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1", help="thread counts, comma-separated (e.g. 1,2)")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--turn-seconds", type=float, default=0.3,
+                        help="each runtime's latency turn lasts at least this long (more calls for fast ones)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="NIN only, few repeats: a smoke run")
@@ -233,7 +239,7 @@ def main(argv=None):
     parser.add_argument("--png", help="draw a chart (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.models, args.repeats, args.batch = "nin", 3, 4
+        args.models, args.repeats, args.batch, args.turn_seconds = "nin", 3, 4, 0.0
     import torch
 
     reports = []

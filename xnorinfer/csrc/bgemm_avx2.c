@@ -61,15 +61,15 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
         }
     }
 
+    /* the low halves of the 64-bit sums, 8 channels, in one store per row */
+    const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
 #pragma GCC unroll 4
     for (int i = 0; i < mr; ++i) {
-        uint64_t out[XI_BLOCK];
-        sums[i][0] = _mm256_add_epi64(sums[i][0], _mm256_sad_epu8(bytes[i][0], zero));
-        sums[i][1] = _mm256_add_epi64(sums[i][1], _mm256_sad_epu8(bytes[i][1], zero));
-        _mm256_storeu_si256((__m256i *)out, sums[i][0]);
-        _mm256_storeu_si256((__m256i *)(out + 4), sums[i][1]);
-        for (int j = 0; j < XI_BLOCK; ++j)
-            c[(int64_t)i * ldc + j] = (int32_t)out[j];
+        const __m256i s0 = _mm256_add_epi64(sums[i][0], _mm256_sad_epu8(bytes[i][0], zero));
+        const __m256i s1 = _mm256_add_epi64(sums[i][1], _mm256_sad_epu8(bytes[i][1], zero));
+        const __m256i packed = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(s0, low_halves),
+                                                  _mm256_permutevar8x32_epi32(s1, low_halves), 0xF0);
+        _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc), packed);
     }
 }
 
