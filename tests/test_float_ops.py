@@ -271,6 +271,35 @@ def test_conv2d_of_a_batch_is_the_images_one_by_one(hw, c, o, k, stride):
         np.testing.assert_array_equal(whole, one_by_one, err_msg=str(config))
 
 
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), hw=st.tuples(st.integers(3, 21), st.integers(3, 21)), c=st.sampled_from([1, 3, 8]),
+       o=st.sampled_from([1, 16, 64, 65]), k=st.integers(1, 7), stride=st.integers(1, 2),
+       pool=st.sampled_from([(3, 2, 1), (2, 2, 0), (3, 1, 1), (2, 3, 0)]), ceil_mode=st.booleans(),
+       relu=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_max_pool_equals_the_two_layers(n, hw, c, o, k, stride, pool, ceil_mode, relu, seed):
+    """A conv2d and the max pooling of its output in one pass (the conv rows a few at a time, in a
+    buffer per thread, shared rows at band edges computed twice) give the two layers' values bit
+    for bit: batches, pooling windows overlapping or not, ceil mode; every ISA, 1 and 2 threads."""
+    rng = rng_for(seed)
+    x, w, b = randn(rng, (n, *hw, c)), randn(rng, (o, c, k, k)), randn(rng, (o,))
+    scale = (rng.random(o) + 0.5).astype(np.float32)
+    pk, ps, pp = pool
+    if min((hw[0] + 2 * (k // 2) - k) // stride, (hw[1] + 2 * (k // 2) - k) // stride) + 1 + 2 * pp < pk:
+        return  # nothing to pool
+
+    def both():
+        conv, mid = F.bind_conv2d(x, w, b, stride, k // 2, scale=scale, relu=relu)
+        mid[...] = 0  # (bound before it holds values: none may be NaN)
+        pooled, out = F.bind_pool2d("max", mid, pk, ps, pp, ceil_mode=ceil_mode)
+        F.bind_conv2d_max_pool(conv, pooled)()
+        fused = out.copy()
+        conv(), pooled()
+        return fused, out
+
+    for config, (fused, two_layers) in run_everywhere(both).items():
+        np.testing.assert_array_equal(fused, two_layers, err_msg=str(config))
+
+
 @settings(max_examples=20, deadline=None)
 @given(conv_cases(), st.booleans())
 def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):

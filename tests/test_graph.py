@@ -27,10 +27,18 @@ def test_reactnet_blocks_run_tile_by_tile_with_the_same_bits(size):
     batch, several tiles (size 40), every ISA and thread count; a stride-1 block's input buffer,
     free once its 3x3 conv has read it, is not handed to its 1x1 convs' output meanwhile."""
     executor = Executor(optimize(graphs.tiny_reactnet(seed=size, size=size, shared_sign=True)))
-    assert [len(rest) for rest in executor._blocks.values()] == [2, 1, 2]
+    assert [len(rest) for rest in executor.blocks.values()] == [2, 1, 2]
     x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
     for config, (blocked, one_by_one) in run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"]))).items():
         np.testing.assert_array_equal(blocked, one_by_one, err_msg=str(config))
+
+
+def test_a_stem_and_its_max_pooling_run_as_one_with_the_same_bits():
+    executor = Executor(optimize(graphs.tiny_xnor(seed=3)))
+    assert executor.blocks == {"conv1": ["pool1"]}
+    x = np.random.default_rng(3).standard_normal((3,) + executor.graph.input_shape).astype(np.float32)
+    for config, (fused, apart) in run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"]))).items():
+        np.testing.assert_array_equal(fused, apart, err_msg=str(config))
 
 
 def test_reactnet_blocks_fuse_into_packers_and_binary_convs():

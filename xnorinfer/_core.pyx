@@ -76,6 +76,9 @@ cdef extern from "csrc/float_ops.h":
     int64_t xi_conv2d_padded_outputs(int o)
     int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                   const float *bias, float *out, uint64_t *packed, const float *pack_bias, int nthreads) nogil
+    int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                           const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
+                           const int32_t *x0, const int32_t *x1, float *out, int nthreads) nogil
     void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                    const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                    const float *divisor, const float *x, float *out, int nthreads) nogil
@@ -253,6 +256,23 @@ def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, 
         raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
     if status == -2:
         raise ValueError("a convolution's output contains NaN: its sign is undefined")
+
+def conv2d_max_pool(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
+                    const float[::1] scale, const float[::1] bias, const int32_t[::1] y0 not None,
+                    const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,
+                    float[:, :, :, ::1] out not None):
+    """conv2d's geometry and weights, then max pooling over windows as pool2d's into out."""
+    cdef xi_conv_geom g
+    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
+    cdef const float *s = _ptr(scale)
+    cdef const float *b = _ptr(bias)
+    cdef int nthreads = xi_get_num_threads()
+    cdef int status
+    with nogil:
+        status = xi_conv2d_max_pool(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, out.shape[1], out.shape[2],
+                                    &y0[0], &y1[0], &x0[0], &x1[0], &out[0, 0, 0, 0], nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
 
 def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1] y0 not None,
            const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,

@@ -68,6 +68,13 @@ int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float
     return XI_PICK(conv2d)(g, x, w, scale, bias, out, packed, pack_bias, pack_run, nthreads);
 }
 
+int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                       const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
+                       const int32_t *x0, const int32_t *x1, float *out, int nthreads)
+{
+    return XI_PICK(conv2d_max_pool)(g, x, w, scale, bias, pho, pwo, y0, y1, x0, x1, out, nthreads);
+}
+
 void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                const float *divisor, const float *x, float *out, int nthreads)

@@ -31,6 +31,14 @@ int64_t xi_conv2d_padded_outputs(int o);
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
               float *out, uint64_t *packed, const float *pack_bias, int nthreads);
 
+/* xi_conv2d (no packing), then max pooling of its (n, ho, wo, o) output into out (n, pho, pwo, o)
+ * over the windows xi_pool2d takes: the same values as the two calls, without the conv output
+ * ever being in memory whole (a few rows at a time per thread). Returns 0, or -1 if scratch memory
+ * could not be allocated. */
+int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                       const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
+                       const int32_t *x0, const int32_t *x1, float *out, int nthreads);
+
 /* Pooling over windows given per output row and column: rows [y0[oy], y1[oy]) and columns
  * [x0[ox], x1[ox]) of the input (already clipped to it). Max: the window's maximum. Average: the
  * window's sum (row by row, left to right, as PyTorch adds) divided by divisor[oy * wo + ox]. */

@@ -54,6 +54,74 @@
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block), XI_CONV_CO)
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block_half), XI_CONV_CO / 2)
 
+/* Output pixels [p0, p0 + npx) (npx <= XI_CONV_PX; flattened over images and rows) into dst, o
+ * floats per pixel; the group's lanes past npx repeat pixel p_last (their sums are not stored).
+ * Pixels inside the input are read in place; a group with one touching the padding is gathered
+ * into `patch` (XI_CONV_PX * depth floats, small enough to stay in L1). */
+XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const float *x, const float *w,
+                                               const float *scale, const float *bias, float *patch,
+                                               int64_t p0, int npx, int64_t p_last, float *dst)
+{
+    const int64_t depth = (int64_t)g->kh * g->kw * g->c;
+    const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
+    const float *src[XI_CONV_PX];
+    int inside = 1;
+    for (int q = 0; q < XI_CONV_PX; ++q) {
+        const int64_t p = q < npx ? p0 + q : p_last;
+        const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
+        const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
+        const int in = iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w;
+        src[q] = in ? x + ((b * g->h + iy0) * g->w + ix0) * g->c : x;
+        inside &= in;
+    }
+    if (!inside) {
+        for (int q = 0; q < XI_CONV_PX; ++q) {
+            const int64_t p = q < npx ? p0 + q : p_last;
+            const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
+            float *d = patch + q * depth;
+            src[q] = d;
+            const int64_t ix0 = ox * g->sw - g->pad_l;
+            /* the taps of one kernel row that lie inside the input are one run of memory */
+            const int lo = ix0 < 0 ? (int)-ix0 : 0;
+            const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+            for (int ky = 0; ky < g->kh; ++ky, d += (int64_t)g->kw * g->c) {
+                const int64_t iy = oy * g->sh - g->pad_t + ky;
+                if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
+                    memset(d, 0, sizeof(float) * (size_t)g->kw * g->c);
+                    continue;
+                }
+                if (lo > 0)
+                    memset(d, 0, sizeof(float) * (size_t)lo * g->c);
+                memcpy(d + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
+                       sizeof(float) * (size_t)(hi - lo) * g->c);
+                if (hi < g->kw)
+                    memset(d + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
+            }
+        }
+    }
+    const int kh = inside ? g->kh : 1;
+    const int64_t run = inside ? (int64_t)g->kw * g->c : depth, row_stride = inside ? g->w * g->c : 0;
+    for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
+        const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
+        float acc[XI_CONV_PX][XI_CONV_CO];
+        if (width <= XI_CONV_CO / 2)
+            XI_FN(conv_block_half)(src, kh, run, row_stride, w + ob, o_pad, acc);
+        else
+            XI_FN(conv_block)(src, kh, run, row_stride, w + ob, o_pad, acc);
+        for (int q = 0; q < npx; ++q) {
+            float *dq = dst + q * g->o + ob;
+            for (int j = 0; j < width; ++j) {
+                float v = acc[q][j];
+                if (scale)
+                    v *= scale[ob + j];
+                if (bias)
+                    v += bias[ob + j];
+                dq[j] = g->relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+    }
+}
+
 XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                                    const float *bias, float *out, uint64_t *packed, const float *pack_bias,
                                    xi_pack_run_fn pack_run, int nthreads)
@@ -62,9 +130,8 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t npix = g->n * g->ho * g->wo;
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
-    /* Pixels run in groups of XI_CONV_PX across output rows (a 7-pixel row would waste 5 of 12
-     * lanes in groups per row). A group inside the input is read in place; one touching the
-     * padding is gathered into a patch small enough to stay in L1. */
+    /* Pixels run in groups of XI_CONV_PX across output rows: a 7-pixel row would waste 5 of 12
+     * lanes in groups per row. */
     const int64_t ngroups = (npix + XI_CONV_PX - 1) / XI_CONV_PX;
     int64_t nans = 0;
     int failed = 0;
@@ -82,65 +149,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                 continue;
             const int64_t p0 = grp * XI_CONV_PX;
             const int npx = npix - p0 < XI_CONV_PX ? (int)(npix - p0) : XI_CONV_PX;
-            /* Each pixel's receptive field in place when it lies inside the input, else gathered
-             * into the patch (zeros where a tap is padding); pixels past the end repeat the last
-             * one (their sums are not stored). */
-            const float *src[XI_CONV_PX];
-            int inside = 1;
-            for (int q = 0; q < XI_CONV_PX; ++q) {
-                const int64_t p = q < npx ? p0 + q : npix - 1;
-                const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
-                const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
-                const int in = iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w;
-                src[q] = in ? x + ((b * g->h + iy0) * g->w + ix0) * g->c : x;
-                inside &= in;
-            }
-            if (!inside) {
-                for (int q = 0; q < XI_CONV_PX; ++q) {
-                    const int64_t p = q < npx ? p0 + q : npix - 1;
-                    const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
-                    float *dst = patch + q * depth;
-                    src[q] = dst;
-                    const int64_t ix0 = ox * g->sw - g->pad_l;
-                    /* the taps of one kernel row that lie inside the input are one run of memory */
-                    const int lo = ix0 < 0 ? (int)-ix0 : 0;
-                    const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
-                    for (int ky = 0; ky < g->kh; ++ky, dst += (int64_t)g->kw * g->c) {
-                        const int64_t iy = oy * g->sh - g->pad_t + ky;
-                        if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
-                            memset(dst, 0, sizeof(float) * (size_t)g->kw * g->c);
-                            continue;
-                        }
-                        if (lo > 0)
-                            memset(dst, 0, sizeof(float) * (size_t)lo * g->c);
-                        memcpy(dst + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
-                               sizeof(float) * (size_t)(hi - lo) * g->c);
-                        if (hi < g->kw)
-                            memset(dst + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
-                    }
-                }
-            }
-            const int kh = inside ? g->kh : 1;
-            const int64_t run = inside ? (int64_t)g->kw * g->c : depth, row_stride = inside ? g->w * g->c : 0;
-            for (int64_t ob = 0; ob < g->o; ob += XI_CONV_CO) {
-                const int width = g->o - ob < XI_CONV_CO ? (int)(g->o - ob) : XI_CONV_CO;
-                float acc[XI_CONV_PX][XI_CONV_CO];
-                if (width <= XI_CONV_CO / 2)
-                    XI_FN(conv_block_half)(src, kh, run, row_stride, w + ob, o_pad, acc);
-                else
-                    XI_FN(conv_block)(src, kh, run, row_stride, w + ob, o_pad, acc);
-                for (int q = 0; q < npx; ++q) {
-                    float *dst = out + (p0 + q) * g->o + ob;
-                    for (int j = 0; j < width; ++j) {
-                        float v = acc[q][j];
-                        if (scale)
-                            v *= scale[ob + j];
-                        if (bias)
-                            v += bias[ob + j];
-                        dst[j] = g->relu && v < 0.0f ? 0.0f : v;
-                    }
-                }
-            }
+            XI_FN(conv_group)(g, x, w, scale, bias, patch, p0, npx, npix - 1, out + p0 * g->o);
             if (packed) { /* the group's values are still in cache */
                 int64_t group_nans = 0;
                 for (int64_t p = p0; p < p0 + npx; ++p)
@@ -176,6 +185,32 @@ XI_FN(pool_window)(const int is_max, const int len, const float *src, int64_t ny
         dst[k] = is_max ? acc[k] : acc[k] / d;
 }
 
+/* One output pixel of a pooling window of ny x nx taps from its top-left tap `src` (taps `row`
+ * and `col` floats apart), all c channels, 64 at a time. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(pool_pixel)(int is_max, const float *src, int64_t ny, int64_t nx, int64_t row, int64_t col, int c, float d,
+                  float *dst)
+{
+    if (ny <= 0 || nx <= 0) { /* an empty window (only padding): max pooling never yields it */
+        for (int k = 0; k < c; ++k)
+            dst[k] = 0.0f;
+        return;
+    }
+    int k0 = 0;
+    for (; k0 + 64 <= c; k0 += 64) {
+        if (is_max)
+            XI_FN(pool_window)(1, 64, src + k0, ny, nx, row, col, d, dst + k0);
+        else
+            XI_FN(pool_window)(0, 64, src + k0, ny, nx, row, col, d, dst + k0);
+    }
+    if (k0 < c) {
+        if (is_max)
+            XI_FN(pool_window)(1, c - k0, src + k0, ny, nx, row, col, d, dst + k0);
+        else
+            XI_FN(pool_window)(0, c - k0, src + k0, ny, nx, row, col, d, dst + k0);
+    }
+}
+
 XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho,
                                     int64_t wo, const int32_t *y0, const int32_t *y1, const int32_t *x0,
                                     const int32_t *x1, const float *divisor, const float *x, float *out,
@@ -186,31 +221,67 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && rows > 1 && rows * wo * c > 65536)
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t b = r / ho, oy = r % ho;
-        for (int64_t ox = 0; ox < wo; ++ox) {
-            float *dst = out + (r * wo + ox) * c;
-            const int64_t ny = y1[oy] - y0[oy], nx = x1[ox] - x0[ox];
-            if (ny <= 0 || nx <= 0) { /* an empty window (only padding): max pooling never yields it */
-                for (int k = 0; k < c; ++k)
-                    dst[k] = 0.0f;
+        for (int64_t ox = 0; ox < wo; ++ox)
+            XI_FN(pool_pixel)(is_max, x + ((b * h + y0[oy]) * w + x0[ox]) * c, y1[oy] - y0[oy], x1[ox] - x0[ox],
+                              w * c, c, c, is_max ? 1.0f : divisor[oy * wo + ox], out + (r * wo + ox) * c);
+    }
+}
+
+/* conv2d, then max pooling of its output (windows as pool2d's), a band of pooled rows per thread:
+ * the conv rows a band needs go to a buffer of a few rows, which the pooling reads while they are
+ * in cache, instead of the whole conv output going to memory and back. Rows a band no longer needs
+ * move to the buffer's start; a row two bands share is computed by both. */
+XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *x, const float *w,
+                                            const float *scale, const float *bias, int64_t pho, int64_t pwo,
+                                            const int32_t *y0, const int32_t *y1, const int32_t *x0,
+                                            const int32_t *x1, float *out, int nthreads)
+{
+    const int64_t depth = (int64_t)g->kh * g->kw * g->c, row_floats = g->wo * g->o, rows = g->n * pho;
+    int64_t window = 1; /* the most conv rows one pooled row reads */
+    for (int64_t py = 0; py < pho; ++py)
+        window = y1[py] - y0[py] > window ? y1[py] - y0[py] : window;
+    const int64_t capacity = 2 * window;
+    const int nbands = nthreads > 1 && rows >= 2 * nthreads ? nthreads : 1;
+    int failed = 0;
+#pragma omp parallel num_threads(nbands) if (nbands > 1)
+    {
+        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *buf = (float *)malloc(sizeof(float) * (size_t)(capacity * row_floats));
+        if (!patch || !buf) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int band = 0; band < nbands; ++band) {
+            if (!patch || !buf)
                 continue;
-            }
-            const float *src = x + ((b * h + y0[oy]) * w + x0[ox]) * c;
-            const float d = is_max ? 1.0f : divisor[oy * wo + ox];
-            int k0 = 0;
-            for (; k0 + 64 <= c; k0 += 64) {
-                if (is_max)
-                    XI_FN(pool_window)(1, 64, src + k0, ny, nx, w * c, c, d, dst + k0);
-                else
-                    XI_FN(pool_window)(0, 64, src + k0, ny, nx, w * c, c, d, dst + k0);
-            }
-            if (k0 < c) {
-                if (is_max)
-                    XI_FN(pool_window)(1, c - k0, src + k0, ny, nx, w * c, c, d, dst + k0);
-                else
-                    XI_FN(pool_window)(0, c - k0, src + k0, ny, nx, w * c, c, d, dst + k0);
+            int64_t image = -1, first = 0, have = 0; /* buffer row i holds conv row first + i */
+            for (int64_t r = band * rows / nbands; r < (band + 1) * rows / nbands; ++r) {
+                const int64_t b = r / pho, py = r % pho;
+                if (b != image || y0[py] < first)
+                    image = b, first = y0[py], have = 0;
+                if (y1[py] - first > capacity) { /* keep the rows from y0[py] on */
+                    const int64_t keep = first + have > y0[py] ? first + have - y0[py] : 0;
+                    memmove(buf, buf + (have - keep) * row_floats, sizeof(float) * (size_t)(keep * row_floats));
+                    first = y0[py], have = keep;
+                }
+                for (; first + have < y1[py]; ++have) { /* the conv row first + have, group by group */
+                    const int64_t p_row = (b * g->ho + first + have) * g->wo;
+                    for (int64_t ox = 0; ox < g->wo; ox += XI_CONV_PX) {
+                        const int npx = g->wo - ox < XI_CONV_PX ? (int)(g->wo - ox) : XI_CONV_PX;
+                        XI_FN(conv_group)(g, x, w, scale, bias, patch, p_row + ox, npx, p_row + g->wo - 1,
+                                          buf + have * row_floats + ox * g->o);
+                    }
+                }
+                for (int64_t px = 0; px < pwo; ++px)
+                    XI_FN(pool_pixel)(1, buf + (y0[py] - first) * row_floats + x0[px] * g->o, y1[py] - y0[py],
+                                      x1[px] - x0[px], row_floats, g->o, g->o, 1.0f, out + (r * pwo + px) * g->o);
             }
         }
+        free(patch);
+        free(buf);
     }
+    return failed ? -1 : 0;
 }
 
 /* out[b, j] for R consecutive outputs j0.. (R = XI_DENSE_ROWS, or 1 for the last ones): each

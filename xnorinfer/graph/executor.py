@@ -9,7 +9,9 @@ themselves, from the values they compute (and write no floats if nothing else re
 
 A binary convolution whose output only pointwise binary convolutions read, as their signs and
 their residual (ReActNet's 3x3 then 1x1), runs with them as one block, tile by tile: that output
-stays in cache instead of going to memory and back (ops.binary.bind_bconv2d_block)."""
+stays in cache instead of going to memory and back (ops.binary.bind_bconv2d_block). So does a
+float conv whose output only a max pooling reads (ReActNet-18's stem), a few rows at a time
+(ops.float_ops.bind_conv2d_max_pool)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from ..ops import _validate
 from ..ops.binary import bind_bconv2d_block
+from ..ops.float_ops import bind_conv2d_max_pool
 from .ir import Graph, GraphError
 from .opset import OPS, infer_shapes
 
@@ -42,7 +45,9 @@ class Executor:
                 self._release[i].append(name)
         self._slice_of, self._inplace = self._plan_concats()
         self._packs_of, self._bits_only = self._plan_fused_packs()
-        self._blocks = self._plan_blocks()
+        # {first layer: ([the layers run with it], binder of their bound calls)}
+        self._blocks = {first: (rest, bind_bconv2d_block) for first, rest in self._plan_blocks().items()}
+        self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in self._plan_conv_pools().items()})
         self._local = threading.local()  # plans hold buffers: one set per thread
 
     def _plan_concats(self):
@@ -119,11 +124,23 @@ class Executor:
                 blocks[node.name] = names
         return blocks
 
+    def _plan_conv_pools(self):
+        """{float conv: its max pooling}: a float conv (no groups, not packing signs) whose output
+        only the max pooling right after it reads."""
+        graph, readers = self.graph, self.graph.consumers()
+        pairs = {}
+        for node, nxt in zip(graph.nodes, graph.nodes[1:]):
+            if node.op == "conv2d" and node.attrs.get("groups", 1) == 1 and node.output not in self._packs_of \
+                    and node.output != graph.output and nxt.op == "max_pool2d" \
+                    and [r.name for r in readers[node.output]] == [nxt.name]:
+                pairs[node.name] = nxt.name
+        return pairs
+
     @property
     def blocks(self) -> dict[str, list[str]]:
-        """{a block's first conv: the pointwise convs run with it}: in `timings`, the block's time
-        is its first conv's and the others' are ~0 (runs with overrides or captures run them apart)."""
-        return {first: list(rest) for first, rest in self._blocks.items()}
+        """{a block's first layer: the layers run with it}: in `timings`, the block's time is its
+        first layer's and the others' are ~0 (runs with overrides or captures run them apart)."""
+        return {first: list(rest) for first, (rest, _) in self._blocks.items()}
 
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
@@ -206,11 +223,12 @@ class _Plan:
         self.steps = []
         blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
         bound = {}  # the bound calls of blocks' convolutions, by node name
-        in_block = {name for rest in blocks.values() for name in rest} | set(blocks)
+        in_block = {name for rest, _ in blocks.values() for name in rest} | set(blocks)
         release = [list(dead) for dead in executor._release]
         for i, node in enumerate(graph.nodes):
-            if node.name in blocks:  # the block's outputs are written while its first conv runs: the
-                last = i + 1 + len(blocks[node.name])  # buffers it reads must not serve them
+            if node.name in blocks:  # the block's outputs are written while its first layer runs:
+                rest = blocks[node.name][0]  # the buffers it reads must not serve them
+                last = next(j for j in range(len(graph.nodes) - 1, i, -1) if graph.nodes[j].name in rest)
                 release[last] += [name for j in range(i, last) for name in release[j]]
                 for j in range(i, last):
                     release[j] = []
@@ -246,18 +264,22 @@ class _Plan:
                     array = buffers[dead_name]
                     free.setdefault((array.shape, array.dtype), []).append(array)
         for i, (node_name, name, call) in enumerate(self.steps):
-            if node_name in blocks:  # the block runs at its first conv; its pointwise convs are done then
-                rest = blocks[node_name]
-                self.steps[i] = (node_name, name, bind_bconv2d_block(call, [bound[r] for r in rest]))
-                for j in range(i + 1, i + 2 + len(rest)):
-                    if self.steps[j][0] in rest:
-                        self.steps[j] = self.steps[j][:2] + (_nothing,)
+            if node_name in blocks:  # the block runs at its first layer; the others are done then
+                rest, binder = blocks[node_name]
+                self.steps[i] = (node_name, name, binder(call, [bound[r] for r in rest]))
+                for j, (other, other_output, _) in enumerate(self.steps):
+                    if other in rest:
+                        self.steps[j] = (other, other_output, _nothing)
         self.buffers = buffers
         self.output = buffers[graph.output]
 
 
 def _nothing():
     pass
+
+
+def _bind_conv_pool(conv, rest):
+    return bind_conv2d_max_pool(conv, rest[0])
 
 
 def _bind(run, writes_into, inputs, out, fused):

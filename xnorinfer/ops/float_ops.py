@@ -314,6 +314,23 @@ def bind_pool2d(kind, x, kernel, stride=None, padding=0, count_include_pad=True,
     return functools.partial(_core.pool2d, kind == "max", x, y0, y1, x0, x1, divisor, out), out
 
 
+def bind_conv2d_max_pool(conv, pool):
+    """One call for a conv2d bound by `bind_conv2d` and the max pooling of its output bound by
+    `bind_pool2d`: the conv output is computed a few rows at a time and pooled while they are in
+    cache. The same values as calling conv, then pool; conv's output array is not written. The
+    conv has no groups and packs no signs."""
+    if not (isinstance(conv, functools.partial) and conv.func is _core.conv2d
+            and isinstance(pool, functools.partial) and pool.func is _core.pool2d):
+        raise TypeError("bind_conv2d_max_pool takes a conv2d and a max pooling bound by bind_conv2d and bind_pool2d")
+    geometry, x, hwio, scale, bias, conv_out, packed, _ = conv.args
+    is_max, pool_in, y0, y1, x0, x1, _, out = pool.args
+    if not is_max or packed is not None or pool_in.shape != conv_out.shape \
+            or pool_in.__array_interface__["data"][0] != conv_out.__array_interface__["data"][0]:
+        raise ValueError("bind_conv2d_max_pool: the pooling must be a max pooling of the conv's output, "
+                         "and the conv must not pack signs")
+    return functools.partial(_core.conv2d_max_pool, geometry, x, hwio, scale, bias, y0, y1, x0, x1, out)
+
+
 def global_avg_pool(x) -> np.ndarray:
     """Mean over H and W: (N, H, W, C) -> (N, C), summed in float64 (a float32 sum over a large
     feature map drifts)."""
