@@ -311,6 +311,22 @@ def test_block_is_checked():
         bind_bconv2d_block(head, [elsewhere])
 
 
+@pytest.mark.parametrize("o", [16, 19, 3])  # vector lanes, lanes and a tail, a tail only
+def test_a_nan_that_would_be_packed_is_refused(o, each_kernel_config):
+    """An overflowing scale makes -inf, RPReLU's slope 0 turns it into NaN (-inf * 0): its sign is
+    undefined, so packing it raises, on every ISA and thread count."""
+    from xnorinfer.ops.binary import bind_bconv2d, packed_words
+
+    x = pack_signs(np.ones((1, 3, 3, 8), np.float32))
+    weights = BinaryConvWeights.from_float(-np.ones((o, 8, 1, 1), np.float32))  # every dot is -8
+    zeros = np.zeros(o, np.float32)
+    packed = np.zeros((1, 3, 3, packed_words(o)), np.uint64)
+    call, _ = bind_bconv2d(x, weights, scale=np.full(o, 3e38, np.float32), rprelu=(zeros, zeros, zeros),
+                           packed=packed)
+    with pytest.raises(ValueError, match="NaN"):
+        call()
+
+
 def test_packed_output_is_checked():
     from xnorinfer.ops.binary import bind_bconv2d
 

@@ -32,7 +32,7 @@
 #define XI_VSELECT_GE0(v, neg)                                                                     \
     _mm256_blendv_ps((neg), (v), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_GE_OQ))
 #define XI_VNEG_BITS(v) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ)))
-#define XI_VNAN_COUNT(v) __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
+#define XI_VNAN_LANES(v) ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #include "bconv_epilogue_impl.h"
 #undef XI_SUFFIX
 #undef XI_TARGET
@@ -46,7 +46,7 @@
 #undef XI_VCOUNTS
 #undef XI_VSELECT_GE0
 #undef XI_VNEG_BITS
-#undef XI_VNAN_COUNT
+#undef XI_VNAN_LANES
 
 #define XI_SUFFIX avx512
 #define XI_TARGET __attribute__((target("avx512f")))
@@ -62,7 +62,7 @@
 #define XI_VSELECT_GE0(v, neg)                                                                     \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_GE_OQ), (neg), (v))
 #define XI_VNEG_BITS(v) ((uint64_t)_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ))
-#define XI_VNAN_COUNT(v) __builtin_popcount((unsigned)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q))
+#define XI_VNAN_LANES(v) ((unsigned)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q))
 #include "bconv_epilogue_impl.h"
 #endif /* x86-64 */
 
@@ -89,7 +89,7 @@ static inline uint64_t xi_neon_bits(uint32x4_t m)
 #define XI_VCOUNTS(c, nbits) vcvtq_f32_s32(vsubq_s32(vdupq_n_s32(nbits), vshlq_n_s32(vld1q_s32(c), 1)))
 #define XI_VSELECT_GE0(v, neg) vbslq_f32(vcgeq_f32((v), vdupq_n_f32(0.0f)), (v), (neg))
 #define XI_VNEG_BITS(v) xi_neon_bits(vcltq_f32((v), vdupq_n_f32(0.0f)))
-#define XI_VNAN_COUNT(v) (int)vaddvq_u32(vshrq_n_u32(vmvnq_u32(vceqq_f32((v), (v))), 31))
+#define XI_VNAN_LANES(v) ((unsigned)xi_neon_bits(vmvnq_u32(vceqq_f32((v), (v)))))
 #include "bconv_epilogue_impl.h"
 #endif /* aarch64 */
 

@@ -9,7 +9,7 @@
 #include "bconv.h"
 
 /* Output channels [oc0, oc0 + count) of `rows` rows from their popcounts c (rows of ldc); see
- * the definition for the details. Returns the NaNs packed. */
+ * the definition for the details. Returns nonzero if a packed value was NaN. */
 typedef int64_t (*xi_epilogue_fn)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc,
                                   int rows, const int *valid_taps, int64_t res_row0, int64_t out_row0,
                                   int oc0, int count,

@@ -34,7 +34,8 @@ XI_FN(value)(const XI_FN(row_args) *r, int j, const int has_residual, const int 
 
 /* One output row: its values and, with has_pack, its signs (bit j of a word set iff
  * value + pack_bias < 0), from registers while the values are still in them. Always inlined with
- * constant flags, so each combination is one branch-free loop. Returns the NaNs packed. */
+ * constant flags, so each combination is one branch-free loop. Returns nonzero if a packed value
+ * was NaN. */
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual, const int has_rprelu,
                     const int has_pack)
@@ -58,7 +59,7 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
             if (has_pack) {
                 const XI_VF p = XI_VADD(v, XI_VLOAD(r->pack_bias + j));
                 word |= XI_VNEG_BITS(p) << (j - w0);
-                nans += XI_VNAN_COUNT(p);
+                nans += XI_VNAN_LANES(p) != 0;
             }
         }
 #endif
@@ -121,6 +122,7 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
                         const int has_pack)
 {
     int64_t nans = 0;
+    unsigned nan_lanes = 0; /* lanes that met a NaN: counted once at the end, nonzero is enough */
     int j = 0;
     for (; j + XI_LANES <= count; j += XI_LANES) {
         const XI_VF scale = XI_VLOAD(r->scale + j), bias = XI_VLOAD(r->bias + j);
@@ -142,12 +144,18 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
                 const XI_VF p = XI_VADD(v, pack_bias);
                 const uint64_t bits = XI_VNEG_BITS(p);
                 memcpy((unsigned char *)(r->packed + i * packed_stride) + (r->shift + j) / 8, &bits, XI_LANES / 8);
-                nans += XI_VNAN_COUNT(p);
+                nan_lanes |= XI_VNAN_LANES(p);
             }
         }
     }
-    if (j == count && !has_pack)
+    nans += __builtin_popcount(nan_lanes);
+    if (j == count) {
+        const int first = (r->shift + count) / 8, end = (r->shift + count + 63) / 64 * 8;
+        if (has_pack && first < end) /* zeros to the end of the last word */
+            for (int i = 0; i < rows; ++i)
+                memset((unsigned char *)(r->packed + i * packed_stride) + first, 0, (size_t)(end - first));
         return nans;
+    }
     for (int i = 0; i < rows; ++i) { /* the last channels, then zeros to the end of the word */
         XI_FN(row_args) ri = *r;
         ri.c = r->c + (int64_t)i * ldc;
@@ -204,7 +212,7 @@ XI_FN(epilogue_columns_any)(XI_FN(row_args) *r, const int32_t *nbits, int rows, 
  * their signs when the next layer's packed input is written here too (row values go to `scratch`
  * when there is no float output). Row i reads residual row res_row0 + i and writes output (float
  * and packed) row out_row0 + i. scale, bias and, when packing, pack_bias are never NULL here
- * (the driver substitutes ones and zeros). Returns the NaNs packed. */
+ * (the driver substitutes ones and zeros). Returns nonzero if a packed value was NaN. */
 XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c,
                                          int ldc, int rows, const int *valid_taps, int64_t res_row0,
                                          int64_t out_row0, int oc0, int count, float *out, float *scratch)
