@@ -150,10 +150,12 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
     }
     nans += __builtin_popcount(nan_lanes);
     if (j == count) {
-        const int first = (r->shift + count) / 8, end = (r->shift + count + 63) / 64 * 8;
-        if (has_pack && first < end) /* zeros to the end of the last word */
+        const int end_bit = (r->shift + count) % 64;
+        if (has_pack && end_bit) { /* zeros to the end of the last word */
+            const int64_t last = (r->shift + count) / 64;
             for (int i = 0; i < rows; ++i)
-                memset((unsigned char *)(r->packed + i * packed_stride) + first, 0, (size_t)(end - first));
+                r->packed[i * packed_stride + last] &= (1ull << end_bit) - 1;
+        }
         return nans;
     }
     for (int i = 0; i < rows; ++i) { /* the last channels, then zeros to the end of the word */
