@@ -105,26 +105,29 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
         for (int i = 0; i < rows; ++i)
             a[i] = in_tile + i * xw, nvalid[i] = 1;
     } else {
-        /* Indirection: a pointer per (row, tap) to its input pixel, or to zeros past a border. */
-        const uint64_t *xg = j->x + img * g->h * g->w * xw + grp * j->gw;
-        int64_t oy = p0 / g->wo, ox = p0 % g->wo;
-        for (int i = 0; i < rows; ++i, ox = ox + 1 < g->wo ? ox + 1 : (++oy, 0)) {
+        /* Indirection: a pointer per (row, tap) to its input pixel, or to zeros past a border.
+         * (The geometry in locals: the pointer stores could alias it as far as C knows.) */
+        const int kh = g->kh, kw = g->kw;
+        const int64_t h = g->h, w = g->w, wo = g->wo;
+        const uint64_t *xg = j->x + img * h * w * xw + grp * j->gw;
+        int64_t oy = p0 / wo, ox = p0 % wo;
+        for (int i = 0; i < rows; ++i, ox = ox + 1 < wo ? ox + 1 : (++oy, 0)) {
             const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
             const uint64_t **ai = a + i * taps;
-            if (iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w) {
-                const uint64_t *base = xg + (iy0 * g->w + ix0) * xw;
-                for (int ky = 0; ky < g->kh; ++ky, base += g->w * xw)
-                    for (int kx = 0; kx < g->kw; ++kx)
+            if (iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + kw <= w) {
+                const uint64_t *base = xg + (iy0 * w + ix0) * xw;
+                for (int ky = 0; ky < kh; ++ky, base += w * xw)
+                    for (int kx = 0; kx < kw; ++kx)
                         *ai++ = base + kx * xw;
                 nvalid[i] = taps;
                 continue;
             }
             int n_ok = 0;
-            for (int ky = 0; ky < g->kh; ++ky)
-                for (int kx = 0; kx < g->kw; ++kx) {
+            for (int ky = 0; ky < kh; ++ky)
+                for (int kx = 0; kx < kw; ++kx) {
                     const int64_t iy = iy0 + ky, ix = ix0 + kx;
-                    const int inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-                    *ai++ = inside ? xg + (iy * g->w + ix) * xw : zeros;
+                    const int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                    *ai++ = inside ? xg + (iy * w + ix) * xw : zeros;
                     n_ok += inside;
                 }
             nvalid[i] = n_ok;
