@@ -9,7 +9,7 @@ import argparse
 import numpy as np
 
 import xnorinfer
-from bench import median_seconds
+from bench import ROUNDS, sample_seconds
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 # (side, channels in, channels out, kernel, stride): the first is the reference layer;
@@ -28,17 +28,25 @@ def main():
     xnorinfer.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     isas = xnorinfer.available_isas()
-    print(f"threads {args.threads}; median of {args.repeats}; Gbit-MAC/s (ms)")
+    print(f"threads {args.threads}; median of {args.repeats}, the ISAs taking turns; Gbit-MAC/s (ms)")
     print(f"{'layer':28s}" + "".join(f"{isa:>20s}" for isa in isas))
     for side, cin, cout, k, stride in LAYERS + (REACTNET_A if args.all else []):
         x = pack_signs(rng.standard_normal((1, side, side, cin)).astype(np.float32))
         weights = BinaryConvWeights.from_float(rng.standard_normal((cout, cin, k, k)).astype(np.float32))
         out = np.empty_like(bconv2d(x, weights, stride, k // 2))
         macs = out.shape[1] * out.shape[2] * cout * cin * k * k
+        # The ISAs take turns (ROUNDS of them), so that a slow spell of a shared machine hits each
+        # alike and their ratios hold.
+        samples = {isa: [] for isa in isas}
+        for _ in range(ROUNDS):
+            for isa in isas:
+                xnorinfer.set_isa(isa)
+                bconv2d(x, weights, stride, k // 2, out=out)  # warm caches after the other ISA
+                samples[isa] += sample_seconds(lambda: bconv2d(x, weights, stride, k // 2, out=out),
+                                               max(1, args.repeats // ROUNDS))
         cells = []
         for isa in isas:
-            xnorinfer.set_isa(isa)
-            t = median_seconds(lambda: bconv2d(x, weights, stride, k // 2, out=out), args.repeats)
+            t = float(np.median(samples[isa]))
             cells.append(f"{macs / t / 1e9:8.0f} ({t * 1e3:6.3f})")
         print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells))
 

@@ -86,27 +86,24 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
     return nans;
 }
 
-/* Dispatches on the flags once per row, so each combination is its own inlined loop. */
+/* Returns CALL(has_residual, has_rprelu, has_pack) with the flags of row arguments r as
+ * constants, so that each combination is its own inlined, branch-free loop. */
+#ifndef XI_WITH_FLAGS
+#define XI_WITH_FLAGS(r, CALL)                                                                     \
+    do {                                                                                           \
+        const int res_ = (r)->residual != NULL, rp_ = (r)->gamma != NULL;                          \
+        if ((r)->packed)                                                                           \
+            return res_ && rp_ ? CALL(1, 1, 1) : res_ ? CALL(1, 0, 1) : rp_ ? CALL(0, 1, 1) : CALL(0, 0, 1); \
+        return res_ && rp_ ? CALL(1, 1, 0) : res_ ? CALL(1, 0, 0) : rp_ ? CALL(0, 1, 0) : CALL(0, 0, 0);     \
+    } while (0)
+#endif
+
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
 {
-    const int res = r->residual != NULL, rp = r->gamma != NULL;
-    if (r->packed) {
-        if (res && rp)
-            return XI_FN(epilogue_row)(r, count, 1, 1, 1);
-        if (res)
-            return XI_FN(epilogue_row)(r, count, 1, 0, 1);
-        if (rp)
-            return XI_FN(epilogue_row)(r, count, 0, 1, 1);
-        return XI_FN(epilogue_row)(r, count, 0, 0, 1);
-    }
-    if (res && rp)
-        return XI_FN(epilogue_row)(r, count, 1, 1, 0);
-    if (res)
-        return XI_FN(epilogue_row)(r, count, 1, 0, 0);
-    if (rp)
-        return XI_FN(epilogue_row)(r, count, 0, 1, 0);
-    return XI_FN(epilogue_row)(r, count, 0, 0, 0);
+#define XI_ROW(res, rp, pack) XI_FN(epilogue_row)(r, count, res, rp, pack)
+    XI_WITH_FLAGS(r, XI_ROW);
+#undef XI_ROW
 }
 
 #if defined(XI_LANES) && XI_LANES >= 8
@@ -189,23 +186,7 @@ XI_FN(epilogue_columns_any)(XI_FN(row_args) *r, const int32_t *nbits, int rows, 
 {
 #define XI_COLUMNS(res, rp, pack) \
     XI_FN(epilogue_columns)(r, nbits, rows, count, ldc, res_stride, out_stride, packed_stride, res, rp, pack)
-    const int res = r->residual != NULL, rp = r->gamma != NULL;
-    if (r->packed) {
-        if (res && rp)
-            return XI_COLUMNS(1, 1, 1);
-        if (res)
-            return XI_COLUMNS(1, 0, 1);
-        if (rp)
-            return XI_COLUMNS(0, 1, 1);
-        return XI_COLUMNS(0, 0, 1);
-    }
-    if (res && rp)
-        return XI_COLUMNS(1, 1, 0);
-    if (res)
-        return XI_COLUMNS(1, 0, 0);
-    if (rp)
-        return XI_COLUMNS(0, 1, 0);
-    return XI_COLUMNS(0, 0, 0);
+    XI_WITH_FLAGS(r, XI_COLUMNS);
 #undef XI_COLUMNS
 }
 #endif
