@@ -172,9 +172,10 @@ def bench_model(name, args, peak):
         binary, floating = node_macs(node, executor.infos)
         row = {"layer": node.name, "op": node.op, "output": str(executor.infos[node.output]), "ms": seconds * 1e3}
         rest = executor.blocks.get(node.name)
-        if rest:  # a 3x3 conv and its 1x1 convs, run together tile by tile
+        if rest:  # layers run as one pass (a 3x3 binary conv and its 1x1 convs; a conv and its pooling)
             binary += sum(node_macs(nodes[name], executor.infos)[0] for name in rest)
-            row.update(layer=f"{node.name} + {len(rest)} 1x1", op="bconv2d block")
+            row.update(layer=f"{node.name} + {', '.join(name.rsplit('.', 1)[-1] for name in rest)}",
+                       op="bconv2d block" if node.op == "bconv2d" else "+".join([node.op] + [nodes[r].op for r in rest]))
         if binary:
             row["gbitmacs"] = binary / seconds / 1e9
             row["peak_pct"] = 100 * row["gbitmacs"] / peak
@@ -198,7 +199,7 @@ def print_report(report):
         print(f"\n{r['model']}: engine layers (batch 1)")
         for row in r["layers"]:
             extra = f"{row['gbitmacs']:8.0f} Gbit-MAC/s {row['peak_pct']:5.1f}% of peak" if "gbitmacs" in row else ""
-            print(f"  {row['layer']:32s} {row['op']:16s} {row['ms']:8.3f} ms  {extra}")
+            print(f"  {row['layer']:56s} {row['op']:17s} {row['ms']:8.3f} ms  {extra}")
 
 
 def draw(reports, path):
