@@ -300,6 +300,20 @@ def test_conv2d_max_pool_equals_the_two_layers(n, hw, c, o, k, stride, pool, cei
         np.testing.assert_array_equal(fused, two_layers, err_msg=str(config))
 
 
+def test_conv2d_max_pool_is_checked():
+    rng = rng_for(0)
+    x, w = randn(rng, (1, 8, 8, 3)), randn(rng, (4, 3, 3, 3))
+    conv, mid = F.bind_conv2d(x, w, padding=1)
+    mid[...] = 0
+    other = np.zeros_like(mid)
+    with pytest.raises(TypeError, match="bound by bind_conv2d"):
+        F.bind_conv2d_max_pool(lambda: None, F.bind_pool2d("max", mid, 2)[0])
+    with pytest.raises(ValueError, match="max pooling of the conv's output"):
+        F.bind_conv2d_max_pool(conv, F.bind_pool2d("avg", mid, 2)[0])
+    with pytest.raises(ValueError, match="max pooling of the conv's output"):
+        F.bind_conv2d_max_pool(conv, F.bind_pool2d("max", other, 2)[0])
+
+
 @settings(max_examples=20, deadline=None)
 @given(conv_cases(), st.booleans())
 def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):

@@ -6,6 +6,7 @@ sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations)."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 
 import numpy as np
 
@@ -203,12 +204,19 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
                 pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
-    return _BoundBConv((
+    return _BoundBConv(_BConvArgs(
         geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
         None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias,
     )), out
+
+
+# _core.bconv2d's arguments, in its order
+_BConvArgs = namedtuple("_BConvArgs", "geometry x blocked tap_popcount out out_stride scale bias residual "
+                                      "rp_gamma rp_slope rp_zeta packed first_bit pack_bias")
+_GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
+             "pad_one", "ho", "wo")
 
 
 def _address(a: np.ndarray) -> int:
@@ -220,7 +228,7 @@ class _BoundBConv:
 
     __slots__ = ("args",)
 
-    def __init__(self, args: tuple):
+    def __init__(self, args: _BConvArgs):
         self.args = args
 
     def __call__(self) -> None:
@@ -228,9 +236,7 @@ class _BoundBConv:
 
     @property
     def geometry(self) -> dict:
-        names = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
-                 "pad_one", "ho", "wo")
-        return dict(zip(names, self.args[0]))
+        return dict(zip(_GEOMETRY, self.args.geometry))
 
 
 def bind_bconv2d_block(first, rest):
@@ -245,8 +251,8 @@ def bind_bconv2d_block(first, rest):
         raise TypeError("bind_bconv2d_block takes convolutions bound by bind_bconv2d")
     if not 1 <= len(rest) <= 4:
         raise ValueError(f"a block has 1 to 4 pointwise convolutions, got {len(rest)}")
-    a, (out, out_stride, packed, first_bit) = first.geometry, (first.args[i] for i in (4, 5, 12, 13))
-    if a["groups"] != 1 or out is None or out_stride != a["o"] or packed is None or first_bit != 0:
+    a, head = first.geometry, first.args
+    if a["groups"] != 1 or head.out is None or head.out_stride != a["o"] or head.packed is None or head.first_bit:
         raise ValueError("a block's first convolution has no groups, a float output and a packed output")
     for r in rest:
         b = r.geometry
@@ -254,9 +260,10 @@ def bind_bconv2d_block(first, rest):
                 (b["groups"], b["kh"], b["kw"], b["sh"], b["sw"]) != (1,) * 5 or \
                 any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r")):
             raise ValueError(f"{b} is not a pointwise convolution of the block's output {a}")
-        if _address(r.args[1]) != _address(packed) or r.args[8] is None or _address(r.args[8]) != _address(out):
+        if _address(r.args.x) != _address(head.packed) or r.args.residual is None \
+                or _address(r.args.residual) != _address(head.out):
             raise ValueError("a block's pointwise convolutions read its first one's signs and floats")
-    first_args, rest_args = first.args, [r.args for r in rest]
+    first_args, rest_args = tuple(head), [tuple(r.args) for r in rest]
     return lambda: _core.bconv2d_block(first_args, rest_args)
 
 
