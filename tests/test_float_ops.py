@@ -300,6 +300,13 @@ def test_conv2d_max_pool_equals_the_two_layers(n, hw, c, o, k, stride, pool, cei
         np.testing.assert_array_equal(fused, two_layers, err_msg=str(config))
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 3), c=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+def test_nchw_to_nhwc_is_the_transpose(n, c, h, w, seed):
+    x = randn(rng_for(seed), (n, c, h, w))
+    np.testing.assert_array_equal(F.nchw_to_nhwc(x), x.transpose(0, 2, 3, 1))
+
+
 def test_conv2d_max_pool_is_checked():
     rng = rng_for(0)
     x, w = randn(rng, (1, 8, 8, 3)), randn(rng, (4, 3, 3, 3))

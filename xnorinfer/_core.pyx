@@ -79,6 +79,7 @@ cdef extern from "csrc/float_ops.h":
     int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                            const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
                            const int32_t *x0, const int32_t *x1, float *out, int nthreads) nogil
+    void xi_nchw_to_nhwc(const float *x, int64_t n, int64_t c, int64_t hw, float *out) nogil
     void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                    const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                    const float *divisor, const float *x, float *out, int nthreads) nogil
@@ -273,6 +274,13 @@ def conv2d_max_pool(tuple geometry, const float[:, :, :, ::1] x not None, const 
                                     &y0[0], &y1[0], &x0[0], &x1[0], &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
+
+def nchw_to_nhwc(const float[:, :, :, ::1] x not None, float[:, :, :, ::1] out not None):
+    """out (n, h, w, c) = x (n, c, h, w) transposed."""
+    if x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3] == 0:
+        return
+    with nogil:
+        xi_nchw_to_nhwc(&x[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2] * x.shape[3], &out[0, 0, 0, 0])
 
 def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1] y0 not None,
            const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,

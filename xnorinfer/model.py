@@ -9,6 +9,7 @@ import numpy as np
 
 from . import format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
+from .ops.float_ops import nchw_to_nhwc
 
 LAYOUTS = ("NCHW", "NHWC")
 
@@ -46,12 +47,14 @@ class Model:
                             "use xnorinfer.classify for raw images")
         if x.ndim != 4:
             raise ValueError(f"x must be a 4-D batch ({layout}), got shape {x.shape}; add a batch axis with x[None]")
-        nhwc = x.transpose(0, 2, 3, 1) if layout == "NCHW" else x
         c = self.graph.input_shape[2]
-        if nhwc.shape[3] != c:
-            raise ValueError(f"the model takes {c} input channels, x has {nhwc.shape[3]} (layout {layout}, "
-                             f"shape {x.shape})")
-        nhwc = np.ascontiguousarray(nhwc, dtype=np.float32)
+        if x.shape[1 if layout == "NCHW" else 3] != c:
+            raise ValueError(f"the model takes {c} input channels, x has {x.shape[1 if layout == 'NCHW' else 3]} "
+                             f"(layout {layout}, shape {x.shape})")
+        if layout == "NCHW":
+            nhwc = nchw_to_nhwc(np.ascontiguousarray(x, dtype=np.float32))
+        else:
+            nhwc = np.ascontiguousarray(x, dtype=np.float32)
         if not np.isfinite(nhwc).all():
             raise ValueError("x contains NaN or infinite values")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):

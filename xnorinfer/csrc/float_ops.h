@@ -39,6 +39,9 @@ int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, co
                        const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
                        const int32_t *x0, const int32_t *x1, float *out, int nthreads);
 
+/* out (n, hw, c) = x (n, c, hw) transposed: a PyTorch-layout batch into the kernels' NHWC. */
+void xi_nchw_to_nhwc(const float *x, int64_t n, int64_t c, int64_t hw, float *out);
+
 /* Pooling over windows given per output row and column: rows [y0[oy], y1[oy]) and columns
  * [x0[ox], x1[ox]) of the input (already clipped to it). Max: the window's maximum. Average: the
  * window's sum (row by row, left to right, as PyTorch adds) divided by divisor[oy * wo + ox]. */

@@ -314,6 +314,14 @@ def bind_pool2d(kind, x, kernel, stride=None, padding=0, count_include_pad=True,
     return functools.partial(_core.pool2d, kind == "max", x, y0, y1, x0, x1, divisor, out), out
 
 
+def nchw_to_nhwc(x) -> np.ndarray:
+    """A float32 (N, C, H, W) batch, PyTorch's layout, as a new (N, H, W, C) one, the kernels'."""
+    x = _v.tensor(x, "x", np.float32, 4)
+    out = np.empty((x.shape[0], x.shape[2], x.shape[3], x.shape[1]), np.float32)
+    _core.nchw_to_nhwc(x, out)
+    return out
+
+
 def bind_conv2d_max_pool(conv, pool):
     """One call for a conv2d bound by `bind_conv2d` and the max pooling of its output bound by
     `bind_pool2d`: the conv output is computed a few rows at a time and pooled while they are in
