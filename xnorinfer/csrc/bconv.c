@@ -17,7 +17,7 @@ enum {
 static int64_t blocks_for(int channels) { return (channels + XI_BLOCK - 1) / XI_BLOCK; }
 
 /* Set bits of a word, portably (the default build may not use the popcnt instruction): loading
- * ReActNet-A counts 450 K words, a loop per set bit took ~10 ms of it. */
+ * ReActNet-A counts 450 K words, and a loop per set bit took ~20 ms of its load. */
 static int popcount64(uint64_t v)
 {
     v -= (v >> 1) & 0x5555555555555555ull;
