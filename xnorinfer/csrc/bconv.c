@@ -87,28 +87,56 @@ static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, cons
     return 0;
 }
 
-/* One thread's scratch for a tile of PIXEL_TILE rows. */
+/* What the threads of one call share: this CPU's kernels, and per-thread scratch for tiles of
+ * PIXEL_TILE rows of convolutions with at most max_taps taps and ldc counts per row. */
 typedef struct {
-    const uint64_t **a; /* PIXEL_TILE * taps input pointers */
-    int32_t *counts;    /* PIXEL_TILE rows of ldc */
-    int *valid;         /* valid taps per row */
-    float *values;      /* one row's values when there is no float output */
-} tile_scratch;
+    xi_bgemm_fn bgemm;
+    xi_epilogue_fn epilogue;
+    const uint64_t **ptrs; /* PIXEL_TILE * max_taps input pointers per thread */
+    int32_t *counts;       /* PIXEL_TILE rows of ldc per thread */
+    int *valid;            /* valid taps per row */
+    float *values;         /* one row's values when there is no float output */
+    uint64_t *zeros;       /* the words a padded tap reads */
+    int max_taps, ldc;
+} team_scratch;
+
+static void team_free(team_scratch *t)
+{
+    free(t->ptrs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
+}
+
+static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
+{
+    t->bgemm = xi_bgemm_for(xi_isa_get());
+    t->epilogue = xi_epilogue_for(xi_isa_get());
+    t->max_taps = max_taps, t->ldc = ldc;
+    t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
+    t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
+    t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
+    t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
+    t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
+    if (!t->ptrs || !t->counts || !t->valid || !t->values || !t->zeros) {
+        team_free(t);
+        return -1;
+    }
+    return 0;
+}
 
 /* Output rows [p0, p0 + rows) of image img and group grp, channel blocks [blk0, blk0 + nb), through
  * the epilogue. in_tile: NULL to read the input through the geometry, or the packed input of these
  * very rows (a 1x1 convolution without stride or padding reading a fused block's tile). res_row0
  * and out_row0: the residual's row, and the outputs' (float and packed), for row p0. */
 static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_t *in_tile, int64_t img,
-                         int grp, int64_t p0, int rows, int64_t blk0, int nb, int ldc, int64_t res_row0,
-                         int64_t out_row0, float *out, const tile_scratch *s, const uint64_t *zeros,
-                         xi_bgemm_fn bgemm, xi_epilogue_fn epilogue)
+                         int grp, int64_t p0, int rows, int64_t blk0, int nb, int64_t res_row0,
+                         int64_t out_row0, float *out, const team_scratch *team, int tid)
 {
     const xi_bconv_geom *g = j->g;
-    const int taps = j->taps;
+    const int taps = j->taps, ldc = team->ldc;
     const int64_t xw = j->xw;
-    const uint64_t **a = s->a;
-    int *nvalid = s->valid;
+    const uint64_t **a = team->ptrs + (int64_t)tid * PIXEL_TILE * team->max_taps;
+    const uint64_t *zeros = team->zeros;
+    int32_t *counts = team->counts + (int64_t)tid * PIXEL_TILE * ldc;
+    int *nvalid = team->valid + (int64_t)tid * PIXEL_TILE;
 
     if (in_tile) {
         for (int i = 0; i < rows; ++i)
@@ -143,7 +171,7 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
         }
     }
 
-    bgemm(rows, nb, taps, (int)j->gw, a, j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK, s->counts, ldc);
+    team->bgemm(rows, nb, taps, (int)j->gw, a, j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK, counts, ldc);
 
     const int oc0 = grp * j->og + (int)(blk0 * XI_BLOCK);
     const int count = (int)(j->og - blk0 * XI_BLOCK < nb * XI_BLOCK ? j->og - blk0 * XI_BLOCK : nb * XI_BLOCK);
@@ -156,51 +184,14 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
                 if (a[i * taps + t] != zeros)
                     continue;
                 const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
-                int32_t *ci = s->counts + (int64_t)i * ldc;
+                int32_t *ci = counts + (int64_t)i * ldc;
                 for (int c = 0; c < count; ++c)
                     ci[c] -= pc[c];
             }
         }
     }
-    return epilogue(g, ep, s->counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out, s->values);
-}
-
-/* Per-thread scratch for convolutions of at most max_taps taps and ldc counts per row. */
-typedef struct {
-    const uint64_t **ptrs;
-    int32_t *counts;
-    int *valid;
-    float *values;
-    uint64_t *zeros;
-    int max_taps, ldc;
-} team_scratch;
-
-static void team_free(team_scratch *t)
-{
-    free(t->ptrs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
-}
-
-static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
-{
-    t->max_taps = max_taps, t->ldc = ldc;
-    t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
-    t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
-    t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
-    t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
-    t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
-    if (!t->ptrs || !t->counts || !t->valid || !t->values || !t->zeros) {
-        team_free(t);
-        return -1;
-    }
-    return 0;
-}
-
-static tile_scratch scratch_of(const team_scratch *t, int tid)
-{
-    tile_scratch s = {t->ptrs + (int64_t)tid * PIXEL_TILE * t->max_taps,
-                      t->counts + (int64_t)tid * PIXEL_TILE * t->ldc, t->valid + (int64_t)tid * PIXEL_TILE,
-                      t->values + (int64_t)tid * t->ldc};
-    return s;
+    return team->epilogue(g, ep, counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out,
+                          team->values + (int64_t)tid * ldc);
 }
 
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
@@ -234,15 +225,12 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         free(j.unit);
         return -1;
     }
-    const xi_bgemm_fn bgemm = xi_bgemm_for(xi_isa_get());
-    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
     int64_t nans = 0;
 
     /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
      * their chunk of weights in cache. */
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
-        const tile_scratch s = scratch_of(&team, xi_thread_id());
         const int64_t tile = task % pixel_tiles;
         const int64_t chunk = (task / pixel_tiles) % chunks;
         const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
@@ -251,8 +239,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
         const int64_t blk0 = chunk * chunk_blocks;
         const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
-        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, ldc, row0, row0, out, &s, team.zeros,
-                          bgemm, epilogue);
+        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team, xi_thread_id());
     }
 
     team_free(&team);
@@ -326,14 +313,11 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
             free(jobs[r].unit);
         return -1;
     }
-    const xi_bgemm_fn bgemm = xi_bgemm_for(xi_isa_get());
-    const xi_epilogue_fn epilogue = xi_epilogue_for(xi_isa_get());
     int64_t nans = 0;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
         const int tid = xi_thread_id();
-        const tile_scratch s = scratch_of(&team, tid);
         const int64_t img = task / pixel_tiles, p0 = task % pixel_tiles * PIXEL_TILE, row0 = img * npix + p0;
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
         float *tile_values = values + (int64_t)tid * PIXEL_TILE * o;
@@ -343,16 +327,15 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
         ep.packed = tile_signs;
         for (int64_t blk0 = 0; blk0 < jobs[0].nblk; blk0 += MAX_CHUNK_BLOCKS) {
             const int nb = (int)(jobs[0].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[0].nblk - blk0 : MAX_CHUNK_BLOCKS);
-            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, ldc, row0, 0, tile_values, &s,
-                              team.zeros, bgemm, epilogue);
+            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, row0, 0, tile_values, &team, tid);
         }
         for (int r = 1; r <= nrest; ++r) {
             ep = jobs[r].ep;
             ep.residual = tile_values;
             for (int64_t blk0 = 0; blk0 < jobs[r].nblk; blk0 += MAX_CHUNK_BLOCKS) {
                 const int nb = (int)(jobs[r].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[r].nblk - blk0 : MAX_CHUNK_BLOCKS);
-                nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, blk0, nb, ldc, 0, row0, jobs[r].out,
-                                  &s, team.zeros, bgemm, epilogue);
+                nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, blk0, nb, 0, row0, jobs[r].out,
+                                  &team, tid);
             }
         }
     }

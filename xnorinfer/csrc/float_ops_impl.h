@@ -65,34 +65,32 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
     const int64_t depth = (int64_t)g->kh * g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     const float *src[XI_CONV_PX];
+    int64_t img[XI_CONV_PX], iy0[XI_CONV_PX], ix0[XI_CONV_PX]; /* each lane's window origin */
     int inside = 1;
     for (int q = 0; q < XI_CONV_PX; ++q) {
         const int64_t p = q < npx ? p0 + q : p_last;
-        const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
-        const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
-        const int in = iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 && ix0 + g->kw <= g->w;
-        src[q] = in ? x + ((b * g->h + iy0) * g->w + ix0) * g->c : x;
+        img[q] = p / (g->ho * g->wo);
+        iy0[q] = p / g->wo % g->ho * g->sh - g->pad_t, ix0[q] = p % g->wo * g->sw - g->pad_l;
+        const int in = iy0[q] >= 0 && iy0[q] + g->kh <= g->h && ix0[q] >= 0 && ix0[q] + g->kw <= g->w;
+        src[q] = in ? x + ((img[q] * g->h + iy0[q]) * g->w + ix0[q]) * g->c : x;
         inside &= in;
     }
     if (!inside) {
         for (int q = 0; q < XI_CONV_PX; ++q) {
-            const int64_t p = q < npx ? p0 + q : p_last;
-            const int64_t b = p / (g->ho * g->wo), oy = p / g->wo % g->ho, ox = p % g->wo;
             float *d = patch + q * depth;
             src[q] = d;
-            const int64_t ix0 = ox * g->sw - g->pad_l;
             /* the taps of one kernel row that lie inside the input are one run of memory */
-            const int lo = ix0 < 0 ? (int)-ix0 : 0;
-            const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+            const int lo = ix0[q] < 0 ? (int)-ix0[q] : 0;
+            const int hi = ix0[q] + g->kw > g->w ? (int)(g->w - ix0[q]) : g->kw;
             for (int ky = 0; ky < g->kh; ++ky, d += (int64_t)g->kw * g->c) {
-                const int64_t iy = oy * g->sh - g->pad_t + ky;
+                const int64_t iy = iy0[q] + ky;
                 if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
                     memset(d, 0, sizeof(float) * (size_t)g->kw * g->c);
                     continue;
                 }
                 if (lo > 0)
                     memset(d, 0, sizeof(float) * (size_t)lo * g->c);
-                memcpy(d + (int64_t)lo * g->c, x + ((b * g->h + iy) * g->w + ix0 + lo) * g->c,
+                memcpy(d + (int64_t)lo * g->c, x + ((img[q] * g->h + iy) * g->w + ix0[q] + lo) * g->c,
                        sizeof(float) * (size_t)(hi - lo) * g->c);
                 if (hi < g->kw)
                     memset(d + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);

@@ -46,6 +46,11 @@ def tensor(x, name: str, dtype, ndim: int | tuple[int, ...], *, finite: bool = F
     return x
 
 
+def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a and b start at the same address: one bound call's output is another's input."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+
+
 def channel_vector(v, name: str, channels: int, *, finite: bool = True) -> np.ndarray | None:
     """None, or a float32 vector of `channels` values (a (1, C, 1, 1) PyTorch parameter is fine)."""
     if v is None:

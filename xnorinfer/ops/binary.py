@@ -219,10 +219,6 @@ _GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t",
              "pad_one", "ho", "wo")
 
 
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
-
-
 class _BoundBConv:
     """A binary convolution bound by `bind_bconv2d`: its checked kernel arguments; a call runs it."""
 
@@ -260,8 +256,8 @@ def bind_bconv2d_block(first, rest):
                 (b["groups"], b["kh"], b["kw"], b["sh"], b["sw"]) != (1,) * 5 or \
                 any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r")):
             raise ValueError(f"{b} is not a pointwise convolution of the block's output {a}")
-        if _address(r.args.x) != _address(head.packed) or r.args.residual is None \
-                or _address(r.args.residual) != _address(head.out):
+        if not check.same_memory(r.args.x, head.packed) or r.args.residual is None \
+                or not check.same_memory(r.args.residual, head.out):
             raise ValueError("a block's pointwise convolutions read its first one's signs and floats")
     first_args, rest_args = tuple(head), [tuple(r.args) for r in rest]
     return lambda: _core.bconv2d_block(first_args, rest_args)

@@ -333,7 +333,7 @@ def bind_conv2d_max_pool(conv, pool):
     geometry, x, hwio, scale, bias, conv_out, packed, _ = conv.args
     is_max, pool_in, y0, y1, x0, x1, _, out = pool.args
     if not is_max or packed is not None or pool_in.shape != conv_out.shape \
-            or pool_in.__array_interface__["data"][0] != conv_out.__array_interface__["data"][0]:
+            or not _v.same_memory(pool_in, conv_out):
         raise ValueError("bind_conv2d_max_pool: the pooling must be a max pooling of the conv's output, "
                          "and the conv must not pack signs")
     return functools.partial(_core.conv2d_max_pool, geometry, x, hwio, scale, bias, y0, y1, x0, x1, out)
