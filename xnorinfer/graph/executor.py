@@ -91,8 +91,8 @@ class Executor:
                 parts = [(source, 0)]
             convs = [producer[name] for name, _ in parts]
             float_conv = len(convs) == 1 and convs[0].op == "conv2d"
-            if any(c.op not in ("bconv2d", "conv2d") or c.attrs.get("groups", 1) != 1 or c.output in packs_of
-                   for c in convs) or (not float_conv and any(c.op != "bconv2d" for c in convs)) \
+            if not (float_conv or all(c.op == "bconv2d" for c in convs)) \
+                    or any(c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
                     or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs):
                 continue
             for name, start in parts:
