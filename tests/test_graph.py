@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
+from xnorinfer.graph.executor import ALIGN, _arena_layout
 
 import graphs
 from conftest import run_everywhere
@@ -100,6 +103,32 @@ def test_executor_reuses_buffers_and_matches_across_batches():
         # NumPy's float GEMM may block a batch of 1 differently: equal up to rounding.
         np.testing.assert_allclose(ex.run(x[i:i + 1]), whole[i:i + 1], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(ex.run(x), whole)  # a second run, pooled buffers reused, same bits
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=30))
+def test_arena_layout_never_overlaps_tensors_alive_together(spans):
+    lifetimes = {f"t{i}": [size, min(a, b), max(a, b)] for i, (size, a, b) in enumerate(spans)}
+    offsets, size = _arena_layout(lifetimes)
+    assert set(offsets) == set(lifetimes) and size <= sum(-(-n // ALIGN) * ALIGN for n, _, _ in lifetimes.values())
+    for name, (nbytes, first, last) in lifetimes.items():
+        assert offsets[name] % ALIGN == 0 and offsets[name] + nbytes <= size
+        for other, (n2, f2, l2) in lifetimes.items():
+            if other != name and first <= l2 and f2 <= last:  # alive together: disjoint bytes
+                assert offsets[name] + nbytes <= offsets[other] or offsets[other] + n2 <= offsets[name]
+
+
+def test_plan_shares_one_arena_between_tensors_alive_apart():
+    graph = optimize(graphs.tiny_reactnet(5, size=40, shared_sign=True))
+    ex = Executor(graph)
+    x = np.random.default_rng(5).standard_normal((2,) + graph.input_shape).astype(np.float32)
+    plan = ex.plan(x.shape)
+    owned = {id(b.base) for name, b in plan.buffers.items() if b is not None and name != graph.input}
+    assert len(owned) == 1  # every intermediate is a view of the arena
+    tensors = sum(b.nbytes for name, b in plan.buffers.items()
+                  if b is not None and name != graph.input and b.base is not None and b.flags.c_contiguous)
+    assert plan.arena_bytes < 0.7 * tensors
+    np.testing.assert_array_equal(ex.run(x), Executor(graph).run(x))  # fresh plans, same bits
 
 
 def test_executor_overrides_and_captures_tensors():

@@ -1,7 +1,7 @@
 """Runs a graph: nodes compiled once (weights laid out for the kernels); then, per input shape, a
-plan: every intermediate gets a buffer once (a buffer is reused by a later layer of the same shape
-once its tensor's last reader has run) and every layer is bound to its buffers with its arguments
-checked once, so that a run is a loop of kernel calls.
+plan: every intermediate gets its bytes of one arena once (tensors alive at different times share
+bytes) and every layer is bound to its buffers with its arguments checked once, so that a run is a
+loop of kernel calls.
 
 Two layers cost nothing: a concat of binary convolutions (each writes its channel slice of the
 concat's buffer), and a sign packer whose input binary convolutions write its packed words
@@ -203,42 +203,57 @@ MAX_PLANS = 2  # per thread: e.g. full batches and a last, shorter one
 
 
 class _Plan:
-    """One input shape's buffers and bound layers: `steps` is [(node name, output name, call)]."""
+    """One input shape's buffers and bound layers: `steps` is [(node name, output name, call)].
+
+    The intermediates live in one arena: each gets a byte range for the steps from its first
+    writer to its last reader, and tensors alive at the same time never share bytes. Packing them
+    tightly (largest first, each at the lowest offset free for its lifetime, as TensorFlow Lite's
+    greedy planner does) keeps a run's working set small, so that the layers find their inputs,
+    outputs and weights in cache rather than in memory."""
 
     def __init__(self, executor: Executor, infos, batch: int, fuse_packs: bool):
         graph = executor.graph
         packs_of = executor._packs_of if fuse_packs else {}
         fused_packs = {pack.output for pack, _ in packs_of.values()}
-        self.input = np.empty((batch,) + infos[graph.input].shape, np.float32)
-        buffers = {graph.input: self.input}
-        free: dict[tuple, list[np.ndarray]] = {}  # buffers whose tensors are dead, by (shape, dtype)
-        owned: set[str] = set()  # tensors whose buffers the plan allocated (views and the input are not)
+        blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
+        release = _release_steps(graph, executor._release, blocks)
 
-        def allocate(name):
+        def owns(node):
+            """The tensors a step writes first (the packer's words, the concat, its output)."""
+            name = node.output
+            if name in packs_of:
+                yield packs_of[name][0].output
+            if name in executor._slice_of:
+                yield executor._slice_of[name][0]
+            elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only):
+                yield name
+
+        def nbytes(name):
+            return batch * int(np.prod(infos[name].shape)) * (8 if infos[name].packed else 4)
+
+        lifetimes = {}  # tensor -> [bytes, first step, last step]
+        for i, node in enumerate(graph.nodes):
+            for name in owns(node):
+                lifetimes.setdefault(name, [nbytes(name), i, len(graph.nodes)])
+            for name in release[i]:
+                if name in lifetimes:
+                    lifetimes[name][2] = i
+        offsets, size = _arena_layout(lifetimes)
+        arena = _aligned_bytes(size)
+        buffers = {graph.input: np.empty((batch,) + infos[graph.input].shape, np.float32)}
+        for name, offset in offsets.items():
             dtype = np.uint64 if infos[name].packed else np.float32
-            key = ((batch,) + infos[name].shape, np.dtype(dtype))
-            owned.add(name)
-            return free[key].pop() if free.get(key) else np.empty(key[0], key[1])
+            raw = arena[offset:offset + lifetimes[name][0]]
+            buffers[name] = raw.view(dtype).reshape((batch,) + infos[name].shape)
 
         self.steps = []
-        blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
         bound = {}  # the bound calls of blocks' convolutions, by node name
         in_block = {name for rest, _ in blocks.values() for name in rest} | set(blocks)
-        release = [list(dead) for dead in executor._release]
-        for i, node in enumerate(graph.nodes):
-            if node.name in blocks:  # the block's outputs are written while its first layer runs:
-                rest = blocks[node.name][0]  # the buffers it reads must not serve them
-                last = next(j for j in range(len(graph.nodes) - 1, i, -1) if graph.nodes[j].name in rest)
-                release[last] += [name for j in range(i, last) for name in release[j]]
-                for j in range(i, last):
-                    release[j] = []
-        for (node, run, writes_into), dead in zip(executor._steps, release):
+        for node, run, writes_into in executor._steps:
             name = node.output
             fused = {}
             if name in packs_of:  # this conv writes (its words of) the packer's output too
                 pack, first = packs_of[name]
-                if pack.output not in buffers:
-                    buffers[pack.output] = allocate(pack.output)
                 bias = pack.params.get("bias")
                 if bias is not None:  # this conv's channels of the packer's bias
                     bias = bias.reshape(-1)[first:first + infos[name].shape[-1]]
@@ -247,11 +262,8 @@ class _Plan:
                     fused.update(first_channel=first, float_out=name not in executor._bits_only)
             if name in executor._slice_of:
                 concat, start, stop = executor._slice_of[name]
-                if concat not in buffers:
-                    buffers[concat] = allocate(concat)
                 buffers[name] = buffers[concat][..., start:stop]
-            elif name not in buffers:
-                buffers[name] = None if not fused.get("float_out", True) else allocate(name)
+            buffers.setdefault(name, None)  # a convolution that writes only packed signs
             if name in executor._inplace or name in fused_packs:
                 call = _nothing  # its output is written already; the step stays for timings
             else:
@@ -259,10 +271,6 @@ class _Plan:
             if node.name in in_block:
                 bound[node.name] = call
             self.steps.append((node.name, name, call))
-            for dead_name in dead:
-                if dead_name in owned:
-                    array = buffers[dead_name]
-                    free.setdefault((array.shape, array.dtype), []).append(array)
         for i, (node_name, name, call) in enumerate(self.steps):
             if node_name in blocks:  # the block runs at its first layer; the others are done then
                 rest, binder = blocks[node_name]
@@ -270,8 +278,52 @@ class _Plan:
                 for j, (other, other_output, _) in enumerate(self.steps):
                     if other in rest:
                         self.steps[j] = (other, other_output, _nothing)
+        self.input = buffers[graph.input]
         self.buffers = buffers
         self.output = buffers[graph.output]
+        self.arena_bytes = size
+
+
+def _release_steps(graph, release, blocks):
+    """For each step, the tensors dead after it. A block's outputs are written while its first
+    layer runs, so what dies inside the block lives on to its last layer (the buffers the block
+    reads must not serve its outputs)."""
+    release = [list(dead) for dead in release]
+    for i, node in enumerate(graph.nodes):
+        if node.name in blocks:
+            rest = blocks[node.name][0]
+            last = next(j for j in range(len(graph.nodes) - 1, i, -1) if graph.nodes[j].name in rest)
+            release[last] += [name for j in range(i, last) for name in release[j]]
+            for j in range(i, last):
+                release[j] = []
+    return release
+
+
+ALIGN = 64  # bytes: every tensor starts on a cache line
+
+
+def _arena_layout(lifetimes):
+    """({tensor: byte offset}, arena bytes) for {tensor: (bytes, first step, last step)}: the
+    largest tensors placed first, each at the lowest aligned offset that no tensor placed before
+    it and alive during any of its steps occupies."""
+    offsets, placed, size = {}, [], 0  # placed: (offset, end, first, last)
+    for name, (nbytes, first, last) in sorted(lifetimes.items(), key=lambda kv: (-kv[1][0], kv[1][1])):
+        offset = 0
+        for start, end, _, _ in sorted(p for p in placed if p[2] <= last and first <= p[3]):
+            if offset + nbytes <= start:
+                break
+            offset = max(offset, end)
+        offsets[name] = offset
+        placed.append((offset, offset + -(-nbytes // ALIGN) * ALIGN, first, last))
+        size = max(size, placed[-1][1])
+    return offsets, size
+
+
+def _aligned_bytes(size: int) -> np.ndarray:
+    """`size` bytes starting on a cache line."""
+    raw = np.empty(size + ALIGN, np.uint8)
+    skip = -raw.__array_interface__["data"][0] % ALIGN
+    return raw[skip:skip + size]
 
 
 def _nothing():
