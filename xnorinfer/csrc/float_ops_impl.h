@@ -282,35 +282,34 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
     return failed ? -1 : 0;
 }
 
-/* out[b, j] for R consecutive outputs j0.. (R = XI_DENSE_ROWS, or 1 for the last ones): each
- * output's 16 lanes of products, summed lane by lane in order. Several rows of weights stream at
- * once, so their loads overlap instead of one dependent chain of sums waiting on each. Always
- * inlined with constant R so the lanes stay in registers. */
+/* out[b, j] for the R outputs of one panel (see xi_dense_panels): each output's 16 lanes of
+ * products, summed lane by lane in order. The R rows of weights are one sequential stream, and
+ * their R chains of sums overlap instead of one waiting on each. Always inlined; with constant
+ * R (a whole panel) the lanes stay in registers. */
 XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(dense_rows)(const int R, int64_t in, int64_t o, const float *xr, const float *w, int64_t j0,
+XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, int64_t j0,
                   const float *bias, float *outr)
 {
     float lanes[XI_DENSE_ROWS][16];
     for (int r = 0; r < R; ++r)
         for (int l = 0; l < 16; ++l)
             lanes[r][l] = 0.0f;
-    int64_t k = 0;
-    for (; k + 16 <= in; k += 16)
+    const int64_t main = in - in % 16, tail = in % 16;
+    for (int64_t k = 0; k < main; k += 16)
         for (int r = 0; r < R; ++r)
             for (int l = 0; l < 16; ++l)
-                lanes[r][l] = XI_MADD(xr[k + l], w[(j0 + r) * in + k + l], lanes[r][l]);
+                lanes[r][l] = XI_MADD(xr[k + l], panel[k * R + r * 16 + l], lanes[r][l]);
     for (int r = 0; r < R; ++r) {
-        for (int l = 0; k + l < in; ++l)
-            lanes[r][l] = XI_MADD(xr[k + l], w[(j0 + r) * in + k + l], lanes[r][l]);
+        for (int l = 0; l < tail; ++l)
+            lanes[r][l] = XI_MADD(xr[main + l], panel[main * R + r * tail + l], lanes[r][l]);
         float sum = 0.0f;
         for (int l = 0; l < 16; ++l)
             sum += lanes[r][l];
         outr[j0 + r] = bias ? sum + bias[j0 + r] : sum;
     }
-    (void)o;
 }
 
-XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *w,
+XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *panels,
                                    const float *bias, float *out, int nthreads)
 {
     const int64_t blocks = (o + XI_DENSE_ROWS - 1) / XI_DENSE_ROWS;
@@ -318,13 +317,12 @@ XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && o * in >= 65536)
     for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t j0 = blk * XI_DENSE_ROWS;
+        const float *panel = panels + j0 * in;
         for (int64_t b = 0; b < n; ++b) {
-            if (j0 + XI_DENSE_ROWS <= o) {
-                XI_FN(dense_rows)(XI_DENSE_ROWS, in, o, x + b * in, w, j0, bias, out + b * o);
-            } else {
-                for (int64_t j = j0; j < o; ++j)
-                    XI_FN(dense_rows)(1, in, o, x + b * in, w, j, bias, out + b * o);
-            }
+            if (j0 + XI_DENSE_ROWS <= o)
+                XI_FN(dense_rows)(XI_DENSE_ROWS, in, x + b * in, panel, j0, bias, out + b * o);
+            else
+                XI_FN(dense_rows)((int)(o - j0), in, x + b * in, panel, j0, bias, out + b * o);
         }
     }
 }

@@ -163,7 +163,7 @@ def _infer_dense(node, ins):
 
 
 def _compile_dense(node):
-    weight, bias = node.params["weight"], node.params.get("bias")
+    weight, bias = ops.float_ops.DenseWeights(node.params["weight"]), node.params.get("bias")
 
     def run(x, out=None):
         return ops.dense(x, weight, bias)

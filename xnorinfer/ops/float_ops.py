@@ -168,25 +168,40 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
 
 
 def dense(x, weight, bias=None) -> np.ndarray:
-    """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) -> x @ weight.T + bias."""
+    """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) (or DenseWeights of
+    them) -> x @ weight.T + bias."""
     run, out = bind_dense(x, weight, bias)
     run()
     return out
 
 
+class DenseWeights:
+    """A dense layer's (O, I) float weights laid out once for the kernel: outputs in panels of 8
+    whose weights are one sequential stream (csrc/float_ops.h, xi_dense_panels)."""
+
+    def __init__(self, weight):
+        self.weight = _v.tensor(weight, "weight", np.float32, 2, finite=True)
+        self.shape = self.weight.shape
+        self.panels = np.empty(self.weight.size, np.float32)
+        if self.weight.size:
+            _core.dense_panels(self.weight, self.panels)
+
+
 def bind_dense(x, weight, bias=None, out=None):
-    """`dense` checked once: (run, out)."""
+    """`dense` checked once: (run, out). weight: (O, I) floats, or DenseWeights made from them
+    (a model's layer lays its weights out once)."""
     x = _v.tensor(x, "x", np.float32, 2, finite=True)
-    weight = _v.tensor(weight, "weight", np.float32, 2, finite=True)
-    if weight.shape[1] != x.shape[1]:
-        raise ValueError(f"weight shape {weight.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
-    bias = _v.channel_vector(bias, "bias", weight.shape[0])
-    out = _v.output(out, (x.shape[0], weight.shape[0]), np.float32)
+    weights = weight if isinstance(weight, DenseWeights) else DenseWeights(weight)
+    o, features = weights.shape
+    if features != x.shape[1]:
+        raise ValueError(f"weight shape {weights.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
+    bias = _v.channel_vector(bias, "bias", o)
+    out = _v.output(out, (x.shape[0], o), np.float32)
     if out.size == 0 or x.shape[1] == 0:
         def empty():
             out[...] = 0 if bias is None else bias
         return empty, out
-    return functools.partial(_core.dense, x, weight, bias, out), out
+    return functools.partial(_core.dense, x, weights.panels, bias, out), out
 
 
 def batch_norm(x, mean, var, gamma=None, beta=None, eps=1e-5) -> np.ndarray:
