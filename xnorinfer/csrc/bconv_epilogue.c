@@ -29,9 +29,10 @@
 #define XI_VCOUNTS(c, nbits)                                                                       \
     _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(nbits),                                  \
                                         _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(c)), 1)))
-#define XI_VSELECT_GE0(v, neg)                                                                     \
-    _mm256_blendv_ps((neg), (v), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_GE_OQ))
-#define XI_VNEG_BITS(v) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ)))
+#define XI_VNEG(v) _mm256_sub_ps(_mm256_setzero_ps(), (v))
+#define XI_VPRELU(v, slope)                                                                        \
+    _mm256_blendv_ps(_mm256_mul_ps((v), (slope)), (v), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_GE_OQ))
+#define XI_VLESS_BITS(v, t) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (t), _CMP_LT_OQ)))
 #define XI_VNAN_LANES(v) ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #include "bconv_epilogue_impl.h"
 #undef XI_SUFFIX
@@ -44,8 +45,9 @@
 #undef XI_VSUB
 #undef XI_VMUL
 #undef XI_VCOUNTS
-#undef XI_VSELECT_GE0
-#undef XI_VNEG_BITS
+#undef XI_VNEG
+#undef XI_VPRELU
+#undef XI_VLESS_BITS
 #undef XI_VNAN_LANES
 
 #define XI_SUFFIX avx512
@@ -59,9 +61,10 @@
 #define XI_VMUL(a, b) _mm512_mul_ps((a), (b))
 #define XI_VCOUNTS(c, nbits)                                                                       \
     _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(nbits), _mm512_slli_epi32(_mm512_loadu_si512(c), 1)))
-#define XI_VSELECT_GE0(v, neg)                                                                     \
-    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_GE_OQ), (neg), (v))
-#define XI_VNEG_BITS(v) ((uint64_t)_mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ))
+#define XI_VNEG(v) _mm512_sub_ps(_mm512_setzero_ps(), (v))
+/* v * slope in the negative lanes only (v >= 0 keeps v, NaN stays NaN): one masked multiply. */
+#define XI_VPRELU(v, slope) _mm512_mask_mul_ps((v), _mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ), (v), (slope))
+#define XI_VLESS_BITS(v, t) ((uint64_t)_mm512_cmp_ps_mask((v), (t), _CMP_LT_OQ))
 #define XI_VNAN_LANES(v) ((unsigned)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q))
 #include "bconv_epilogue_impl.h"
 #endif /* x86-64 */
@@ -87,8 +90,9 @@ static inline uint64_t xi_neon_bits(uint32x4_t m)
 #define XI_VSUB(a, b) vsubq_f32((a), (b))
 #define XI_VMUL(a, b) vmulq_f32((a), (b))
 #define XI_VCOUNTS(c, nbits) vcvtq_f32_s32(vsubq_s32(vdupq_n_s32(nbits), vshlq_n_s32(vld1q_s32(c), 1)))
-#define XI_VSELECT_GE0(v, neg) vbslq_f32(vcgeq_f32((v), vdupq_n_f32(0.0f)), (v), (neg))
-#define XI_VNEG_BITS(v) xi_neon_bits(vcltq_f32((v), vdupq_n_f32(0.0f)))
+#define XI_VNEG(v) vnegq_f32(v)
+#define XI_VPRELU(v, slope) vbslq_f32(vcgeq_f32((v), vdupq_n_f32(0.0f)), (v), vmulq_f32((v), (slope)))
+#define XI_VLESS_BITS(v, t) xi_neon_bits(vcltq_f32((v), (t)))
 #define XI_VNAN_LANES(v) ((unsigned)xi_neon_bits(vmvnq_u32(vceqq_f32((v), (v)))))
 #include "bconv_epilogue_impl.h"
 #endif /* aarch64 */

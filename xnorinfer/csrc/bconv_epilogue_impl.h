@@ -33,7 +33,9 @@ XI_FN(value)(const XI_FN(row_args) *r, int j, const int has_residual, const int 
 }
 
 /* One output row: its values and, with has_pack, its signs (bit j of a word set iff
- * value + pack_bias < 0), from registers while the values are still in them. Always inlined with
+ * value + pack_bias < 0, tested as value < -pack_bias: the same, as a sum rounded to nearest has
+ * the sign of the exact one, and an exact zero rounds to +0), from registers while the values are
+ * still in them. Always inlined with
  * constant flags, so each combination is one branch-free loop. Returns nonzero if a packed value
  * was NaN. */
 XI_TARGET static inline __attribute__((always_inline)) int64_t
@@ -53,13 +55,12 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
                 v = XI_VADD(v, XI_VLOAD(r->residual + j));
             if (has_rprelu) {
                 v = XI_VSUB(v, XI_VLOAD(r->gamma + j));
-                v = XI_VADD(XI_VSELECT_GE0(v, XI_VMUL(v, XI_VLOAD(r->slope + j))), XI_VLOAD(r->zeta + j));
+                v = XI_VADD(XI_VPRELU(v, XI_VLOAD(r->slope + j)), XI_VLOAD(r->zeta + j));
             }
             XI_VSTORE(r->out + j, v);
             if (has_pack) {
-                const XI_VF p = XI_VADD(v, XI_VLOAD(r->pack_bias + j));
-                word |= XI_VNEG_BITS(p) << (j - w0);
-                nans += XI_VNAN_LANES(p) != 0;
+                word |= XI_VLESS_BITS(v, XI_VNEG(XI_VLOAD(r->pack_bias + j))) << (j - w0);
+                nans += XI_VNAN_LANES(v) != 0;
             }
         }
 #endif
@@ -67,9 +68,8 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
             const float v = XI_FN(value)(r, j, has_residual, has_rprelu);
             r->out[j] = v;
             if (has_pack) {
-                const float p = v + r->pack_bias[j];
-                word |= (uint64_t)(p < 0.0f) << (j - w0);
-                nans += (p != p);
+                word |= (uint64_t)(v < -r->pack_bias[j]) << (j - w0);
+                nans += (v != v);
             }
         }
         if (has_pack) {
@@ -123,25 +123,24 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
     int j = 0;
     for (; j + XI_LANES <= count; j += XI_LANES) {
         const XI_VF scale = XI_VLOAD(r->scale + j), bias = XI_VLOAD(r->bias + j);
-        XI_VF gamma = scale, slope = scale, zeta = scale, pack_bias = scale;
+        XI_VF gamma = scale, slope = scale, zeta = scale, pack_bias = scale; /* pack_bias: negated */
         if (has_rprelu)
             gamma = XI_VLOAD(r->gamma + j), slope = XI_VLOAD(r->slope + j), zeta = XI_VLOAD(r->zeta + j);
         if (has_pack)
-            pack_bias = XI_VLOAD(r->pack_bias + j);
+            pack_bias = XI_VNEG(XI_VLOAD(r->pack_bias + j));
         for (int i = 0; i < rows; ++i) {
             XI_VF v = XI_VADD(XI_VMUL(XI_VCOUNTS(r->c + (int64_t)i * ldc + j, nbits[i]), scale), bias);
             if (has_residual)
                 v = XI_VADD(v, XI_VLOAD(r->residual + i * res_stride + j));
             if (has_rprelu) {
                 v = XI_VSUB(v, gamma);
-                v = XI_VADD(XI_VSELECT_GE0(v, XI_VMUL(v, slope)), zeta);
+                v = XI_VADD(XI_VPRELU(v, slope), zeta);
             }
             XI_VSTORE(r->out + i * out_stride + j, v);
             if (has_pack) {
-                const XI_VF p = XI_VADD(v, pack_bias);
-                const uint64_t bits = XI_VNEG_BITS(p);
+                const uint64_t bits = XI_VLESS_BITS(v, pack_bias);
                 memcpy((unsigned char *)(r->packed + i * packed_stride) + (r->shift + j) / 8, &bits, XI_LANES / 8);
-                nan_lanes |= XI_VNAN_LANES(p);
+                nan_lanes |= XI_VNAN_LANES(v);
             }
         }
     }
@@ -165,9 +164,8 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
             const float v = XI_FN(value)(&ri, t, has_residual, has_rprelu);
             r->out[i * out_stride + t] = v;
             if (has_pack) {
-                const float p = v + r->pack_bias[t];
-                bits |= (uint64_t)(p < 0.0f) << (t - j);
-                nans += (p != p);
+                bits |= (uint64_t)(v < -r->pack_bias[t]) << (t - j);
+                nans += (v != v);
             }
         }
         if (has_pack) {
