@@ -48,10 +48,9 @@ cdef extern from "csrc/bconv.h":
         uint64_t *packed
         int64_t packed_words, first_bit
         const float *pack_bias
-    int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words)
-    void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
-                                  int64_t group_words, uint64_t *blocked,
-                                  int32_t *tap_popcount) nogil
+    int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw)
+    void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels_per_group, int kh,
+                                  int kw, uint64_t *blocked, int32_t *tap_popcount) nogil
     int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out,
                    int nthreads) nogil
@@ -150,16 +149,15 @@ def unpack_signs(const uint64_t[:, ::1] packed not None, int groups, float[:, ::
 
 # ---- binary convolution -------------------------------------------------------------------------
 
-def bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words):
-    return xi_bconv_blocked_words(o, groups, kh, kw, group_words)
+def bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw):
+    return xi_bconv_blocked_words(o, groups, channels_per_group, kh, kw)
 
-def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int kh, int kw,
-                          uint64_t[::1] blocked not None, int32_t[::1] tap_popcount not None):
+def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int channels_per_group, int kh,
+                          int kw, uint64_t[::1] blocked not None, int32_t[::1] tap_popcount not None):
     """w: (o, kh * kw * group_words) packed weights."""
     cdef int o = <int>w.shape[0]
-    cdef int64_t group_words = w.shape[1] // (kh * kw)
     with nogil:
-        xi_bconv_prepare_weights(&w[0, 0], o, groups, kh, kw, group_words, &blocked[0],
+        xi_bconv_prepare_weights(&w[0, 0], o, groups, channels_per_group, kh, kw, &blocked[0],
                                  &tap_popcount[0])
 
 cdef inline const float *_ptr(const float[::1] a):

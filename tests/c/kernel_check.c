@@ -100,9 +100,9 @@ static int check_block(int case_id)
         float *wt = OWN(random_floats((int64_t)o * lk * lkw * lc));
         uint64_t *wp = OWN(malloc(8 * o * lk * lkw * lw));
         xi_pack_signs(wt, NULL, (int64_t)o * lk * lkw, lc, 1, wp, 1);
-        uint64_t *blocked = OWN(malloc(8 * xi_bconv_blocked_words(o, 1, lk, lkw, lw)));
+        uint64_t *blocked = OWN(malloc(8 * xi_bconv_blocked_words(o, 1, lc, lk, lkw)));
         int32_t *tap_pc = OWN(malloc(4 * lk * lkw * o));
-        xi_bconv_prepare_weights(wp, o, 1, lk, lkw, lw, blocked, tap_pc);
+        xi_bconv_prepare_weights(wp, o, 1, lc, lk, lkw, blocked, tap_pc);
         float *p = OWN(random_floats(6 * o));
         xi_bconv_layer L = {{n, l ? ho : h, l ? wo : w, lc, 1, o, lk, lkw, l ? 1 : sh, l ? 1 : sw, l ? 0 : pad,
                              l ? 0 : pad, l ? 0 : pad, l ? 0 : pad, 0, ho, wo, o},
@@ -167,9 +167,9 @@ static int check_case(int case_id)
     uint64_t *xp = malloc(8 * n * h * w * groups * gw), *wp = malloc(8 * o * kh * kw * gw);
     xi_pack_signs(x, NULL, (int64_t)n * h * w, c, groups, xp, 1);
     xi_pack_signs(wt, NULL, (int64_t)o * kh * kw, cg, 1, wp, 1);
-    uint64_t *blocked = malloc(8 * xi_bconv_blocked_words(o, groups, kh, kw, gw));
+    uint64_t *blocked = malloc(8 * xi_bconv_blocked_words(o, groups, cg, kh, kw));
     int32_t *tap_pc = malloc(4 * kh * kw * o);
-    xi_bconv_prepare_weights(wp, o, groups, kh, kw, gw, blocked, tap_pc);
+    xi_bconv_prepare_weights(wp, o, groups, cg, kh, kw, blocked, tap_pc);
 
     /* Naive reference on +-1 floats: padded taps are 0 or +1. */
     float *want = malloc(sizeof(float) * n * ho * wo * o), *got = malloc(sizeof(float) * n * ho * wo * o);

@@ -26,25 +26,41 @@ static int popcount64(uint64_t v)
     return (int)((v * 0x0101010101010101ull) >> 56);
 }
 
-int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words)
+int xi_bconv_paired_taps(int channels_per_group, int kh, int kw)
 {
-    return (int64_t)groups * blocks_for(o / groups) * kh * kw * group_words * XI_BLOCK;
+    return channels_per_group <= 32 && kh * kw > 1;
 }
 
-void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
-                              int64_t group_words, uint64_t *blocked, int32_t *tap_popcount)
+/* Words per block row of the blocked layout (see xi_bconv_blocked_words). */
+static int64_t row_words(int channels_per_group, int kh, int kw)
 {
-    const int og = o / groups, taps = kh * kw;
-    const int64_t k = taps * group_words, nblk = blocks_for(og);
-    memset(blocked, 0, (size_t)xi_bconv_blocked_words(o, groups, kh, kw, group_words) * 8);
+    return xi_bconv_paired_taps(channels_per_group, kh, kw) ? (kh * kw + 1) / 2
+                                                            : kh * kw * xi_words_for(channels_per_group);
+}
+
+int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw)
+{
+    return (int64_t)groups * blocks_for(o / groups) * row_words(channels_per_group, kh, kw) * XI_BLOCK;
+}
+
+void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels_per_group, int kh, int kw,
+                              uint64_t *blocked, int32_t *tap_popcount)
+{
+    const int og = o / groups, taps = kh * kw, paired = xi_bconv_paired_taps(channels_per_group, kh, kw);
+    const int64_t gw = xi_words_for(channels_per_group), k = row_words(channels_per_group, kh, kw);
+    const int64_t nblk = blocks_for(og);
+    memset(blocked, 0, (size_t)xi_bconv_blocked_words(o, groups, channels_per_group, kh, kw) * 8);
     for (int oc = 0; oc < o; ++oc) {
         const int grp = oc / og, j = oc % og;
         uint64_t *dst = blocked + ((grp * nblk + j / XI_BLOCK) * k) * XI_BLOCK + j % XI_BLOCK;
         for (int t = 0; t < taps; ++t) {
             int32_t bits = 0;
-            for (int64_t wd = 0; wd < group_words; ++wd) {
-                const uint64_t word = w[((int64_t)oc * taps + t) * group_words + wd];
-                dst[(t * group_words + wd) * XI_BLOCK] = word;
+            for (int64_t wd = 0; wd < gw; ++wd) {
+                const uint64_t word = w[((int64_t)oc * taps + t) * gw + wd];
+                if (paired) /* one word of at most 32 bits: into its half of the pair's word */
+                    dst[(t / 2) * XI_BLOCK] |= word << (t % 2 * 32);
+                else
+                    dst[(t * gw + wd) * XI_BLOCK] = word;
                 bits += popcount64(word);
             }
             tap_popcount[(int64_t)t * o + oc] = bits;
@@ -61,8 +77,8 @@ typedef struct {
     const int32_t *tap_popcount;
     xi_epilogue ep;
     float *out;
-    int og, taps;
-    int64_t gw, xw, k, nblk;
+    int og, taps, paired;
+    int64_t gw, xw, k, nblk; /* k: words per row of the GEMM */
     float *unit; /* owned: the substitutes, or NULL */
 } conv_job;
 
@@ -71,8 +87,9 @@ static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, cons
 {
     j->g = g, j->x = x, j->blocked = blocked, j->tap_popcount = tap_popcount, j->ep = *ep, j->out = out;
     j->og = g->o / g->groups, j->taps = g->kh * g->kw;
+    j->paired = xi_bconv_paired_taps(g->c / g->groups, g->kh, g->kw);
     j->gw = xi_words_for(g->c / g->groups), j->xw = g->groups * j->gw;
-    j->k = j->taps * j->gw, j->nblk = blocks_for(j->og);
+    j->k = row_words(g->c / g->groups, g->kh, g->kw), j->nblk = blocks_for(j->og);
     j->unit = NULL;
     if (!ep->scale || !ep->bias || (packs && !ep->pack_bias)) {
         j->unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
@@ -93,6 +110,8 @@ typedef struct {
     xi_bgemm_fn bgemm;
     xi_epilogue_fn epilogue;
     const uint64_t **ptrs; /* PIXEL_TILE * max_taps input pointers per thread */
+    const uint64_t **rows; /* PIXEL_TILE pointers per thread to ... */
+    uint64_t *pairs;       /* ... PIXEL_TILE rows of paired taps, (max_taps + 1) / 2 words each */
     int32_t *counts;       /* PIXEL_TILE rows of ldc per thread */
     int *valid;            /* valid taps per row */
     float *values;         /* one row's values when there is no float output */
@@ -102,7 +121,7 @@ typedef struct {
 
 static void team_free(team_scratch *t)
 {
-    free(t->ptrs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
+    free(t->ptrs), free(t->rows), free(t->pairs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
 }
 
 static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
@@ -111,11 +130,13 @@ static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int6
     t->epilogue = xi_epilogue_for(xi_isa_get());
     t->max_taps = max_taps, t->ldc = ldc;
     t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
+    t->rows = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * sizeof(*t->rows));
+    t->pairs = (uint64_t *)malloc((size_t)nthreads * PIXEL_TILE * ((max_taps + 1) / 2) * sizeof(uint64_t));
     t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
     t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
     t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
     t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
-    if (!t->ptrs || !t->counts || !t->valid || !t->values || !t->zeros) {
+    if (!t->ptrs || !t->rows || !t->pairs || !t->counts || !t->valid || !t->values || !t->zeros) {
         team_free(t);
         return -1;
     }
@@ -171,7 +192,24 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
         }
     }
 
-    team->bgemm(rows, nb, taps, (int)j->gw, a, j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK, counts, ldc);
+    const uint64_t *b = j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK;
+    if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
+        const int64_t k = j->k;
+        const uint64_t **prow = team->rows + (int64_t)tid * PIXEL_TILE;
+        uint64_t *pairs = team->pairs + (int64_t)tid * PIXEL_TILE * ((team->max_taps + 1) / 2);
+        for (int i = 0; i < rows; ++i) {
+            const uint64_t *const *ai = a + i * taps;
+            uint64_t *dst = pairs + i * k;
+            for (int t = 0; t + 1 < taps; t += 2)
+                dst[t / 2] = ai[t][0] | ai[t + 1][0] << 32;
+            if (taps % 2)
+                dst[k - 1] = ai[taps - 1][0];
+            prow[i] = dst;
+        }
+        team->bgemm(rows, nb, 1, (int)k, prow, b, counts, ldc);
+    } else {
+        team->bgemm(rows, nb, taps, (int)j->gw, a, b, counts, ldc);
+    }
 
     const int oc0 = grp * j->og + (int)(blk0 * XI_BLOCK);
     const int count = (int)(j->og - blk0 * XI_BLOCK < nb * XI_BLOCK ? j->og - blk0 * XI_BLOCK : nb * XI_BLOCK);

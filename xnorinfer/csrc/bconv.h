@@ -43,13 +43,19 @@ typedef struct {
     const float *pack_bias;
 } xi_epilogue;
 
-/* Words of the blocked weight layout [group][block of 8 channels][kh * kw * group_words][8]. */
-int64_t xi_bconv_blocked_words(int o, int groups, int kh, int kw, int64_t group_words);
+/* Whether taps share words: with at most 32 channels per group a tap fills half a word, so the
+ * kernel reads taps 2p and 2p + 1 as one word (2p's bits low, 2p + 1's high) and counts half as
+ * many words. */
+int xi_bconv_paired_taps(int channels_per_group, int kh, int kw);
+
+/* Words of the blocked weight layout [group][block of 8 channels][k][8], k = kh * kw * group_words
+ * words, or (kh * kw + 1) / 2 with paired taps. */
+int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw);
 
 /* Reorders packed weights (o, kh, kw, group_words) into the blocked layout (channels past the
  * last one of a group are zero) and fills tap_popcount (kh * kw, o): the set bits of each tap. */
-void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int kh, int kw,
-                              int64_t group_words, uint64_t *blocked, int32_t *tap_popcount);
+void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels_per_group, int kh, int kw,
+                              uint64_t *blocked, int32_t *tap_popcount);
 
 /* Runs the convolution; x is (n, h, w, groups * group_words) words, out (n, ho, wo, o) floats
  * with pixels out_stride floats apart, or NULL when only the packed signs are wanted (then

@@ -90,11 +90,9 @@ class BinaryConvWeights:
         self.packed = packed
         self.in_channels, self.out_channels, self.groups = in_channels, o, groups
         self.kernel_size = (kh, kw)
-        self._blocked = np.empty(_core.bconv_blocked_words(o, groups, kh, kw, words), np.uint64)
+        self._blocked = np.empty(_core.bconv_blocked_words(o, groups, cg, kh, kw), np.uint64)
         self._tap_popcount = np.empty(kh * kw * o, np.int32)
-        _core.bconv_prepare_weights(
-            packed.reshape(o, -1), groups, kh, kw, self._blocked, self._tap_popcount
-        )
+        _core.bconv_prepare_weights(packed.reshape(o, -1), groups, cg, kh, kw, self._blocked, self._tap_popcount)
 
     @classmethod
     def from_float(cls, weight: np.ndarray, groups: int = 1) -> "BinaryConvWeights":
