@@ -43,9 +43,9 @@ typedef struct {
     const float *pack_bias;
 } xi_epilogue;
 
-/* Whether taps share words: with at most 32 channels per group a tap fills half a word, so the
- * kernel reads taps 2p and 2p + 1 as one word (2p's bits low, 2p + 1's high) and counts half as
- * many words. */
+/* Whether taps share words: with at most 32 channels per group a tap fills half a word (the bits
+ * past a group's channels are zero, in weights and inputs alike), so the kernel reads taps 2p and
+ * 2p + 1 as one word (2p's bits low, 2p + 1's high) and counts half as many words. */
 int xi_bconv_paired_taps(int channels_per_group, int kh, int kw);
 
 /* Words of the blocked weight layout [group][block of 8 channels][k][8], k = kh * kw * group_words
