@@ -30,7 +30,29 @@ def test_float64_and_non_contiguous_input_are_accepted(model):
 
 def test_batch_size_splits_the_batch(model):
     x = batch(5)
-    np.testing.assert_allclose(model.predict(x, batch_size=2), model.predict(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, batch_size=2), model.predict(x, batch_size=5), rtol=1e-5, atol=1e-5)
+
+
+def test_default_batch_size_keeps_the_intermediates_within_the_working_set(model, monkeypatch):
+    import xnorinfer.model as model_module
+
+    per_image = model._executor.bytes_per_image((12, 12, 3))
+    assert 0 < per_image < 10 ** 6
+    assert model.default_batch_size((12, 12, 3)) == model_module.WORKING_SET_BYTES // per_image
+    calls = []
+    run = model._executor.run
+    monkeypatch.setattr(model._executor, "run", lambda x: calls.append(len(x)) or run(x))
+    monkeypatch.setattr(model_module, "WORKING_SET_BYTES", 2 * per_image + 1)  # 2 images at a time
+    x = batch(5)
+    out = model.predict(x)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(out, model.predict(x, batch_size=5), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(model_module, "WORKING_SET_BYTES", 1)  # an image larger than it: one at a time
+    calls.clear()
+    model.predict(x)
+    assert calls == [1] * 5
+    with pytest.raises(ValueError, match="does not fit this model"):
+        model.predict(np.zeros((1, 3, 1, 1), np.float32))
 
 
 def test_other_spatial_sizes_run_through_global_pooling(model):

@@ -12,6 +12,10 @@ from .graph import Executor, Graph, infer_shapes, optimize
 from .ops.float_ops import nchw_to_nhwc
 
 LAYOUTS = ("NCHW", "NHWC")
+# predict's default: images at once while their intermediates fit in this many bytes, about a
+# last-level cache. Measured on this project's machine (AVX-512, 2 cores): ReActNet-A (6.4 MB an
+# image) runs 10-15% more images a second 2 at a time than 16 at a time, at 1 and 2 threads.
+WORKING_SET_BYTES = 16 << 20
 
 
 class Model:
@@ -36,8 +40,9 @@ class Model:
 
     def predict(self, x, layout: str = "NCHW", batch_size: int | None = None) -> np.ndarray:
         """Run the network on a batch: float (N, C, H, W) like PyTorch, or (N, H, W, C) with
-        layout="NHWC". Returns float32 (N, outputs), e.g. logits. `batch_size` bounds memory by
-        running at most that many images at once."""
+        layout="NHWC". Returns float32 (N, outputs), e.g. logits. `batch_size`: images run at once
+        (memory grows with it); by default as many as keep the intermediates within
+        WORKING_SET_BYTES (16 MB; `default_batch_size`)."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if not isinstance(x, np.ndarray):
@@ -59,9 +64,13 @@ class Model:
             raise ValueError("x contains NaN or infinite values")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        step = batch_size or max(len(nhwc), 1)
+        step = batch_size or self.default_batch_size(nhwc.shape[1:])
         parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+    def default_batch_size(self, image_shape: tuple[int, int, int]) -> int:
+        """Images `predict` runs at once for (H, W, C) images when not told: at least 1."""
+        return max(1, WORKING_SET_BYTES // max(1, self._executor.bytes_per_image(tuple(image_shape))))
 
     # ---- files ----------------------------------------------------------------------------------
 

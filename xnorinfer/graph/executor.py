@@ -49,6 +49,7 @@ class Executor:
         self._blocks = {first: (rest, bind_bconv2d_block) for first, rest in self._plan_blocks().items()}
         self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in self._plan_conv_pools().items()})
         self._local = threading.local()  # plans hold buffers: one set per thread
+        self._image_bytes = {}  # input shape -> bytes_per_image
 
     def _plan_concats(self):
         """{producer output: (concat output, first channel, last channel)} and the set of concats
@@ -150,6 +151,19 @@ class Executor:
             self._shape_cache[input_shape] = infos
         return infos
 
+    def bytes_per_image(self, input_shape: tuple[int, ...]) -> int:
+        """Bytes of a plan's arena per image of (H, W, C): the intermediates' working set."""
+        size = self._image_bytes.get(input_shape)
+        if size is None:
+            size = self._image_bytes[input_shape] = _arena_layout(_lifetimes(self, self._infos(input_shape), 1, True))[1]
+        return size
+
+    def _infos(self, input_shape: tuple[int, ...]):
+        try:
+            return self.shapes_for(input_shape)
+        except GraphError as exc:
+            raise ValueError(f"input of shape {input_shape} (H, W, C) does not fit this model: {exc}") from None
+
     def plan(self, input_shape: tuple[int, ...], fuse_packs: bool = True) -> "_Plan":
         """The plan for an (N, H, W, C) input in this thread (the last few are kept). Without
         fuse_packs every packer runs on its own, reading the float tensor (for overrides)."""
@@ -159,10 +173,7 @@ class Executor:
         key = (input_shape, fuse_packs)
         plan = plans.get(key)
         if plan is None:
-            try:
-                infos = self.shapes_for(input_shape[1:])
-            except GraphError as exc:
-                raise ValueError(f"input of shape {input_shape[1:]} (H, W, C) does not fit this model: {exc}") from None
+            infos = self._infos(input_shape[1:])
             with _validate.trusted():  # the buffers hold no values yet; the shapes are checked
                 plan = plans[key] = _Plan(self, infos, input_shape[0], fuse_packs)
             while len(plans) > MAX_PLANS:
@@ -216,28 +227,7 @@ class _Plan:
         packs_of = executor._packs_of if fuse_packs else {}
         fused_packs = {pack.output for pack, _ in packs_of.values()}
         blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
-        release = _release_steps(graph, executor._release, blocks)
-
-        def owns(node):
-            """The tensors a step writes first (the packer's words, the concat, its output)."""
-            name = node.output
-            if name in packs_of:
-                yield packs_of[name][0].output
-            if name in executor._slice_of:
-                yield executor._slice_of[name][0]
-            elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only):
-                yield name
-
-        def nbytes(name):
-            return batch * int(np.prod(infos[name].shape)) * (8 if infos[name].packed else 4)
-
-        lifetimes = {}  # tensor -> [bytes, first step, last step]
-        for i, node in enumerate(graph.nodes):
-            for name in owns(node):
-                lifetimes.setdefault(name, [nbytes(name), i, len(graph.nodes)])
-            for name in release[i]:
-                if name in lifetimes:
-                    lifetimes[name][2] = i
+        lifetimes = _lifetimes(executor, infos, batch, fuse_packs)
         offsets, size = _arena_layout(lifetimes)
         arena = _aligned_bytes(size)
         buffers = {graph.input: np.empty((batch,) + infos[graph.input].shape, np.float32)}
@@ -282,6 +272,33 @@ class _Plan:
         self.buffers = buffers
         self.output = buffers[graph.output]
         self.arena_bytes = size
+
+
+def _lifetimes(executor: Executor, infos, batch: int, fuse_packs: bool) -> dict[str, list[int]]:
+    """{tensor: [bytes, first step, last step]} for the tensors a plan allocates."""
+    graph = executor.graph
+    packs_of = executor._packs_of if fuse_packs else {}
+    release = _release_steps(graph, executor._release, executor._blocks if fuse_packs and batch > 0 else {})
+
+    def owns(node):
+        """The tensors a step writes first (the packer's words, the concat, its output)."""
+        name = node.output
+        if name in packs_of:
+            yield packs_of[name][0].output
+        if name in executor._slice_of:
+            yield executor._slice_of[name][0]
+        elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only):
+            yield name
+
+    lifetimes = {}
+    for i, node in enumerate(graph.nodes):
+        for name in owns(node):
+            nbytes = batch * int(np.prod(infos[name].shape)) * (8 if infos[name].packed else 4)
+            lifetimes.setdefault(name, [nbytes, i, len(graph.nodes)])
+        for name in release[i]:
+            if name in lifetimes:
+                lifetimes[name][2] = i
+    return lifetimes
 
 
 def _release_steps(graph, release, blocks):
