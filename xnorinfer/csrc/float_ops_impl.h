@@ -67,10 +67,19 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
     const float *src[XI_CONV_PX];
     int64_t img[XI_CONV_PX], iy0[XI_CONV_PX], ix0[XI_CONV_PX]; /* each lane's window origin */
     int inside = 1;
+    /* the first lane's pixel by division, the next ones by stepping along the row (lanes past npx
+     * repeat p_last) */
+    int64_t b = p0 / (g->ho * g->wo), oy = p0 / g->wo % g->ho, ox = p0 % g->wo;
     for (int q = 0; q < XI_CONV_PX; ++q) {
-        const int64_t p = q < npx ? p0 + q : p_last;
-        img[q] = p / (g->ho * g->wo);
-        iy0[q] = p / g->wo % g->ho * g->sh - g->pad_t, ix0[q] = p % g->wo * g->sw - g->pad_l;
+        if (q == npx)
+            b = p_last / (g->ho * g->wo), oy = p_last / g->wo % g->ho, ox = p_last % g->wo;
+        img[q] = b;
+        iy0[q] = oy * g->sh - g->pad_t, ix0[q] = ox * g->sw - g->pad_l;
+        if (q < npx && ++ox == g->wo) {
+            ox = 0;
+            if (++oy == g->ho)
+                oy = 0, ++b;
+        }
         const int in = iy0[q] >= 0 && iy0[q] + g->kh <= g->h && ix0[q] >= 0 && ix0[q] + g->kw <= g->w;
         src[q] = in ? x + ((img[q] * g->h + iy0[q]) * g->w + ix0[q]) * g->c : x;
         inside &= in;
