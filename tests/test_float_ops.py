@@ -463,10 +463,12 @@ def test_dense_matches_loop_reference(n, i, o, has_bias, seed):
     b = randn(rng, (o,)) if has_bias else None
     ref, mag = ref_dense(x, w, b)
     results = run_everywhere(lambda: F.dense(x, w, b))
+    laid_out = F.DenseWeights(w)
     for (isa, threads), out in results.items():
         check_output(out, (n, o), x, w)
         assert_close(out, ref, mag)
         np.testing.assert_array_equal(out, results[(isa, 1)])
+    np.testing.assert_array_equal(F.dense(x, laid_out, b), F.dense(x, w, b))  # weights laid out once
 
 
 # ---- batch norm, PReLU, RPReLU, ReLU, add, concat -----------------------------------------------
@@ -895,7 +897,7 @@ def test_batch_norm_rejects_bad_eps_and_variance():
 
 
 def test_all_exports():
-    expected = {"conv2d", "dense", "batch_norm", "prelu", "rprelu", "relu", "add", "concat",
+    expected = {"conv2d", "dense", "DenseWeights", "batch_norm", "prelu", "rprelu", "relu", "add", "concat",
                 "avg_pool2d", "max_pool2d", "global_avg_pool"}
     assert set(F.__all__) == expected
     assert all(callable(getattr(F, name)) for name in F.__all__)

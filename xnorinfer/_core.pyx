@@ -156,6 +156,9 @@ def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int cha
                           int kw, uint64_t[::1] blocked not None, int32_t[::1] tap_popcount not None):
     """w: (o, kh * kw * group_words) packed weights."""
     cdef int o = <int>w.shape[0]
+    if w.shape[1] != kh * kw * ((channels_per_group + 63) // 64) or tap_popcount.shape[0] != kh * kw * o \
+            or blocked.shape[0] != xi_bconv_blocked_words(o, groups, channels_per_group, kh, kw):
+        raise ValueError("bconv_prepare_weights: the arrays do not fit the weights' shape")
     with nogil:
         xi_bconv_prepare_weights(&w[0, 0], o, groups, channels_per_group, kh, kw, &blocked[0],
                                  &tap_popcount[0])
@@ -292,12 +295,17 @@ def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1]
 
 def dense_panels(const float[:, ::1] w not None, float[::1] panels not None):
     """panels (o * in) = the weights w (o, in) in xi_dense's layout (see csrc/float_ops.h)."""
+    if panels.shape[0] != w.shape[0] * w.shape[1]:
+        raise ValueError("dense_panels: panels must hold o * in floats")
     with nogil:
         xi_dense_panels(w.shape[0], w.shape[1], &w[0, 0], &panels[0])
 
 def dense(const float[:, ::1] x not None, const float[::1] panels not None, const float[::1] bias,
           float[:, ::1] out not None):
     """out = x @ w.T + bias, w given as dense_panels lays it out."""
+    if panels.shape[0] != x.shape[1] * out.shape[1] or out.shape[0] != x.shape[0] \
+            or (bias is not None and bias.shape[0] != out.shape[1]):
+        raise ValueError("dense: x, panels, bias and out do not fit together")
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
     with nogil:

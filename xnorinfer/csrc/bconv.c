@@ -110,8 +110,8 @@ typedef struct {
     xi_bgemm_fn bgemm;
     xi_epilogue_fn epilogue;
     const uint64_t **ptrs; /* PIXEL_TILE * max_taps input pointers per thread */
-    const uint64_t **rows; /* PIXEL_TILE pointers per thread to ... */
-    uint64_t *pairs;       /* ... PIXEL_TILE rows of paired taps, (max_taps + 1) / 2 words each */
+    const uint64_t **pair_rows; /* PIXEL_TILE pointers per thread to ... */
+    uint64_t *pairs;            /* ... PIXEL_TILE rows of paired taps, (max_taps + 1) / 2 words each */
     int32_t *counts;       /* PIXEL_TILE rows of ldc per thread */
     int *valid;            /* valid taps per row */
     float *values;         /* one row's values when there is no float output */
@@ -121,7 +121,7 @@ typedef struct {
 
 static void team_free(team_scratch *t)
 {
-    free(t->ptrs), free(t->rows), free(t->pairs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
+    free(t->ptrs), free(t->pair_rows), free(t->pairs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
 }
 
 static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
@@ -130,13 +130,13 @@ static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int6
     t->epilogue = xi_epilogue_for(xi_isa_get());
     t->max_taps = max_taps, t->ldc = ldc;
     t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
-    t->rows = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * sizeof(*t->rows));
+    t->pair_rows = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * sizeof(*t->pair_rows));
     t->pairs = (uint64_t *)malloc((size_t)nthreads * PIXEL_TILE * ((max_taps + 1) / 2) * sizeof(uint64_t));
     t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
     t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
     t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
     t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
-    if (!t->ptrs || !t->rows || !t->pairs || !t->counts || !t->valid || !t->values || !t->zeros) {
+    if (!t->ptrs || !t->pair_rows || !t->pairs || !t->counts || !t->valid || !t->values || !t->zeros) {
         team_free(t);
         return -1;
     }
@@ -195,7 +195,7 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
     const uint64_t *b = j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK;
     if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
         const int64_t k = j->k;
-        const uint64_t **prow = team->rows + (int64_t)tid * PIXEL_TILE;
+        const uint64_t **prow = team->pair_rows + (int64_t)tid * PIXEL_TILE;
         uint64_t *pairs = team->pairs + (int64_t)tid * PIXEL_TILE * ((team->max_taps + 1) / 2);
         for (int i = 0; i < rows; ++i) {
             const uint64_t *const *ai = a + i * taps;

@@ -7,7 +7,7 @@
 #define XI_FN(name) XI_CAT(name, XI_SUFFIX)
 
 /* One output row's operands, offset to the tile's first channel. pack_bias is never NULL when
- * packing (zeros stand in: v + 0.0f has the sign bit test of v, NaN included). */
+ * packing (zeros stand in: v < -0.0f is v < 0). */
 typedef struct {
     const int32_t *c;
     int32_t nbits;
@@ -34,10 +34,10 @@ XI_FN(value)(const XI_FN(row_args) *r, int j, const int has_residual, const int 
 
 /* One output row: its values and, with has_pack, its signs (bit j of a word set iff
  * value + pack_bias < 0, tested as value < -pack_bias: the same, as a sum rounded to nearest has
- * the sign of the exact one, and an exact zero rounds to +0), from registers while the values are
- * still in them. Always inlined with
- * constant flags, so each combination is one branch-free loop. Returns nonzero if a packed value
- * was NaN. */
+ * the sign of the exact one and an exact zero rounds to +0; under flush-to-zero, which this
+ * library never sets, a sum rounding to a subnormal could differ), from registers while the
+ * values are still in them. Always inlined with constant flags, so each combination is one
+ * branch-free loop. Returns nonzero if a packed value was NaN. */
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual, const int has_rprelu,
                     const int has_pack)

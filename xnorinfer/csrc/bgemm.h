@@ -5,7 +5,9 @@
  * convolution needs no im2col copy. B is the weights in the blocked layout
  * [block][taps * tap_words][8]: word k of 8 consecutive output channels lies in one 64-byte line,
  * which an AVX-512 kernel loads as one register and XORs against a broadcast activation word,
- * accumulating 8 channels per register with no horizontal reduction.
+ * accumulating 8 channels per register with no horizontal reduction. (A convolution whose taps
+ * share words, bconv.h's paired taps, gathers each row's words into one run and passes them as a
+ * single tap.)
  *
  * Every kernel computes, for rows i < m and channels j < 8 * nblocks,
  *     c[i * ldc + j] = sum over taps t, words w of popcount(a[i * taps + t][w] ^ b[j's block][t * tap_words + w][j % 8])

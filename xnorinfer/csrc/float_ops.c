@@ -9,7 +9,8 @@
 
 /* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */
 #define XI_CONV_OALIGN 64
-#define XI_DENSE_ROWS 8 /* outputs a dense layer computes at once: one panel of xi_dense_panels */
+#define XI_DENSE_ROWS 8   /* outputs a dense layer computes at once: one panel of xi_dense_panels */
+#define XI_DENSE_LANES 16 /* columns of a panel's chunk: each output's partial sums */
 
 #define XI_SUFFIX scalar
 #define XI_TARGET
@@ -102,15 +103,15 @@ void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, i
 
 void xi_dense_panels(int64_t o, int64_t in, const float *w, float *panels)
 {
-    const int64_t main = in - in % 16, tail = in % 16;
+    const int64_t body = in - in % XI_DENSE_LANES, tail = in % XI_DENSE_LANES;
     for (int64_t j0 = 0; j0 < o; j0 += XI_DENSE_ROWS) {
         const int64_t rows = o - j0 < XI_DENSE_ROWS ? o - j0 : XI_DENSE_ROWS;
         float *panel = panels + j0 * in;
-        for (int64_t k = 0; k < main; k += 16)
+        for (int64_t k = 0; k < body; k += XI_DENSE_LANES)
             for (int64_t r = 0; r < rows; ++r)
-                memcpy(panel + k * rows + r * 16, w + (j0 + r) * in + k, 16 * sizeof(float));
+                memcpy(panel + k * rows + r * XI_DENSE_LANES, w + (j0 + r) * in + k, XI_DENSE_LANES * sizeof(float));
         for (int64_t r = 0; r < rows; ++r)
-            memcpy(panel + main * rows + r * tail, w + (j0 + r) * in + main, (size_t)tail * sizeof(float));
+            memcpy(panel + body * rows + r * tail, w + (j0 + r) * in + body, (size_t)tail * sizeof(float));
     }
 }
 

@@ -291,28 +291,28 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
     return failed ? -1 : 0;
 }
 
-/* out[b, j] for the R outputs of one panel (see xi_dense_panels): each output's 16 lanes of
- * products, summed lane by lane in order. The R rows of weights are one sequential stream, and
- * their R chains of sums overlap instead of one waiting on each. Always inlined; with constant
- * R (a whole panel) the lanes stay in registers. */
+/* out[b, j] for the R outputs of one panel (see xi_dense_panels): each output's XI_DENSE_LANES
+ * lanes of products, summed lane by lane in order. The R rows of weights are one sequential
+ * stream, and their R chains of sums overlap instead of one waiting on each. Always inlined; with
+ * constant R (a whole panel) the lanes stay in registers. */
 XI_TARGET static inline __attribute__((always_inline)) void
 XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, int64_t j0,
                   const float *bias, float *outr)
 {
-    float lanes[XI_DENSE_ROWS][16];
+    float lanes[XI_DENSE_ROWS][XI_DENSE_LANES];
     for (int r = 0; r < R; ++r)
-        for (int l = 0; l < 16; ++l)
+        for (int l = 0; l < XI_DENSE_LANES; ++l)
             lanes[r][l] = 0.0f;
-    const int64_t main = in - in % 16, tail = in % 16;
-    for (int64_t k = 0; k < main; k += 16)
+    const int64_t body = in - in % XI_DENSE_LANES, tail = in % XI_DENSE_LANES;
+    for (int64_t k = 0; k < body; k += XI_DENSE_LANES)
         for (int r = 0; r < R; ++r)
-            for (int l = 0; l < 16; ++l)
-                lanes[r][l] = XI_MADD(xr[k + l], panel[k * R + r * 16 + l], lanes[r][l]);
+            for (int l = 0; l < XI_DENSE_LANES; ++l)
+                lanes[r][l] = XI_MADD(xr[k + l], panel[k * R + r * XI_DENSE_LANES + l], lanes[r][l]);
     for (int r = 0; r < R; ++r) {
         for (int l = 0; l < tail; ++l)
-            lanes[r][l] = XI_MADD(xr[main + l], panel[main * R + r * tail + l], lanes[r][l]);
+            lanes[r][l] = XI_MADD(xr[body + l], panel[body * R + r * tail + l], lanes[r][l]);
         float sum = 0.0f;
-        for (int l = 0; l < 16; ++l)
+        for (int l = 0; l < XI_DENSE_LANES; ++l)
             sum += lanes[r][l];
         outr[j0 + r] = bias ? sum + bias[j0 + r] : sum;
     }

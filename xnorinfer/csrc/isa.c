@@ -52,11 +52,11 @@ int xi_isa_supported(xi_isa isa)
      * YMM/ZMM state, not only the CPUID feature bits. */
     __builtin_cpu_init();
     switch (isa) {
-    case XI_ISA_AVX2: /* the float kernels of this level use FMA too, the sign packers POPCNT */
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("popcnt");
+    case XI_ISA_AVX2: /* the float kernels of this level use FMA too */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case XI_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
-               __builtin_cpu_supports("fma") && __builtin_cpu_supports("popcnt");
+               __builtin_cpu_supports("fma");
     default:
         break;
     }

@@ -47,7 +47,11 @@ class Executor:
         self._packs_of, self._bits_only = self._plan_fused_packs()
         # {first layer: ([the layers run with it], binder of their bound calls)}
         self._blocks = {first: (rest, bind_bconv2d_block) for first, rest in self._plan_blocks().items()}
-        self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in self._plan_conv_pools().items()})
+        conv_pools = self._plan_conv_pools()
+        self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in conv_pools.items()})
+        # Outputs a fused run never writes (a conv's, pooled as it is computed): no arena bytes.
+        by_name = {node.name: node for node in graph.nodes}
+        self._unwritten = {by_name[conv].output for conv in conv_pools}
         self._local = threading.local()  # plans hold buffers: one set per thread
         self._image_bytes = {}  # input shape -> bytes_per_image
 
@@ -155,7 +159,8 @@ class Executor:
         """Bytes of a plan's arena per image of (H, W, C): the intermediates' working set."""
         size = self._image_bytes.get(input_shape)
         if size is None:
-            size = self._image_bytes[input_shape] = _arena_layout(_lifetimes(self, self._infos(input_shape), 1, True))[1]
+            infos = self._infos(input_shape)
+            size = self._image_bytes[input_shape] = _arena_layout(_lifetimes(self, infos, 1, *_fusions(self, 1, True)))[1]
         return size
 
     def _infos(self, input_shape: tuple[int, ...]):
@@ -224,10 +229,9 @@ class _Plan:
 
     def __init__(self, executor: Executor, infos, batch: int, fuse_packs: bool):
         graph = executor.graph
-        packs_of = executor._packs_of if fuse_packs else {}
+        packs_of, blocks = _fusions(executor, batch, fuse_packs)
         fused_packs = {pack.output for pack, _ in packs_of.values()}
-        blocks = executor._blocks if fuse_packs and batch > 0 else {}  # (an empty batch binds no-ops)
-        lifetimes = _lifetimes(executor, infos, batch, fuse_packs)
+        lifetimes = _lifetimes(executor, infos, batch, packs_of, blocks)
         offsets, size = _arena_layout(lifetimes)
         arena = _aligned_bytes(size)
         buffers = {graph.input: np.empty((batch,) + infos[graph.input].shape, np.float32)}
@@ -235,6 +239,8 @@ class _Plan:
             dtype = np.uint64 if infos[name].packed else np.float32
             raw = arena[offset:offset + lifetimes[name][0]]
             buffers[name] = raw.view(dtype).reshape((batch,) + infos[name].shape)
+        if blocks:  # never touched, so their pages are never backed by memory
+            buffers.update({name: np.empty((batch,) + infos[name].shape, np.float32) for name in executor._unwritten})
 
         self.steps = []
         bound = {}  # the bound calls of blocks' convolutions, by node name
@@ -274,11 +280,17 @@ class _Plan:
         self.arena_bytes = size
 
 
-def _lifetimes(executor: Executor, infos, batch: int, fuse_packs: bool) -> dict[str, list[int]]:
-    """{tensor: [bytes, first step, last step]} for the tensors a plan allocates."""
+def _fusions(executor: Executor, batch: int, fuse_packs: bool):
+    """(fused packers, blocks) of a plan: none without fuse_packs (every layer runs on its own, for
+    overrides and captures), and no blocks for an empty batch (it binds no-ops)."""
+    return (executor._packs_of if fuse_packs else {}), (executor._blocks if fuse_packs and batch > 0 else {})
+
+
+def _lifetimes(executor: Executor, infos, batch: int, packs_of, blocks) -> dict[str, list[int]]:
+    """{tensor: [bytes, first step, last step]} for the tensors a plan places in its arena."""
     graph = executor.graph
-    packs_of = executor._packs_of if fuse_packs else {}
-    release = _release_steps(graph, executor._release, executor._blocks if fuse_packs and batch > 0 else {})
+    release = _release_steps(graph, executor._release, blocks)
+    unwritten = executor._unwritten if blocks else set()
 
     def owns(node):
         """The tensors a step writes first (the packer's words, the concat, its output)."""
@@ -287,7 +299,8 @@ def _lifetimes(executor: Executor, infos, batch: int, fuse_packs: bool) -> dict[
             yield packs_of[name][0].output
         if name in executor._slice_of:
             yield executor._slice_of[name][0]
-        elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only):
+        elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only) \
+                and name not in unwritten:
             yield name
 
     lifetimes = {}

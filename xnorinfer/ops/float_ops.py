@@ -22,6 +22,7 @@ from . import _validate as _v
 __all__ = [
     "conv2d",
     "dense",
+    "DenseWeights",
     "batch_norm",
     "prelu",
     "rprelu",
@@ -168,8 +169,9 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
 
 
 def dense(x, weight, bias=None) -> np.ndarray:
-    """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) (or DenseWeights of
-    them) -> x @ weight.T + bias."""
+    """Fully connected layer like torch.nn.Linear: x (N, I), weight (O, I) -> x @ weight.T + bias.
+    weight may be DenseWeights made from them, which lays them out for the kernel once instead of
+    on every call."""
     run, out = bind_dense(x, weight, bias)
     run()
     return out
