@@ -39,7 +39,9 @@ MODELS = {  # name: (arch, input side, torch_reference factory name)
 }
 
 
-ROUNDS = 4
+# Rounds of turns: a slow spell of this shared machine (a neighbour on the other core for a few
+# seconds) then spoils a few turns of each runtime, not the median of one.
+ROUNDS = 8
 
 
 def cpu_name() -> str:
