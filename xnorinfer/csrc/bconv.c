@@ -104,41 +104,83 @@ static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, cons
     return 0;
 }
 
-/* What the threads of one call share: this CPU's kernels, and per-thread scratch for tiles of
- * PIXEL_TILE rows of convolutions with at most max_taps taps and ldc counts per row. */
+/* One thread's scratch for tiles of PIXEL_TILE rows, carved from an allocation of its own with a
+ * gap of LINE_GAP bytes on either side, so that no two threads ever write the same cache line (each
+ * tile rewrites all of it: shared lines would bounce between the cores). */
+typedef struct {
+    const uint64_t **ptrs;      /* PIXEL_TILE * max_taps input pointers */
+    const uint64_t **pair_rows; /* PIXEL_TILE pointers to ... */
+    uint64_t *pairs;            /* ... PIXEL_TILE rows of paired taps, (max_taps + 1) / 2 words each */
+    uint64_t *tile_signs;       /* a block's first convolution's signs: PIXEL_TILE * block words */
+    int32_t *counts;            /* PIXEL_TILE rows of ldc */
+    int *valid;                 /* valid taps per row */
+    float *values;              /* one row's values when there is no float output */
+    float *tile_values;         /* a block's first convolution's values: PIXEL_TILE * block channels */
+    void *allocation;
+} thread_scratch;
+
+enum { LINE_GAP = 128 }; /* two cache lines: some CPUs fetch lines in pairs */
+
+/* What the threads of one call share: this CPU's kernels, the words a padded tap reads, and one
+ * scratch per thread for convolutions with at most max_taps taps and ldc counts per row (and, for
+ * a block, block_channels channels in its first convolution's tile). */
 typedef struct {
     xi_bgemm_fn bgemm;
     xi_epilogue_fn epilogue;
-    const uint64_t **ptrs; /* PIXEL_TILE * max_taps input pointers per thread */
-    const uint64_t **pair_rows; /* PIXEL_TILE pointers per thread to ... */
-    uint64_t *pairs;            /* ... PIXEL_TILE rows of paired taps, (max_taps + 1) / 2 words each */
-    int32_t *counts;       /* PIXEL_TILE rows of ldc per thread */
-    int *valid;            /* valid taps per row */
-    float *values;         /* one row's values when there is no float output */
-    uint64_t *zeros;       /* the words a padded tap reads */
-    int max_taps, ldc;
+    thread_scratch *threads;
+    uint64_t *zeros;
+    int nthreads, max_taps, ldc;
 } team_scratch;
 
 static void team_free(team_scratch *t)
 {
-    free(t->ptrs), free(t->pair_rows), free(t->pairs), free(t->counts), free(t->valid), free(t->values), free(t->zeros);
+    for (int i = 0; t->threads && i < t->nthreads; ++i)
+        free(t->threads[i].allocation);
+    free(t->threads), free(t->zeros);
 }
 
-static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words)
+/* `bytes` rounded up to whole cache lines, so each array of a scratch starts on a line of its own. */
+static size_t lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words, int block_channels)
 {
     t->bgemm = xi_bgemm_for(xi_isa_get());
     t->epilogue = xi_epilogue_for(xi_isa_get());
-    t->max_taps = max_taps, t->ldc = ldc;
-    t->ptrs = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * max_taps * sizeof(*t->ptrs));
-    t->pair_rows = (const uint64_t **)malloc((size_t)nthreads * PIXEL_TILE * sizeof(*t->pair_rows));
-    t->pairs = (uint64_t *)malloc((size_t)nthreads * PIXEL_TILE * ((max_taps + 1) / 2) * sizeof(uint64_t));
-    t->counts = (int32_t *)malloc((size_t)nthreads * PIXEL_TILE * ldc * sizeof(int32_t));
-    t->valid = (int *)malloc((size_t)nthreads * PIXEL_TILE * sizeof(int));
-    t->values = (float *)malloc((size_t)nthreads * ldc * sizeof(float));
+    t->nthreads = nthreads, t->max_taps = max_taps, t->ldc = ldc;
+    t->threads = (thread_scratch *)calloc((size_t)nthreads, sizeof(thread_scratch));
     t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
-    if (!t->ptrs || !t->pair_rows || !t->pairs || !t->counts || !t->valid || !t->values || !t->zeros) {
+    if (!t->threads || !t->zeros) {
         team_free(t);
         return -1;
+    }
+    /* The arrays in order of their element size, each on whole lines. */
+    const size_t sizes[] = {lines((size_t)PIXEL_TILE * max_taps * sizeof(uint64_t *)),
+                            lines((size_t)PIXEL_TILE * sizeof(uint64_t *)),
+                            lines((size_t)PIXEL_TILE * ((max_taps + 1) / 2) * sizeof(uint64_t)),
+                            lines((size_t)PIXEL_TILE * xi_words_for(block_channels) * sizeof(uint64_t)),
+                            lines((size_t)PIXEL_TILE * ldc * sizeof(int32_t)),
+                            lines((size_t)PIXEL_TILE * sizeof(int)),
+                            lines((size_t)ldc * sizeof(float)),
+                            lines((size_t)PIXEL_TILE * block_channels * sizeof(float))};
+    size_t total = 2 * LINE_GAP + 64; /* + 64: room to start the first array on a line */
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); ++k)
+        total += sizes[k];
+    for (int i = 0; i < nthreads; ++i) {
+        thread_scratch *ts = &t->threads[i];
+        ts->allocation = malloc(total);
+        if (!ts->allocation) {
+            team_free(t);
+            return -1;
+        }
+        char *at = (char *)(((uintptr_t)ts->allocation + LINE_GAP + 63) / 64 * 64);
+        ts->ptrs = (const uint64_t **)at, at += sizes[0];
+        ts->pair_rows = (const uint64_t **)at, at += sizes[1];
+        ts->pairs = (uint64_t *)at, at += sizes[2];
+        ts->tile_signs = (uint64_t *)at, at += sizes[3];
+        ts->counts = (int32_t *)at, at += sizes[4];
+        ts->valid = (int *)at, at += sizes[5];
+        ts->values = (float *)at, at += sizes[6];
+        ts->tile_values = (float *)at;
     }
     return 0;
 }
@@ -149,15 +191,15 @@ static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int6
  * and out_row0: the residual's row, and the outputs' (float and packed), for row p0. */
 static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_t *in_tile, int64_t img,
                          int grp, int64_t p0, int rows, int64_t blk0, int nb, int64_t res_row0,
-                         int64_t out_row0, float *out, const team_scratch *team, int tid)
+                         int64_t out_row0, float *out, const team_scratch *team, const thread_scratch *ts)
 {
     const xi_bconv_geom *g = j->g;
     const int taps = j->taps, ldc = team->ldc;
     const int64_t xw = j->xw;
-    const uint64_t **a = team->ptrs + (int64_t)tid * PIXEL_TILE * team->max_taps;
+    const uint64_t **a = ts->ptrs;
     const uint64_t *zeros = team->zeros;
-    int32_t *counts = team->counts + (int64_t)tid * PIXEL_TILE * ldc;
-    int *nvalid = team->valid + (int64_t)tid * PIXEL_TILE;
+    int32_t *counts = ts->counts;
+    int *nvalid = ts->valid;
 
     if (in_tile) {
         for (int i = 0; i < rows; ++i)
@@ -195,8 +237,8 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
     const uint64_t *b = j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK;
     if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
         const int64_t k = j->k;
-        const uint64_t **prow = team->pair_rows + (int64_t)tid * PIXEL_TILE;
-        uint64_t *pairs = team->pairs + (int64_t)tid * PIXEL_TILE * ((team->max_taps + 1) / 2);
+        const uint64_t **prow = ts->pair_rows;
+        uint64_t *pairs = ts->pairs;
         for (int i = 0; i < rows; ++i) {
             const uint64_t *const *ai = a + i * taps;
             uint64_t *dst = pairs + i * k;
@@ -228,8 +270,7 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
             }
         }
     }
-    return team->epilogue(g, ep, counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out,
-                          team->values + (int64_t)tid * ldc);
+    return team->epilogue(g, ep, counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out, ts->values);
 }
 
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
@@ -259,7 +300,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
 
     const int ldc = (int)(chunk_blocks * XI_BLOCK);
     team_scratch team;
-    if (team_alloc(&team, nthreads, j.taps, ldc, j.gw) != 0) {
+    if (team_alloc(&team, nthreads, j.taps, ldc, j.gw, 0) != 0) {
         free(j.unit);
         return -1;
     }
@@ -277,7 +318,8 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
         const int64_t blk0 = chunk * chunk_blocks;
         const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
-        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team, xi_thread_id());
+        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team,
+                          &team.threads[xi_thread_id()]);
     }
 
     team_free(&team);
@@ -343,10 +385,7 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
         max_blocks = jobs[r].nblk > max_blocks ? jobs[r].nblk : max_blocks;
     const int ldc = (int)((max_blocks < MAX_CHUNK_BLOCKS ? max_blocks : MAX_CHUNK_BLOCKS) * XI_BLOCK);
     team_scratch team;
-    float *values = (float *)malloc((size_t)nthreads * PIXEL_TILE * o * sizeof(float));
-    uint64_t *signs = (uint64_t *)malloc((size_t)nthreads * PIXEL_TILE * words * sizeof(uint64_t));
-    if (!values || !signs || team_alloc(&team, nthreads, jobs[0].taps, ldc, jobs[0].gw) != 0) {
-        free(values), free(signs);
+    if (team_alloc(&team, nthreads, jobs[0].taps, ldc, jobs[0].gw, o) != 0) {
         for (int r = 0; r <= nrest; ++r)
             free(jobs[r].unit);
         return -1;
@@ -355,17 +394,17 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
-        const int tid = xi_thread_id();
+        const thread_scratch *ts = &team.threads[xi_thread_id()];
         const int64_t img = task / pixel_tiles, p0 = task % pixel_tiles * PIXEL_TILE, row0 = img * npix + p0;
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
-        float *tile_values = values + (int64_t)tid * PIXEL_TILE * o;
-        uint64_t *tile_signs = signs + (int64_t)tid * PIXEL_TILE * words;
+        float *tile_values = ts->tile_values;
+        uint64_t *tile_signs = ts->tile_signs;
 
         xi_epilogue ep = jobs[0].ep;
         ep.packed = tile_signs;
         for (int64_t blk0 = 0; blk0 < jobs[0].nblk; blk0 += MAX_CHUNK_BLOCKS) {
             const int nb = (int)(jobs[0].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[0].nblk - blk0 : MAX_CHUNK_BLOCKS);
-            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, row0, 0, tile_values, &team, tid);
+            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, row0, 0, tile_values, &team, ts);
         }
         for (int r = 1; r <= nrest; ++r) {
             ep = jobs[r].ep;
@@ -373,13 +412,12 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
             for (int64_t blk0 = 0; blk0 < jobs[r].nblk; blk0 += MAX_CHUNK_BLOCKS) {
                 const int nb = (int)(jobs[r].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[r].nblk - blk0 : MAX_CHUNK_BLOCKS);
                 nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, blk0, nb, 0, row0, jobs[r].out,
-                                  &team, tid);
+                                  &team, ts);
             }
         }
     }
 
     team_free(&team);
-    free(values), free(signs);
     for (int r = 0; r <= nrest; ++r)
         free(jobs[r].unit);
     return nans ? -2 : 0;
