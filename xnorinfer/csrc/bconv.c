@@ -307,11 +307,12 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
     int64_t nans = 0;
 
     /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
-     * their chunk of weights in cache. */
+     * their chunk of weights in cache. Each chunk starts at another tile: threads on different
+     * chunks of the same pixels would write the same lines of packed words at the same time. */
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
-        const int64_t tile = task % pixel_tiles;
         const int64_t chunk = (task / pixel_tiles) % chunks;
+        const int64_t tile = (task % pixel_tiles + chunk * pixel_tiles / chunks) % pixel_tiles;
         const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
         const int64_t img = task / (pixel_tiles * chunks * g->groups);
         const int64_t p0 = tile * PIXEL_TILE, row0 = img * npix + p0;
