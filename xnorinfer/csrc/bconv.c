@@ -186,9 +186,11 @@ static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int6
 }
 
 /* Output rows [p0, p0 + rows) of image img and group grp, channel blocks [blk0, blk0 + nb), through
- * the epilogue. in_tile: NULL to read the input through the geometry, or the packed input of these
- * very rows (a 1x1 convolution without stride or padding reading a fused block's tile). res_row0
- * and out_row0: the residual's row, and the outputs' (float and packed), for row p0. */
+ * the epilogue: the rows' inputs are found once, then the blocks run in chunks of as many as the
+ * counts' rows hold (ldc channels). in_tile: NULL to read the input through the geometry, or the
+ * packed input of these very rows (a 1x1 convolution without stride or padding reading a fused
+ * block's tile). res_row0 and out_row0: the residual's row, and the outputs' (float and packed),
+ * for row p0. */
 static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_t *in_tile, int64_t img,
                          int grp, int64_t p0, int rows, int64_t blk0, int nb, int64_t res_row0,
                          int64_t out_row0, float *out, const team_scratch *team, const thread_scratch *ts)
@@ -234,43 +236,48 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
         }
     }
 
-    const uint64_t *b = j->blocked + (grp * j->nblk + blk0) * j->k * XI_BLOCK;
     if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
         const int64_t k = j->k;
-        const uint64_t **prow = ts->pair_rows;
-        uint64_t *pairs = ts->pairs;
         for (int i = 0; i < rows; ++i) {
             const uint64_t *const *ai = a + i * taps;
-            uint64_t *dst = pairs + i * k;
+            uint64_t *dst = ts->pairs + i * k;
             for (int t = 0; t + 1 < taps; t += 2)
                 dst[t / 2] = ai[t][0] | ai[t + 1][0] << 32;
             if (taps % 2)
                 dst[k - 1] = ai[taps - 1][0];
-            prow[i] = dst;
+            ts->pair_rows[i] = dst;
         }
-        team->bgemm(rows, nb, 1, (int)k, prow, b, counts, ldc);
-    } else {
-        team->bgemm(rows, nb, taps, (int)j->gw, a, b, counts, ldc);
     }
 
-    const int oc0 = grp * j->og + (int)(blk0 * XI_BLOCK);
-    const int count = (int)(j->og - blk0 * XI_BLOCK < nb * XI_BLOCK ? j->og - blk0 * XI_BLOCK : nb * XI_BLOCK);
-    if (!g->pad_one) {
-        /* A padded tap met zero words, counting popcount(w) differences; take them back. */
-        for (int i = 0; i < rows; ++i) {
-            if (nvalid[i] == taps)
-                continue;
-            for (int t = 0; t < taps; ++t) {
-                if (a[i * taps + t] != zeros)
+    int64_t nans = 0;
+    for (int64_t c0 = blk0; c0 < blk0 + nb; c0 += ldc / XI_BLOCK) {
+        const int cb = (int)(blk0 + nb - c0 < ldc / XI_BLOCK ? blk0 + nb - c0 : ldc / XI_BLOCK);
+        const uint64_t *b = j->blocked + (grp * j->nblk + c0) * j->k * XI_BLOCK;
+        if (j->paired)
+            team->bgemm(rows, cb, 1, (int)j->k, ts->pair_rows, b, counts, ldc);
+        else
+            team->bgemm(rows, cb, taps, (int)j->gw, a, b, counts, ldc);
+
+        const int oc0 = grp * j->og + (int)(c0 * XI_BLOCK);
+        const int count = (int)(j->og - c0 * XI_BLOCK < cb * XI_BLOCK ? j->og - c0 * XI_BLOCK : cb * XI_BLOCK);
+        if (!g->pad_one) {
+            /* A padded tap met zero words, counting popcount(w) differences; take them back. */
+            for (int i = 0; i < rows; ++i) {
+                if (nvalid[i] == taps)
                     continue;
-                const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
-                int32_t *ci = counts + (int64_t)i * ldc;
-                for (int c = 0; c < count; ++c)
-                    ci[c] -= pc[c];
+                for (int t = 0; t < taps; ++t) {
+                    if (a[i * taps + t] != zeros)
+                        continue;
+                    const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
+                    int32_t *ci = counts + (int64_t)i * ldc;
+                    for (int c = 0; c < count; ++c)
+                        ci[c] -= pc[c];
+                }
             }
         }
+        nans += team->epilogue(g, ep, counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out, ts->values);
     }
-    return team->epilogue(g, ep, counts, ldc, rows, nvalid, res_row0, out_row0, oc0, count, out, ts->values);
+    return nans;
 }
 
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
@@ -374,8 +381,8 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
         return status;
     }
 
-    /* Tasks are pixel tiles, each through every convolution of the block; channels in chunks of at
-     * most MAX_CHUNK_BLOCKS blocks (whole packed words) one after the other. */
+    /* Tasks are pixel tiles, each through every convolution of the block; conv_tile runs a
+     * convolution's channels in chunks of at most MAX_CHUNK_BLOCKS blocks (whole packed words). */
     double bit_macs = (double)g->n * npix * o * jobs[0].k * 64;
     for (int r = 1; r <= nrest; ++r)
         bit_macs += (double)g->n * npix * rest[r - 1].g.o * jobs[r].k * 64;
@@ -403,18 +410,12 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
 
         xi_epilogue ep = jobs[0].ep;
         ep.packed = tile_signs;
-        for (int64_t blk0 = 0; blk0 < jobs[0].nblk; blk0 += MAX_CHUNK_BLOCKS) {
-            const int nb = (int)(jobs[0].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[0].nblk - blk0 : MAX_CHUNK_BLOCKS);
-            nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, blk0, nb, row0, 0, tile_values, &team, ts);
-        }
+        nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, 0, (int)jobs[0].nblk, row0, 0, tile_values, &team, ts);
         for (int r = 1; r <= nrest; ++r) {
             ep = jobs[r].ep;
             ep.residual = tile_values;
-            for (int64_t blk0 = 0; blk0 < jobs[r].nblk; blk0 += MAX_CHUNK_BLOCKS) {
-                const int nb = (int)(jobs[r].nblk - blk0 < MAX_CHUNK_BLOCKS ? jobs[r].nblk - blk0 : MAX_CHUNK_BLOCKS);
-                nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, blk0, nb, 0, row0, jobs[r].out,
-                                  &team, ts);
-            }
+            nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, 0, (int)jobs[r].nblk, 0, row0, jobs[r].out,
+                              &team, ts);
         }
     }
 
