@@ -1,6 +1,7 @@
 """Converters from PyTorch checkpoints to xnorinfer models.
 
-    model = xnorinfer.convert.from_torch("model_best.pth.tar", arch="reactnet-a")
+    model = xnorinfer.convert.from_torch("model_best.pth.tar", arch="reactnet-a")   # a known architecture
+    model = xnorinfer.convert.from_module(my_module, torch.randn(1, 3, 32, 32))     # any binarized module
 
 PyTorch is needed only to read checkpoint files (the `torch` extra); a state_dict of NumPy arrays
 converts without it."""
@@ -14,6 +15,7 @@ from .._version import __version__
 from ..model import Model
 from . import reactnet, xnornet
 from ._checkpoint import ConversionError, StateDict, read_checkpoint
+from .torch_module import UnsupportedModuleError, from_module
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
@@ -105,4 +107,4 @@ def from_torch(checkpoint, arch: str, *, classes=None, input_size: int | None = 
     return Model(graph, metadata)
 
 
-__all__ = ["ARCHS", "ConversionError", "from_torch"]
+__all__ = ["ARCHS", "ConversionError", "UnsupportedModuleError", "from_module", "from_torch"]

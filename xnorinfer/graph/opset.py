@@ -364,6 +364,71 @@ register("rprelu", _elementwise(RPRELU), lambda node: lambda x, out=None: ops.rp
 register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x))
 
 
+def _float_attr(node, key):
+    v = node.attrs.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)):
+        raise _fail(node, f"attribute {key!r} must be a finite number or null, got {v!r}")
+    return v
+
+
+def _infer_clamp(node, ins):
+    lo, hi = _float_attr(node, "min"), _float_attr(node, "max")
+    if lo is not None and hi is not None and lo > hi:
+        raise _fail(node, f"min ({lo}) exceeds max ({hi})")
+    return _elementwise([])(node, ins)
+
+
+def _infer_sign(node, ins):
+    if node.attrs.get("zero_to", "zero") not in ops.float_ops.SIGN_ZERO:
+        raise _fail(node, f"attribute zero_to must be one of {ops.float_ops.SIGN_ZERO}")
+    return _elementwise(["bias"])(node, ins)
+
+
+register("clamp", _infer_clamp,
+         lambda node: lambda x, out=None: ops.clamp(x, node.attrs.get("min"), node.attrs.get("max")))
+register("sign", _infer_sign, lambda node: lambda x, out=None: ops.sign(
+    x, node.params.get("bias"), node.attrs.get("zero_to", "zero")), optional=["bias"])
+
+
+# ---- layout: slices, padding, channel shuffle ---------------------------------------------------
+
+def _infer_slice(node, ins):
+    info = ins[0]
+    if info.packed:
+        raise _fail(node, f"expects a float tensor, got {info}")
+    rank = len(info.shape)
+    start, stop = _ints(node, "start", rank), _ints(node, "stop", rank, minimum=1)
+    step = _ints(node, "step", rank, minimum=1)
+    if any(not a < b <= d for a, b, d in zip(start, stop, info.shape)):
+        raise _fail(node, f"slice {start}:{stop} does not fit {info}")
+    return TensorInfo(tuple(-(-(b - a) // s) for a, b, s in zip(start, stop, step)))
+
+
+def _infer_pad(node, ins):
+    info = ins[0]
+    if info.packed:
+        raise _fail(node, f"expects a float tensor, got {info}")
+    rank = len(info.shape)
+    before, after = _ints(node, "before", rank), _ints(node, "after", rank)
+    _float_attr(node, "value")
+    return TensorInfo(tuple(d + a + b for d, a, b in zip(info.shape, before, after)))
+
+
+def _infer_channel_shuffle(node, ins):
+    info = _elementwise([])(node, ins)
+    if info.shape[-1] % _int(node, "groups"):
+        raise _fail(node, f"groups must divide the {info.shape[-1]} channels")
+    return info
+
+
+register("strided_slice", _infer_slice, lambda node: lambda x, out=None: ops.strided_slice(
+    x, node.attrs["start"], node.attrs["stop"], node.attrs["step"]))
+register("pad", _infer_pad, lambda node: lambda x, out=None: ops.pad(
+    x, node.attrs["before"], node.attrs["after"], node.attrs.get("value") or 0.0))
+register("channel_shuffle", _infer_channel_shuffle,
+         lambda node: lambda x, out=None: ops.channel_shuffle(x, node.attrs["groups"]))
+
+
 def _infer_add(node, ins):
     if ins[0] != ins[1] or ins[0].packed:
         raise _fail(node, f"adds two float tensors of one shape, got {ins[0]} and {ins[1]}")

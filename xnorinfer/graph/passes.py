@@ -1,7 +1,7 @@
 """Graph optimisations that fold float work into the binary kernels' epilogues and packers.
 
-- fold_into_binary: affine / batch_norm after a binary conv or dense, or after a float conv (the
-  stem) -> its scale and bias
+- fold_into_binary: affine / batch_norm after a binary conv or dense, a BWN conv or dense (into
+  its alpha), or a float conv (the stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
 - fold_into_next_conv: affine / batch_norm -> an unpadded float conv -> that conv's weights and bias
 - fuse_relu_into_conv: relu after a float conv -> its `relu` attribute
@@ -23,6 +23,7 @@ import numpy as np
 from .ir import Graph, Node
 
 BINARY = ("bconv2d", "bdense")
+BWN = ("bwn_conv2d", "bwn_dense")
 PER_CHANNEL = ("affine", "batch_norm", "prelu", "rprelu", "relu")
 RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
 
@@ -63,8 +64,10 @@ def _plain_epilogue(node: Node) -> bool:
 
 
 def _affine_output(node: Node) -> bool:
-    """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in."""
-    return _plain_epilogue(node) or (node.op == "conv2d" and not node.attrs.get("relu", False))
+    """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in
+    (a BWN layer's scale is its alpha)."""
+    return (_plain_epilogue(node) or node.op in BWN
+            or (node.op == "conv2d" and not node.attrs.get("relu", False)))
 
 
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
@@ -81,11 +84,13 @@ def fold_into_binary(graph: Graph):
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in ("affine", "batch_norm"):
             continue
-        o = node.params["weight_bits" if node.op in BINARY else "weight"].shape[0]
+        o = node.params["weight" if node.op == "conv2d" else "weight_bits"].shape[0]
         a, c = _as_affine(nxt)
-        scale = node.params.get("scale", np.ones(o, np.float32)).astype(np.float64)
+        scale_key = "alpha" if node.op in BWN else "scale"
+        scale = node.params.get(scale_key, np.ones(o, np.float32)).astype(np.float64)
         bias = node.params.get("bias", np.zeros(o, np.float32)).astype(np.float64)
-        params = dict(node.params, scale=(scale * a).astype(np.float32), bias=(bias * a + c).astype(np.float32))
+        params = dict(node.params, bias=(bias * a + c).astype(np.float32))
+        params[scale_key] = (scale * a).astype(np.float32)
         fused = node.replace(params=params, output=nxt.output)
         return _replace(graph.nodes, [node], nxt, fused)
     return None

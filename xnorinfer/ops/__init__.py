@@ -2,7 +2,8 @@
 
 Binary layers (`binary`): bit packing, XNOR-popcount convolution and dense layers.
 BWN layers (`bwn`): float activations, 1-bit weights with a per-output-channel scale.
-Float layers (`float_ops`): the first and last layers, normalisation, activations, pooling."""
+Float layers (`float_ops`): the first and last layers, normalisation, activations, pooling.
+Layout layers (`layout`): strided slices, constant padding, channel shuffles."""
 
 from .binary import (
     BinaryConvWeights,
@@ -16,6 +17,8 @@ from .binary import (
 from .bwn import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
 from .float_ops import *  # noqa: F401,F403
 from .float_ops import __all__ as _float_all
+from .layout import __all__ as _layout_all
+from .layout import channel_shuffle, pad, strided_slice
 
 __all__ = [
     "BWNConvWeights",
@@ -30,4 +33,5 @@ __all__ = [
     "packed_words",
     "unpack_signs",
     *_float_all,
+    *_layout_all,
 ]

@@ -27,6 +27,8 @@ __all__ = [
     "prelu",
     "rprelu",
     "relu",
+    "clamp",
+    "sign",
     "add",
     "concat",
     "avg_pool2d",
@@ -262,6 +264,35 @@ def relu(x) -> np.ndarray:
     """max(x, 0), elementwise."""
     x = _activation(x)
     return np.maximum(x, np.float32(0))
+
+
+def clamp(x, lo=None, hi=None) -> np.ndarray:
+    """min(max(x, lo), hi) elementwise (PyTorch's clamp / hardtanh); either bound may be None."""
+    x = _activation(x)
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None and not np.isfinite(bound):
+            raise ValueError(f"{name} must be finite or None, got {bound!r}")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"lo ({lo}) must not exceed hi ({hi})")
+    return np.clip(x, None if lo is None else np.float32(lo), None if hi is None else np.float32(hi))
+
+
+SIGN_ZERO = ("zero", "one", "minus_one")
+
+
+def sign(x, bias=None, zero_to: str = "zero") -> np.ndarray:
+    """sign(x + bias) as float32 +-1, per channel bias over the last axis. zero_to says what an exact
+    zero gives: "zero" is torch.sign (0), "one" is torch.where(v >= 0, 1, -1), "minus_one"
+    torch.where(v > 0, 1, -1). -0.0 counts as zero."""
+    x = _activation(x)
+    if zero_to not in SIGN_ZERO:
+        raise ValueError(f"zero_to must be one of {SIGN_ZERO}, got {zero_to!r}")
+    bias = _v.channel_vector(bias, "bias", x.shape[-1])
+    v = x + bias if bias is not None else x
+    out = np.sign(v).astype(np.float32)
+    if zero_to != "zero":
+        out[v == 0] = 1.0 if zero_to == "one" else -1.0
+    return out
 
 
 def add(a, b) -> np.ndarray:

@@ -1,0 +1,404 @@
+"""Import any binarized PyTorch module: `from_module(module, example_input)`.
+
+The module is captured with torch.export (non-strict, functionalised), then walked node by node
+while the example input runs through it in PyTorch:
+
+- every node that depends only on parameters and buffers is constant-folded with torch's own
+  arithmetic (alpha * sign(W), W - W.mean(), straight-through tricks on weights), so a folded
+  weight is bit for bit what the module multiplies with;
+- every other node becomes a lazy `Value`: engine nodes are emitted only for what the output
+  needs, so dropout, dead branches and the backward-only halves of straight-through estimators
+  cost nothing and need no support;
+- binarization is recognised by values, never by module names: a conv or linear whose folded
+  weight is exactly +-alpha[o] per output channel is binary; if it reads signs it is XNOR
+  (pack_signs + bconv2d / bdense), otherwise BWN (bwn_conv2d / bwn_dense).
+
+Where PyTorch's sign differs from +-1 the import is exact, not approximate: sign() of a tensor
+that is provably >= 0 (a ReLU, hardtanh(0, .) or clamp(min=0) output) is {0, 1} = (1 + S) / 2 with
+S = -1 iff x <= 0, run as pack_signs(zero_to="minus_one") and a binary conv with
+pad_value="minus_one" whose epilogue adds alpha/2 * sum(sign(W)). Elsewhere sign(0) = 0 has no
+1-bit form: exact zeros are counted on the example input and reported.
+
+Engine nodes are named by the module whose output they compute (`layer1.0.conv1`); helper nodes
+add a suffix (`layer1.0.conv1/sign`). Functional code in a module's forward gets the torch.export
+node name under that module (`layer1.0/add`)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .._version import __version__
+from ..graph import GraphBuilder
+from ..model import Model
+from ._checkpoint import ConversionError
+from ._layers import weight_bits
+
+
+class UnsupportedModuleError(ConversionError):
+    """The module uses operations the engine cannot run; the message lists every one."""
+
+
+@dataclass
+class SignInfo:
+    """A tensor of signs of `source` (a Value): S = -1 iff source < 0 (zero_to "one") or
+    source <= 0 (zero_to "minus_one"). levels "pm1": the values are S; "01": they are (1 + S) / 2.
+    exact False: PyTorch's sign(0) = 0 was approximated by +1 (zeros counted in `zeros`).
+    pad: (top, bottom, left, right, value) of an F.pad applied to the signs themselves."""
+
+    source: "Value"
+    zero_to: str = "one"
+    levels: str = "pm1"
+    exact: bool = True
+    materialize: tuple = ("sign", "zero")  # (op, zero_to) that computes the float values exactly
+    pad: tuple | None = None
+
+
+@dataclass
+class Value:
+    """What the importer knows of one dynamic tensor: its value on the example input, facts that
+    decide how consumers lower (provably >= 0, signs of another tensor, a pending reshape), and how
+    to emit it in the engine graph (`build`, run once on demand)."""
+
+    example: object  # torch.Tensor
+    build: Callable[[], str] | None = None
+    nonneg: bool = False
+    sign: SignInfo | None = None
+    vector: bool = False          # a torch (N, C, 1, 1) that the engine holds as (C,)
+    pending: tuple | None = None  # a partial pattern: ("shuffle", groups, stage) or ("ste", s, p)
+    _tensor: str | None = field(default=None, repr=False)
+
+    @property
+    def tensor(self) -> str:
+        if self._tensor is None:
+            if self.build is None:
+                raise _Unsupported("this value has no engine form")
+            self._tensor = self.build()
+        return self._tensor
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("from_module needs PyTorch: pip install 'xnorinfer[torch]' (CPU wheels: "
+                          "pip install torch --index-url https://download.pytorch.org/whl/cpu)") from None
+    return torch
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def from_module(module, example_input, *, mean=None, std=None, classes=None, name=None,
+                check: bool = True) -> Model:
+    """Import a binarized PyTorch `nn.Module` (in eval mode, with its weights as its own test code
+    uses them) as a Model whose predict equals the module's output.
+
+    example_input: a float tensor (N, C, H, W); H, W and C fix the model's input size, the batch
+    stays free. mean/std: per input channel, for `classify`'s preprocessing. classes: names of the
+    outputs. name: the model's arch name (default: the module's class name). check: run the
+    example through both and raise ConversionError if they disagree beyond float rounding."""
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(example_input, torch.Tensor) or example_input.ndim != 4 or not example_input.is_floating_point():
+        raise ValueError("example_input must be a float torch.Tensor (N, C, H, W)")
+    example_input = example_input.detach().to(torch.float32).cpu()
+    module.eval()
+    with torch.no_grad():
+        module(example_input)  # in-place updates in forward (e.g. clamped BN weights) take effect
+        expected = module(example_input)
+    if not isinstance(expected, torch.Tensor) or expected.ndim != 2:
+        raise ConversionError("the module must return one tensor of logits (N, outputs); got "
+                              f"{type(expected).__name__}{'' if not hasattr(expected, 'shape') else tuple(expected.shape)}")
+    program = _capture(module, example_input)
+    builder = _Importer(program, example_input).run()
+    graph, notes = builder
+    n, c, h, w = example_input.shape
+    outputs = expected.shape[1]
+    classes = [f"class_{i}" for i in range(outputs)] if classes is None else [str(x) for x in classes]
+    if len(classes) != outputs:
+        raise ConversionError(f"{len(classes)} class names given, the module has {outputs} outputs")
+    for key, value in (("mean", mean), ("std", std)):
+        if value is not None and len(value) != c:
+            raise ConversionError(f"{key} needs {c} values (one per input channel), got {len(value)}")
+    metadata = {
+        "arch": name or type(module).__name__,
+        "description": f"imported from {type(module).__module__}.{type(module).__qualname__}",
+        "num_classes": outputs,
+        "classes": classes,
+        "input_size": [c, h, w],
+        "mean": None if mean is None else [float(m) for m in mean],
+        "std": None if std is None else [float(s) for s in std],
+        "preprocess": {"resize": min(h, w), "crop": min(h, w)} if h == w else None,
+        "source": {"module": f"{type(module).__module__}.{type(module).__qualname__}",
+                   "module_file_sha256": _source_sha256(type(module))},
+        "converter": f"xnorinfer {__version__} from_module",
+    }
+    if metadata["preprocess"] is None:
+        del metadata["preprocess"]
+    model = Model(graph, metadata)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    if check:
+        _self_check(model, module, example_input, expected)
+    return model
+
+
+def _source_sha256(cls) -> str | None:
+    try:
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        return None
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _capture(module, example_input):
+    torch = _torch()
+    try:
+        program = torch.export.export(module, (example_input,), strict=False)
+    except Exception as exc:
+        raise ConversionError(f"torch.export could not capture {type(module).__name__}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    # Functionalised (in-place ops become out-of-place) with no decompositions: conv2d, linear and
+    # batch_norm stay whole.
+    return program.run_decompositions({})
+
+
+def _self_check(model, module, example_input, expected):
+    got = model.predict(example_input.numpy())
+    want = expected.numpy()
+    scale = max(float(np.abs(want).max()), 1e-30)
+    worst = float(np.abs(got - want).max()) / scale
+    if worst > 1e-4:
+        raise ConversionError(f"the imported model differs from the module on the example input: max |diff| = "
+                              f"{worst:.3g} x max|logit|; run xnorinfer.testing.compare(model, module, x) "
+                              "to see which layer")
+
+
+# ---------------------------------------------------------------------------------------------------
+
+class _Importer:
+    """Walks one exported program and emits the engine graph."""
+
+    def __init__(self, program, example_input):
+        self.torch = _torch()
+        self.program = program
+        self.graph = program.graph
+        self.example_input = example_input
+        n, c, h, w = example_input.shape
+        self.b = GraphBuilder((h, w, c))
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self.env: dict = {}
+        self.names = _LayerNames(self.graph)
+        self._taken = {self.b.input}
+
+    # ---- the walk ----------------------------------------------------------------------------
+
+    def run(self):
+        sig = self.program.graph_signature
+        consts = {}
+        consts.update({k: self.program.state_dict[v] for k, v in sig.inputs_to_parameters.items()})
+        consts.update({k: (self.program.state_dict[v] if v in self.program.state_dict else self.program.constants[v])
+                       for k, v in sig.inputs_to_buffers.items()})
+        consts.update({k: self.program.constants[v]
+                       for k, v in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items()})
+        user_inputs = [n for n in self.graph.nodes if n.op == "placeholder" and n.name not in consts]
+        if len(user_inputs) != 1:
+            raise ConversionError(f"the module must take one input tensor, it takes {len(user_inputs)}")
+        output = None
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                if node.name in consts:
+                    self.env[node] = consts[node.name].detach()
+                else:
+                    self.env[node] = Value(self.example_input, build=lambda: self.b.input)
+            elif node.op == "call_function":
+                self.env[node] = self._call(node)
+            elif node.op == "output":
+                output = node.args[0]
+            else:
+                self._error(node, f"unsupported node kind {node.op}")
+                self.env[node] = None
+        if isinstance(output, (tuple, list)):
+            if len(output) != 1:
+                raise ConversionError("the module must return one tensor")
+            output = output[0]
+        result = self.env.get(output)
+        if not isinstance(result, Value):
+            raise ConversionError("the module's output does not depend on its input")
+        out_name = self._emit(result, output)
+        if self.errors:
+            listing = "\n".join(f"  - {e}" for e in self.errors)
+            raise UnsupportedModuleError(f"{len(self.errors)} operation(s) cannot be imported:\n{listing}")
+        return self.b.build(out_name), self.notes
+
+    def _emit(self, value: Value, node) -> str:
+        try:
+            return value.tensor
+        except _Unsupported as exc:
+            self._error(node, str(exc))
+            return "?"
+
+    def _error(self, node, message: str):
+        where = _location(node)
+        entry = f"{node.name} ({node.target if node.op == 'call_function' else node.op}): {message}{where}"
+        if entry not in self.errors:
+            self.errors.append(entry)
+
+    def _call(self, node):
+        args = self._map(node.args)
+        kwargs = self._map(node.kwargs)
+        dynamic = [v for v in _flatten((args, kwargs)) if isinstance(v, (Value, _Multi))]
+        if not dynamic:
+            with self.torch.no_grad():
+                return node.target(*args, **kwargs)  # a constant: folded with torch's arithmetic
+        example = self._run_example(node, args, kwargs)
+        handler = _HANDLERS.get(_op_name(node.target))
+        if handler is None:
+            return _unsupported_value(example, f"no engine equivalent for {_op_name(node.target)}")
+        try:
+            return handler(self, node, example, *args, **kwargs)
+        except _Unsupported as exc:
+            return _unsupported_value(example, str(exc))
+
+    def reapply(self, node, first):
+        """The node's op on another example value for its first argument (a layout op moved onto
+        the source of the signs it was applied to)."""
+        args = self._examples(self._map(node.args))
+        kwargs = self._examples(self._map(node.kwargs))
+        with self.torch.no_grad():
+            return node.target(first, *args[1:], **kwargs)
+
+    def _run_example(self, node, args, kwargs):
+        ex_args = self._examples(args)
+        ex_kwargs = self._examples(kwargs)
+        with self.torch.no_grad():
+            return node.target(*ex_args, **ex_kwargs)
+
+    def _map(self, obj):
+        fx = self.torch.fx
+        if isinstance(obj, fx.Node):
+            return self.env[obj]
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self._map(o) for o in obj)
+        if isinstance(obj, dict):
+            return {k: self._map(v) for k, v in obj.items()}
+        return obj
+
+    def _examples(self, obj):
+        if isinstance(obj, Value):
+            # clone/contiguous map to the same Value, so a view after them needs this copy
+            return obj.example.contiguous()
+        if isinstance(obj, _Multi):
+            return obj.example
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self._examples(o) for o in obj)
+        if isinstance(obj, dict):
+            return {k: self._examples(v) for k, v in obj.items()}
+        return obj
+
+    # ---- emitting engine nodes ---------------------------------------------------------------
+
+    def add(self, fx_node, op, inputs, attrs=None, suffix=None, **params) -> str:
+        """One engine node for `fx_node`; the node computing its module's output gets the module's
+        name, helpers get `/suffix`."""
+        base = self.names.of(fx_node)
+        name = base if suffix is None else f"{base}/{suffix}"
+        while name in self._taken:
+            name += "_"
+        self._taken.add(name)
+        params = {k: None if v is None else np.ascontiguousarray(v, dtype=v.dtype) for k, v in params.items()}
+        return self.b.add(op, inputs, name, attrs, **params)
+
+    def value(self, example, build, **facts) -> Value:
+        return Value(example, build=build, **facts)
+
+
+class _Multi:
+    """A node with several outputs (batch_norm's (out, mean, rstd)): getitem picks one."""
+
+    def __init__(self, example, first: Value):
+        self.example, self.first = example, first
+
+
+def _unsupported_value(example, message: str) -> Value:
+    def fail():
+        raise _Unsupported(message)
+    return Value(example, build=fail)
+
+
+class _LayerNames:
+    """Engine node names from the module hierarchy: the last node run inside a module call
+    computes its output and takes the module's qualified name."""
+
+    def __init__(self, graph):
+        self.of_node = {}
+        last_in_call: dict = {}
+        calls: dict[str, list] = {}
+        for node in graph.nodes:
+            stack = node.meta.get("nn_module_stack") or {}
+            if node.op != "call_function" or not stack:
+                continue
+            key, (path, _) = list(stack.items())[-1]
+            last_in_call[key] = node
+            if path and key not in calls.setdefault(path, []):
+                calls[path].append(key)
+        owner = {}
+        for path, keys in calls.items():
+            for i, key in enumerate(keys):
+                owner[last_in_call[key]] = path if i == 0 else f"{path}@{i}"
+        for node in graph.nodes:
+            stack = node.meta.get("nn_module_stack") or {}
+            path = list(stack.values())[-1][0] if stack else ""
+            self.of_node[node] = owner.get(node) or (f"{path}/{node.name}" if path else node.name)
+
+    def of(self, node) -> str:
+        return self.of_node[node]
+
+
+def _location(node) -> str:
+    trace = node.meta.get("stack_trace")
+    if not trace:
+        return ""
+    lines = [line.strip() for line in trace.strip().splitlines() if line.strip().startswith("File ")]
+    # the innermost frame of the user's code, not of torch.nn's modules
+    own = [line for line in lines if f"{os.sep}torch{os.sep}" not in line] or lines
+    return f" at {own[-1][5:]}" if own else ""
+
+
+def _flatten(obj):
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _flatten(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _flatten(o)
+    else:
+        yield obj
+
+
+def _op_name(target) -> str:
+    name = getattr(target, "__name__", str(target))
+    overload = getattr(target, "_overloadpacket", None)
+    if overload is not None:
+        return overload.__name__
+    return name
+
+
+from . import _torch_ops  # noqa: E402  (the handlers need the classes above)
+
+_HANDLERS = _torch_ops.HANDLERS
