@@ -1,4 +1,5 @@
-"""The `xnorinfer` command line: classify images, convert checkpoints, describe models, benchmark."""
+"""The `xnorinfer` command line: classify images, convert checkpoints, import PyTorch modules,
+describe models, benchmark."""
 
 from __future__ import annotations
 
@@ -103,6 +104,35 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    import torch
+
+    from .convert.torch_module import from_module, load_module
+
+    start = time.perf_counter()
+    module, source = load_module(args.factory, args.weights, state_dict_key=args.state_dict_key,
+                                 prepare=args.prepare)
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(*args.input_shape, generator=generator)
+    model = from_module(module, example, mean=args.mean, std=args.std, classes=args.classes, name=args.name,
+                        source=source)
+    model.save(args.output)
+    size = os.path.getsize(args.output)
+    print(f"{args.factory} -> {args.output}: {model.metadata['num_classes']} outputs, input "
+          f"{tuple(model.metadata['input_size'])}, {size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        shape = [int(v) for v in text.split(",")]
+    except ValueError:
+        shape = []
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected N,C,H,W (four positive integers), got {text!r}")
+    return shape
+
+
 def cmd_info(args) -> int:
     from .model import load
 
@@ -171,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain-bwn", action="store_true",
                    help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("import", help="import any binarized PyTorch module from its model code (needs torch)")
+    p.add_argument("factory", help="path/to/model.py:function that returns the nn.Module")
+    p.add_argument("--weights", help="checkpoint loaded into the module (torch.load with weights_only=True)")
+    p.add_argument("--state-dict-key", help="entry of the checkpoint holding the state_dict "
+                                            "(default: 'state_dict' or 'model' if present)")
+    p.add_argument("--prepare", help="path/to/file.py:function called with the module before import "
+                                     "(e.g. one that binarizes weights in place)")
+    p.add_argument("--input-shape", type=_shape, required=True, help="example input N,C,H,W, e.g. 1,3,32,32")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.xnr)")
+    p.add_argument("--classes", type=_classes, help="class names: a file with one per line, or a,b,c")
+    p.add_argument("--mean", type=_floats, help="per-channel preprocessing mean")
+    p.add_argument("--std", type=_floats, help="per-channel preprocessing std")
+    p.add_argument("--name", help="architecture name recorded in the metadata (default: the class name)")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("info", help="describe a model file: metadata and layers")
     p.add_argument("model")

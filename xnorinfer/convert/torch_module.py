@@ -87,6 +87,9 @@ class _Unsupported(Exception):
     pass
 
 
+UNSUPPORTED = "<unsupported>"  # the tensor name an unsupported node leaves behind while errors are collected
+
+
 def _torch():
     try:
         import torch
@@ -99,14 +102,15 @@ def _torch():
 # ---------------------------------------------------------------------------------------------------
 
 def from_module(module, example_input, *, mean=None, std=None, classes=None, name=None,
-                check: bool = True) -> Model:
+                check: bool = True, source: dict | None = None) -> Model:
     """Import a binarized PyTorch `nn.Module` (in eval mode, with its weights as its own test code
     uses them) as a Model whose predict equals the module's output.
 
     example_input: a float tensor (N, C, H, W); H, W and C fix the model's input size, the batch
     stays free. mean/std: per input channel, for `classify`'s preprocessing. classes: names of the
     outputs. name: the model's arch name (default: the module's class name). check: run the
-    example through both and raise ConversionError if they disagree beyond float rounding."""
+    example through both and raise ConversionError if they disagree beyond float rounding.
+    source: more provenance for the metadata (the command line adds the weights' sha256)."""
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -141,7 +145,7 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
         "std": None if std is None else [float(s) for s in std],
         "preprocess": {"resize": min(h, w), "crop": min(h, w)} if h == w else None,
         "source": {"module": f"{type(module).__module__}.{type(module).__qualname__}",
-                   "module_file_sha256": _source_sha256(type(module))},
+                   "module_file_sha256": _source_sha256(type(module)), **(source or {})},
         "converter": f"xnorinfer {__version__} from_module",
     }
     if metadata["preprocess"] is None:
@@ -251,7 +255,7 @@ class _Importer:
             return value.tensor
         except _Unsupported as exc:
             self._error(node, str(exc))
-            return "?"
+            return UNSUPPORTED
 
     def _error(self, node, message: str):
         where = _location(node)
@@ -269,11 +273,36 @@ class _Importer:
         example = self._run_example(node, args, kwargs)
         handler = _HANDLERS.get(_op_name(node.target))
         if handler is None:
-            return _unsupported_value(example, f"no engine equivalent for {_op_name(node.target)}")
+            return self._unsupported(node, example, f"no engine equivalent for {_op_name(node.target)}", dynamic)
         try:
-            return handler(self, node, example, *args, **kwargs)
+            result = handler(self, node, example, *args, **kwargs)
         except _Unsupported as exc:
-            return _unsupported_value(example, str(exc))
+            return self._unsupported(node, example, str(exc), dynamic)
+        new = result.first if isinstance(result, _Multi) else result
+        if isinstance(new, Value) and new.build is not None and not any(new is v for v in dynamic):
+            new.build = self._guarded(node, new.build)
+        return result
+
+    def _guarded(self, node, build):
+        """build, with what it cannot emit reported against `node` (the rest of the graph goes on)."""
+        def run():
+            try:
+                return build()
+            except _Unsupported as exc:
+                self._error(node, str(exc))
+                return UNSUPPORTED
+        return run
+
+    def _unsupported(self, node, example, message, inputs) -> Value:
+        """A value whose engine form is an error, reported only if the output needs it; its inputs
+        are visited too, so one import lists every unsupported node on the way."""
+        def build():
+            self._error(node, message)
+            for value in inputs:
+                if isinstance(value, Value):
+                    self._emit(value, node)
+            return UNSUPPORTED
+        return Value(example, build=build)
 
     def reapply(self, node, first):
         """The node's op on another example value for its first argument (a layout op moved onto
@@ -335,12 +364,6 @@ class _Multi:
         self.example, self.first = example, first
 
 
-def _unsupported_value(example, message: str) -> Value:
-    def fail():
-        raise _Unsupported(message)
-    return Value(example, build=fail)
-
-
 class _LayerNames:
     """Engine node names from the module hierarchy: the last node run inside a module call
     computes its output and takes the module's qualified name."""
@@ -360,7 +383,10 @@ class _LayerNames:
         owner = {}
         for path, keys in calls.items():
             for i, key in enumerate(keys):
-                owner[last_in_call[key]] = path if i == 0 else f"{path}@{i}"
+                last = last_in_call[key]
+                while getattr(last.target, "__name__", "") == "getitem":  # batch_norm's (out, mean, rstd)[0]
+                    last = last.args[0]
+                owner[last] = path if i == 0 else f"{path}@{i}"
         for node in graph.nodes:
             stack = node.meta.get("nn_module_stack") or {}
             path = list(stack.values())[-1][0] if stack else ""
@@ -402,3 +428,84 @@ def _op_name(target) -> str:
 from . import _torch_ops  # noqa: E402  (the handlers need the classes above)
 
 _HANDLERS = _torch_ops.HANDLERS
+
+
+# ---- the command line's form: a model file, a factory and a checkpoint ---------------------------------
+
+def load_module(factory: str, weights=None, *, state_dict_key: str | None = None, prepare: str | None = None):
+    """(module, source info) from 'path/to/file.py:factory' (called with no arguments), its
+    weights from a checkpoint (read with weights_only=True, loaded strictly; a DataParallel
+    'module.' prefix is removed) and an optional 'file.py:function' run on the module before import
+    (e.g. XNOR-Net's BinOp binarizing weights in place). The files are imported as Python: they are
+    the user's own model code."""
+    torch = _torch()
+    build = _attribute(factory, "factory")
+    module = build()
+    if not isinstance(module, torch.nn.Module):
+        raise ConversionError(f"{factory} returned {type(module).__name__}, not a torch.nn.Module")
+    source = {"module_file": factory.rsplit(":", 1)[0]}
+    if weights is not None:
+        with open(weights, "rb") as f:
+            source["weights_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        source["weights"] = os.path.basename(os.fspath(weights))
+        try:
+            obj = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ConversionError(f"{weights}: cannot be read as a PyTorch checkpoint ({type(exc).__name__})") from None
+        state = _state_dict(obj, state_dict_key)
+        expected = module.state_dict().keys()
+        if not set(expected) & set(state) and all(k.startswith("module.") for k in state):
+            state = {k[len("module."):]: v for k, v in state.items()}
+        result = module.load_state_dict(state, strict=False)
+        # 2017-era checkpoints have no num_batches_tracked; eval never reads it
+        problems = ([f"missing {k}" for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+                    + [f"unexpected {k}" for k in result.unexpected_keys])
+        if problems:
+            raise ConversionError(f"{weights} does not fit {factory}: " + ", ".join(problems))
+    if prepare is not None:
+        _attribute(prepare, "prepare function")(module)
+    return module, source
+
+
+def _state_dict(obj, key):
+    from collections.abc import Mapping
+    if key is not None:
+        if not isinstance(obj, Mapping) or key not in obj:
+            raise ConversionError(f"the checkpoint has no entry {key!r}")
+        obj = obj[key]
+    elif isinstance(obj, Mapping):
+        for candidate in ("state_dict", "model"):
+            if isinstance(obj.get(candidate), Mapping):
+                obj = obj[candidate]
+                break
+    if not isinstance(obj, Mapping):
+        raise ConversionError("the checkpoint holds no state_dict (use --state-dict-key)")
+    return dict(obj)
+
+
+def _attribute(spec: str, what: str):
+    import importlib.util
+    import sys
+    path, sep, attr = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not attr:
+        raise ValueError(f"{what} must be given as path/to/file.py:name, got {spec!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no file {path!r}")
+    name = f"xnorinfer_user_{hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec_ = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec_)
+        folder = os.path.dirname(os.path.abspath(path))
+        sys.path.insert(0, folder)  # the model file may import its neighbours
+        try:
+            sys.modules[name] = module
+            spec_.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        finally:
+            sys.path.remove(folder)
+    if not hasattr(module, attr):
+        raise ValueError(f"{path} defines no {attr!r}")
+    return getattr(module, attr)
