@@ -209,6 +209,7 @@ class _Importer:
         self.env: dict = {}
         self.names = _LayerNames(self.graph)
         self._taken = {self.b.input}
+        self._origin = {}  # engine node name -> the torch node it was emitted for
 
     # ---- the walk ----------------------------------------------------------------------------
 
@@ -248,6 +249,10 @@ class _Importer:
         if self.errors:
             listing = "\n".join(f"  - {e}" for e in self.errors)
             raise UnsupportedModuleError(f"{len(self.errors)} operation(s) cannot be imported:\n{listing}")
+        # Nodes were emitted as the output demanded them; in the module's own order the graph reads
+        # like its source (and still runs: each node reads only nodes of earlier torch nodes).
+        position = {node: i for i, node in enumerate(self.graph.nodes)}
+        self.b.nodes.sort(key=lambda n: position[self._origin[n.name]])
         return self.b.build(out_name), self.notes
 
     def _emit(self, value: Value, node) -> str:
@@ -350,6 +355,7 @@ class _Importer:
         while name in self._taken:
             name += "_"
         self._taken.add(name)
+        self._origin[name] = fx_node
         params = {k: None if v is None else np.ascontiguousarray(v, dtype=v.dtype) for k, v in params.items()}
         return self.b.add(op, inputs, name, attrs, **params)
 
