@@ -228,3 +228,24 @@ def test_errors_name_the_node_that_cannot_run():
         from_module(Reshapes().eval(), torch.randn(1, 4, 4, 4))
     text = str(info.value)
     assert "reshaping" in text and "sigmoid" in text and text.startswith("2 operation(s)")
+
+
+class InPlace(nn.Module):
+    """In-place ReLU after the value was read elsewhere: capture must see the mutation."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.conv(x)
+        before = y * 2.0
+        self.relu(y)
+        return (y + before).mean((2, 3))
+
+
+def test_in_place_ops_are_functionalised():
+    module = InPlace().eval()
+    x = torch.randn(2, 3, 6, 6)
+    _agree(module=module, model=from_module(module, x), x=x)
