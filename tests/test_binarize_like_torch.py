@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the reference here is torch itself")
 
-from xnorinfer.convert import _torch_sums, from_torch, xnornet  # noqa: E402
+from xnorinfer.convert import _torch_sums, from_torch, reactnet, xnornet  # noqa: E402
 
 import torch_reference as ref  # noqa: E402
 from byom.xnor_resnet import BinOp, randomize, resnet20_bwn  # noqa: E402
@@ -118,3 +118,18 @@ def test_a_weight_centred_to_zero_is_reported(monkeypatch, with_torch):
         from_torch(state, "xnor-lenet5")
     text = " ".join(str(c.message) for c in caught)
     assert "exactly 0" in text and "bin_conv2.conv" in text
+
+
+@pytest.mark.parametrize("shape", [(512, 512, 3, 3), (1024, 1024, 1, 1), (64, 32, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+def test_reactnet_alpha_is_torch_nested_mean(monkeypatch, shape):
+    """ReActNet's and Bi-Real's alpha = mean(mean(mean(|W|, 3), 2), 1): NumPy's means miss torch's
+    in the last bit on many channels; the converter's, with or without torch, does not."""
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(11)) * 0.05
+    want = torch.mean(torch.mean(torch.mean(w.abs(), dim=3, keepdim=True), dim=2, keepdim=True),
+                      dim=1, keepdim=True).reshape(-1).numpy()
+    w = w.numpy()
+    naive = np.abs(w).mean(axis=3, dtype=np.float32).mean(axis=2, dtype=np.float32).mean(axis=1, dtype=np.float32)
+    assert np.count_nonzero(naive != want) > 0
+    assert np.array_equal(reactnet.nested_mean_abs(w), want)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert np.array_equal(reactnet.nested_mean_abs(w), want)

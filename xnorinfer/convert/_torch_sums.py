@@ -131,6 +131,20 @@ def abs_sum_last(w: np.ndarray) -> np.ndarray:
     return total
 
 
+def mean_last(w: np.ndarray, width: int = SIMD_WIDTH) -> np.ndarray:
+    """torch's ``w.mean(-1, keepdim=True)``: that sum divided by the count in float32."""
+    return (sum_last(w, width) / F32(w.shape[-1])).astype(F32)
+
+
+def torch_or_none():
+    """The torch module when it is installed: its own arithmetic is the reference."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def sum_last(w: np.ndarray, width: int = SIMD_WIDTH) -> np.ndarray:
     """torch's ``w.sum(-1, keepdim=True)`` (a contiguous reduction)."""
     w = np.ascontiguousarray(w, F32)

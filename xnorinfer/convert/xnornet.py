@@ -27,9 +27,8 @@ def binarize(weight: np.ndarray, centered: bool) -> tuple[np.ndarray, np.ndarray
     converter counts and reports those (StateDict.note_zero_weights)."""
     if weight.ndim not in (2, 4):
         raise ValueError(f"BinOp binarizes 2-D and 4-D weights, not {weight.shape}")
-    try:
-        import torch
-    except ImportError:
+    torch = _torch_sums.torch_or_none()
+    if torch is None:
         return _binarize_numpy(weight, centered)
     return _binarize_torch(torch, weight, centered)
 
