@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import GraphBuilder
+from . import _torch_sums
 from ._checkpoint import StateDict
 from ._layers import Layers
 
@@ -20,12 +21,42 @@ GAMMA_MIN = 0.01  # NIN's and LeNet-5's forward() clamps every affine BN weight 
 
 
 def binarize(weight: np.ndarray, centered: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(latent weight whose signs are used, alpha) as BinOp computes them, in float32."""
-    w = weight.astype(np.float32)
+    """(latent weight whose signs are used, alpha) as XNOR-Net-PyTorch's BinOp computes them, in
+    float32 and in its order of operations, so each sign and alpha is the bit-exact one PyTorch
+    tested with. A centred weight of exactly 0 stays 0 (PyTorch's sign gives 0 there): the
+    converter counts and reports those (StateDict.note_zero_weights)."""
+    if weight.ndim not in (2, 4):
+        raise ValueError(f"BinOp binarizes 2-D and 4-D weights, not {weight.shape}")
+    torch = _torch_sums.torch_or_none()
+    if torch is None:
+        return _binarize_numpy(weight, centered)
+    return _binarize_torch(torch, weight, centered)
+
+
+def _binarize_torch(torch, weight: np.ndarray, centered: bool) -> tuple[np.ndarray, np.ndarray]:
+    w = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+    with torch.no_grad():
+        if centered:  # meancenterConvParams(), then clampConvParams()
+            w = w.add(w.mean(1, keepdim=True).mul(-1).expand_as(w)).clamp(-1.0, 1.0)
+        n = w[0].nelement()
+        if w.dim() == 4:  # binarizeConvParams()
+            alpha = w.norm(1, 3, keepdim=True).sum(2, keepdim=True).sum(1, keepdim=True).div(n)
+        else:
+            alpha = w.norm(1, 1, keepdim=True).div(n)
+    return np.ascontiguousarray(w.numpy()), alpha.reshape(-1).numpy()
+
+
+def _binarize_numpy(weight: np.ndarray, centered: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The same without torch: NumPy's own mean adds in another order and can round the centred
+    weight to the other side of 0, so the sums are torch's (see _torch_sums)."""
+    f32 = np.float32
+    w = np.ascontiguousarray(weight, f32)
     if centered:
-        w = np.clip(w - w.mean(axis=1, keepdims=True, dtype=np.float32), -1.0, 1.0).astype(np.float32)
-    alpha = np.abs(w).reshape(len(w), -1).mean(axis=1, dtype=np.float32)
-    return np.ascontiguousarray(w), alpha
+        w = np.clip(w + -_torch_sums.mean_dim1(w), f32(-1), f32(1)).astype(f32)
+    l1 = _torch_sums.abs_sum_last(w)[..., 0]  # norm(1, last dim)
+    if w.ndim == 4:
+        l1 = _torch_sums.sum_last(_torch_sums.sum_last(l1)[..., 0])[..., 0]  # .sum(2).sum(1)
+    return w, (l1 / f32(w[0].size)).astype(f32)
 
 
 class _XnorLayers(Layers):
