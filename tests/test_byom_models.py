@@ -1,6 +1,10 @@
 """Smoke tests of the byom model zoo (tests/byom): each model runs in eval, binarizes its weights
 the way its authors' code does, and survives a round trip through a checkpoint in its own layout."""
 
+import os
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the byom models are PyTorch models")
@@ -9,6 +13,9 @@ import torch.nn.functional as F  # noqa: E402
 import torch_reference as ref  # noqa: E402
 from byom import binarynet_mlp, birealnet, irnet, odd_model, reactnet_official, xnor_resnet  # noqa: E402
 
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("XNORINFER_DATA", ROOT.parent / "shared" / "data"))
 
 # IR-Net's own code calls BinaryQuantize().apply(...) on an instance, which torch 2.x deprecates
 pytestmark = pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
@@ -43,8 +50,8 @@ def test_xnor_resnet20(tmp_path, make):
     assert set(ckpt) == {"best_acc", "state_dict"} and len(ckpt["state_dict"]) == 116
 
     latent = {n: p.detach().clone() for n, p in model.named_parameters()}
-    bin_op = xnor_resnet.BinOp(model)
-    bin_op.binarization()
+    bin_op = xnor_resnet.prepare(model)
+    assert not model.training
     logits = eval_logits(model, x)
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
     binarized = {n for n, p in model.named_parameters() if any(p is w for w in bin_op.target_modules)}
@@ -70,6 +77,25 @@ def test_xnor_resnet20_signs_of_relu_outputs_are_zero_or_one():
     eval_logits(model, torch.randn(2, 3, 32, 32))
     values = set(seen[0].unique().tolist())
     assert values == {0.0, 1.0}
+
+
+def test_trained_xnor_resnet20_checkpoint_scores_what_it_records(monkeypatch):
+    """tests/data/resnet20_xnor_cifar10.pth, evaluated the fork's way (BinOp, then eval) on the
+    1,000 lossless CIFAR-10 test images, gets the accuracy its training run recorded."""
+    data = DATA / "cifar10_jpeg.npz"
+    if not data.is_file():
+        pytest.skip(f"{data} is absent (the data sets live in ../shared/data; see its README)")
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "training"))
+    import train_resnet20_xnor as training
+
+    ckpt = torch.load(ROOT / "tests" / "data" / "resnet20_xnor_cifar10.pth", map_location="cpu", weights_only=True)
+    model = xnor_resnet.resnet20_xnor()
+    model.load_state_dict(ckpt["state_dict"], strict=True)
+    with np.load(data, allow_pickle=False) as z:
+        x, y = training.normalize(z["test_exact_x"]), torch.from_numpy(z["test_exact_y"]).long()
+    # within 0.2 pp: another CPU's float kernels may tip a near tie or two
+    # accuracy() binarizes once, evaluates and restores, as the fork's test() does
+    assert abs(training.accuracy(model, xnor_resnet.BinOp(model), x, y) - ckpt["best_acc"]) <= 0.2
 
 
 def test_birealnet18(tmp_path):

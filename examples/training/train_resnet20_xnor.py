@@ -2,7 +2,7 @@
 CPU thread, the way that fork trains (BinOp around every step), and save the checkpoint in the
 fork's own layout, as the test checkpoint tests/data/resnet20_xnor_cifar10.pth.
 
-    nice -n 19 python examples/training/train_resnet20_xnor.py --data ../shared/data --minutes 12
+    nice -n 19 python examples/training/train_resnet20_xnor.py --data ../shared/data --minutes 14
 
 It is a test fixture, not a good model: a few minutes on a subset of the training split. The
 accuracy printed at the end is on the 1,000 lossless test images (test_exact_x) of the data's npz.
@@ -60,7 +60,7 @@ def main(argv=None):
     p.add_argument("--out", default="tests/data/resnet20_xnor_cifar10.pth")
     p.add_argument("--flavour", choices=["xnor", "bwn"], default="xnor")
     p.add_argument("--train-images", type=int, default=25000, help="first N of a fixed shuffle of the training split")
-    p.add_argument("--minutes", type=float, default=12.0, help="training wall time; the LR follows a cosine over it")
+    p.add_argument("--minutes", type=float, default=14.0, help="training wall time; the LR follows a cosine over it")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--seed", type=int, default=0)

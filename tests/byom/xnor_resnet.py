@@ -21,7 +21,7 @@ the rounding is the same. Checkpoints are written as that code's CIFAR ``main.py
 (centred, clamped) weights of the last ``restore()``.
 
     model = resnet20_xnor(); model.load_state_dict(torch.load(p)["state_dict"])
-    bin_op = BinOp(model); model.eval(); bin_op.binarization(); logits = model(x)
+    bin_op = prepare(model); logits = model(x)     # prepare = eval() + BinOp(model).binarization()
 
 The model code imports only torch, so the file also loads by path, as a user's model file would
 (``xnorinfer import tests/byom/xnor_resnet.py:resnet20_xnor``); the test helpers (``randomize``)
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 import torch.nn.init as init
 
 __all__ = ["ResNet", "BasicBlock", "BinConv2d", "BinActive", "BinOp", "resnet20_xnor", "resnet20_bwn",
-           "randomize", "save_checkpoint"]
+           "prepare", "randomize", "save_checkpoint"]
 
 
 class BinActive(torch.autograd.Function):
@@ -206,6 +206,16 @@ class BinOp:
             dims = tuple(range(1, weight.dim()))
             m_add = m_add.sum(dims, keepdim=True).div(n).expand(s).mul(weight.sign())
             w.grad.data = m.add(m_add).mul(1.0 - 1.0 / s[1]).mul(n)
+
+
+def prepare(model):
+    """What the fork's test() does before evaluating: BinOp.binarization(), in eval mode (the
+    `--prepare tests/byom/xnor_resnet.py:prepare` of `xnorinfer import`). Returns the BinOp, whose
+    restore() gives the latent weights back."""
+    model.eval()
+    bin_op = BinOp(model)
+    bin_op.binarization()
+    return bin_op
 
 
 @torch.no_grad()
