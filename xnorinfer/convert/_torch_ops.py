@@ -130,12 +130,13 @@ def _dropout(imp, node, ex, x, p=0.5, train=False, *rest):
     return x
 
 
-@handles("_to_copy", "to")
+@handles("_to_copy", "to", "type_as")
 def _to(imp, node, ex, x, *args, **kwargs):
     import torch
-    if ex.dtype != torch.float32:
-        raise _Unsupported(f"conversion to {ex.dtype}: the engine computes in float32")
-    return x
+    if ex.dtype == torch.float32 and x.example.dtype == torch.float32:
+        return x
+    # a mask turned into floats (Bi-Real's STE polynomial): fine as long as nothing needs it
+    return Value(ex, build=_fails(f"conversion from {x.example.dtype} to {ex.dtype}: the engine computes in float32"))
 
 
 @handles("ones_like", "zeros_like", "full_like", "empty_like", "new_ones", "new_zeros", "new_full",
@@ -157,6 +158,8 @@ def _expand(imp, node, ex, x, *rest):
 def _getitem(imp, node, ex, x, index):
     if isinstance(x, _Multi) and index == 0:
         return x.first
+    if isinstance(x, tuple):
+        return x[index]
     raise _Unsupported("only the first output of a multi-output op is supported")
 
 
@@ -497,6 +500,8 @@ def _mul(imp, node, ex, x, y):
     if not _is_const(y):
         raise _Unsupported("multiplying two activations")
     scale = _per_channel(y, x, "factor")
+    if np.all(scale == 1):
+        return x  # x * 1 is x exactly (BinaryNet's sign(x / scale) * scale with scale 1)
     return _affine(imp, node, ex, x, scale=scale, nonneg=x.nonneg and bool(np.all(scale >= 0)))
 
 
@@ -505,8 +510,20 @@ def _div(imp, node, ex, x, y, *rest, **kwargs):
     x = _need_value(x)
     if not _is_const(y) or rest or kwargs.get("rounding_mode"):
         raise _Unsupported("division by anything but a constant")
-    scale = np.float32(1) / _per_channel(y, x, "divisor")
+    divisor = _per_channel(y, x, "divisor")
+    if np.all(divisor == 1):
+        return x
+    scale = np.float32(1) / divisor
     return _affine(imp, node, ex, x, scale=scale, nonneg=x.nonneg and bool(np.all(scale >= 0)))
+
+
+@handles("log_softmax", "_log_softmax", "softmax", "_softmax")
+def _softmax(imp, node, ex, x, dim, *rest):
+    x = _need_value(x)
+    if _rank(x) != 2 or dim % 2 != 1:
+        raise _Unsupported("softmax over anything but the features of an (N, F) tensor")
+    op = "log_softmax" if "log" in _name(node) else "softmax"
+    return Value(ex, build=lambda: imp.add(node, op, [x.tensor]))
 
 
 # ---- pooling -------------------------------------------------------------------------------------------

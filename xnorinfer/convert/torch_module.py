@@ -171,17 +171,22 @@ def _source_sha256(cls) -> str | None:
 
 def _capture(module, example_input):
     torch = _torch()
-    try:
-        program = torch.export.export(module, (example_input,), strict=False)
-    except Exception as exc:
-        raise ConversionError(f"torch.export could not capture {type(module).__name__}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    # In-place ops (relu_, add_) would make a node's value change after it is read: functionalise
-    # them away (no decompositions: conv2d, linear and batch_norm stay whole). That retraces the
-    # program, so it is done only when needed (it halves the import time of ReActNet-A).
-    mutating = any(getattr(getattr(node.target, "_schema", None), "is_mutable", False)
-                   for node in program.graph.nodes if node.op == "call_function")
-    return program.run_decompositions({}) if mutating else program
+    failures = []
+    # Non-strict export runs forward as Python; strict export (TorchDynamo) also copes with code
+    # that stores tensors on parameters in forward (BinaryNet's `self.weight.org = ...`).
+    for strict in (False, True):
+        try:
+            program = torch.export.export(module, (example_input,), strict=strict)
+            break
+        except Exception as exc:  # torch raises many kinds; both are reported if both fail
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            failures.append(f"{'strict' if strict else 'non-strict'}: {type(exc).__name__}: {first}")
+    else:
+        raise ConversionError(f"torch.export could not capture {type(module).__name__} ("
+                              + "; ".join(failures) + ")")
+    # No run_decompositions: in-place ops are followed by the walk itself (_Importer._call), and a
+    # retrace would double the import time (and crashes torch 2.13 on some strict programs).
+    return program
 
 
 def _self_check(model, module, example_input, expected):
@@ -213,6 +218,7 @@ class _Importer:
         self.names = _LayerNames(self.graph)
         self._taken = {self.b.input}
         self._origin = {}  # engine node name -> the torch node it was emitted for
+        self._parent = {}  # a node of an inlined submodule -> the main-graph node that called it
 
     # ---- the walk ----------------------------------------------------------------------------
 
@@ -234,6 +240,8 @@ class _Importer:
                     self.env[node] = consts[node.name].detach()
                 else:
                     self.env[node] = Value(self.example_input, build=lambda: self.b.input)
+            elif node.op == "get_attr":
+                self.env[node] = _fetch(self.program.graph_module, node.target)
             elif node.op == "call_function":
                 self.env[node] = self._call(node)
             elif node.op == "output":
@@ -255,7 +263,8 @@ class _Importer:
         # Nodes were emitted as the output demanded them; in the module's own order the graph reads
         # like its source (and still runs: each node reads only nodes of earlier torch nodes).
         position = {node: i for i, node in enumerate(self.graph.nodes)}
-        self.b.nodes.sort(key=lambda n: position[self._origin[n.name]])
+        origin = lambda n: self._origin[n.name]  # noqa: E731
+        self.b.nodes.sort(key=lambda n: position[self._parent.get(origin(n), origin(n))])
         return self.b.build(out_name), self.notes
 
     def _emit(self, value: Value, node) -> str:
@@ -275,13 +284,69 @@ class _Importer:
         args = self._map(node.args)
         kwargs = self._map(node.kwargs)
         dynamic = [v for v in _flatten((args, kwargs)) if isinstance(v, (Value, _Multi))]
+        name = _op_name(node.target)
+        if name in _WRAPPERS:  # strict export's wrappers around autograd.Function / no_grad code
+            return self._inline(node, args[1], args[2:])
+        mutated = _mutated_argument(node)
+        if mutated is not None:
+            # relu_(x), out += y: the op's functional form, and from here on readers of x see the
+            # result (nodes run in program order, so that is exactly when the mutation happened)
+            name = name.rstrip("_")
+            if self._is_view_of_dynamic(mutated):
+                result = self._unsupported(node, None, "an in-place update of a view of an activation", dynamic)
+                self.env[mutated] = result
+                return result
         if not dynamic:
+            forward = self._ste_forward(node)
+            if forward is not None:
+                return forward
             with self.torch.no_grad():
-                return node.target(*args, **kwargs)  # a constant: folded with torch's arithmetic
+                if mutated is not None:  # never write into the module's own parameters
+                    args = (args[0].clone(),) + tuple(args[1:])
+                result = node.target(*args, **kwargs)  # a constant: folded with torch's arithmetic
+        else:
+            result = self._dynamic(node, name, args, kwargs, dynamic)
+        if mutated is not None:
+            self.env[mutated] = result
+        return result
+
+    def _inline(self, parent, submodule, inputs):
+        """Walks a wrapped submodule's graph in place, its inputs bound to the call's arguments."""
+        outputs = None
+        placeholders = iter(inputs)
+        for node in submodule.graph.nodes:
+            self._parent[node] = self._parent.get(parent, parent)
+            if node.op == "placeholder":
+                self.env[node] = next(placeholders)
+            elif node.op == "get_attr":
+                self.env[node] = _fetch(submodule, node.target)
+            elif node.op == "call_function":
+                self.env[node] = self._call(node)
+            elif node.op == "output":
+                outputs = self._map(node.args[0])
+        return tuple(outputs) if isinstance(outputs, (list, tuple)) else outputs
+
+    def _ste_forward(self, node):
+        """a.detach() - b.detach() + b on parameters (a straight-through estimator: Bi-Real's
+        weights) is a in the forward pass. Evaluated as written it can differ from a by a rounding
+        step, which would hide that the weights are binary: fold it to a."""
+        if _op_name(node.target) != "add" or len(node.args) != 2:
+            return None
+        for diff, b in (node.args, node.args[::-1]):
+            if (isinstance(diff, self.torch.fx.Node) and _op_name(diff.target) == "sub"
+                    and len(diff.args) == 2 and _strip(diff.args[1]) is _strip(b)):
+                return self.env[_strip(diff.args[0])]
+        return None
+
+    def _is_view_of_dynamic(self, fx_node) -> bool:
+        return (isinstance(fx_node, self.torch.fx.Node) and fx_node.op == "call_function"
+                and _op_name(fx_node.target) in _VIEWS and isinstance(self.env.get(fx_node.args[0]), Value))
+
+    def _dynamic(self, node, name, args, kwargs, dynamic):
         example = self._run_example(node, args, kwargs)
-        handler = _HANDLERS.get(_op_name(node.target))
+        handler = _HANDLERS.get(name)
         if handler is None:
-            return self._unsupported(node, example, f"no engine equivalent for {_op_name(node.target)}", dynamic)
+            return self._unsupported(node, example, f"no engine equivalent for {name}", dynamic)
         try:
             result = handler(self, node, example, *args, **kwargs)
         except _Unsupported as exc:
@@ -323,6 +388,8 @@ class _Importer:
     def _run_example(self, node, args, kwargs):
         ex_args = self._examples(args)
         ex_kwargs = self._examples(kwargs)
+        if _mutated_argument(node) is not None and isinstance(ex_args[0], self.torch.Tensor):
+            ex_args = (ex_args[0].clone(),) + tuple(ex_args[1:])  # earlier examples stay as they were
         with self.torch.no_grad():
             return node.target(*ex_args, **ex_kwargs)
 
@@ -402,7 +469,37 @@ class _LayerNames:
             self.of_node[node] = owner.get(node) or (f"{path}/{node.name}" if path else node.name)
 
     def of(self, node) -> str:
-        return self.of_node[node]
+        return self.of_node.get(node) or node.name  # nodes of inlined submodules have no module path
+
+
+_WRAPPERS = {"wrap_with_set_grad_enabled", "wrap_with_autocast"}
+
+
+def _fetch(module, target: str):
+    for part in target.split("."):
+        module = getattr(module, part)
+    return module
+
+
+_VIEWS = {"slice", "select", "view", "reshape", "alias", "transpose", "permute", "expand", "narrow",
+          "as_strided", "unsqueeze", "squeeze", "diagonal", "t"}
+_IDENTITIES = {"detach", "alias", "clone", "contiguous"}
+
+
+def _mutated_argument(node):
+    """The node an in-place op writes into (its first argument), or None."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is None or not schema.is_mutable or not node.args:
+        return None
+    info = schema.arguments[0].alias_info if schema.arguments else None
+    return node.args[0] if info is not None and info.is_write else None
+
+
+def _strip(arg):
+    """The node behind detach / alias / clone calls."""
+    while getattr(arg, "op", None) == "call_function" and _op_name(arg.target) in _IDENTITIES:
+        arg = arg.args[0]
+    return arg
 
 
 def _location(node) -> str:

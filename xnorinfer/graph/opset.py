@@ -390,6 +390,12 @@ register("sign", _infer_sign, lambda node: lambda x, out=None: ops.sign(
     x, node.params.get("bias"), node.attrs.get("zero_to", "zero")), optional=["bias"])
 
 
+register("softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
+         lambda node: lambda x, out=None: ops.softmax(x))
+register("log_softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
+         lambda node: lambda x, out=None: ops.log_softmax(x))
+
+
 # ---- layout: slices, padding, channel shuffle ---------------------------------------------------
 
 def _infer_slice(node, ins):

@@ -29,6 +29,8 @@ __all__ = [
     "relu",
     "clamp",
     "sign",
+    "softmax",
+    "log_softmax",
     "add",
     "concat",
     "avg_pool2d",
@@ -293,6 +295,20 @@ def sign(x, bias=None, zero_to: str = "zero") -> np.ndarray:
     if zero_to != "zero":
         out[v == 0] = 1.0 if zero_to == "one" else -1.0
     return out
+
+
+def softmax(x) -> np.ndarray:
+    """Softmax over the last axis, as PyTorch computes it (shifted by the maximum)."""
+    x = _activation(x)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(x) -> np.ndarray:
+    """log(softmax(x)) over the last axis: x - max - log(sum(exp(x - max)))."""
+    x = _activation(x)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def add(a, b) -> np.ndarray:
