@@ -100,3 +100,39 @@ def tiny_xnor(seed=0, bwn=False):
     x = b.add("relu", x, "relu3")
     x = b.add("dense", x, "ip2", weight=_f32(rng, 5, 20), bias=_f32(rng, 5))
     return b.build(x)
+
+
+def tiny_relu_sign(seed=0, size=12, width=16, zero_to="minus_one", pad_value="minus_one"):
+    """Signs of ReLU outputs, the way PyTorch's sign(relu(.)) in {0, 1} runs exactly: packers with
+    zero_to (x + bias <= 0 packs as -1, so a ReLU's exact zeros do) and binary convs padded with
+    pad_value. A stem conv + ReLU, then a BN whose mean and beta are 0 in half the channels (the
+    packer's threshold there is exactly 0) and a packer fused into the stem; a 3x3 binary conv +
+    alpha + BN + ReLU whose signs (two packers of it, merged into one) and values feed two 1x1
+    binary convs with it as their shortcut (a block, run tile by tile), concatenated; the head."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((size, size, 3))
+    c = width
+    x = b.add("conv2d", b.input, "stem", {"stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
+              weight=_f32(rng, c, 3, 3, 3), bias=_f32(rng, c, low=-0.5, high=0.5))
+    x = b.add("relu", x, "stem.relu")
+    half = np.arange(c) % 2 == 0
+    x = b.add("batch_norm", x, "stem.bn", {"eps": 1e-5}, mean=np.where(half, 0, _f32(rng, c)).astype(np.float32),
+              var=_f32(rng, c, low=0.5, high=2), gamma=_f32(rng, c, low=0.5, high=1.5),
+              beta=np.where(half, 0, _f32(rng, c)).astype(np.float32))
+    s = b.add("pack_signs", x, "b1.sign", {"groups": 1, "zero_to": zero_to})
+    conv_attrs = {"in_channels": c, "stride": [1, 1], "groups": 1, "pad_value": pad_value}
+    y = b.add("bconv2d", s, "b1.conv3", dict(conv_attrs, padding=[1, 1, 1, 1]), weight_bits=_bits(rng, c, c, 3, 3))
+    y = b.add("affine", y, "b1.alpha", scale=_f32(rng, c, low=0.1, high=1))
+    y = b.add("batch_norm", y, "b1.bn", {"eps": 1e-5}, mean=_f32(rng, c), var=_f32(rng, c, low=0.5, high=2),
+              gamma=_f32(rng, c, low=0.5, high=1.5), beta=_f32(rng, c))
+    y = b.add("relu", y, "b1.relu")
+    outs = []
+    for j in range(2):
+        sj = b.add("pack_signs", y, f"b1.pw{j}.sign", {"groups": 1, "zero_to": zero_to})
+        z = b.add("bconv2d", sj, f"b1.pw{j}", dict(conv_attrs, padding=[0, 0, 0, 0]), weight_bits=_bits(rng, c, c))
+        z = b.add("affine", z, f"b1.pw{j}.alpha", scale=_f32(rng, c, low=0.1, high=1))
+        outs.append(b.add("add", [z, y], f"b1.add{j}"))
+    x = b.add("concat", outs, "b1.concat")
+    x = b.add("global_avg_pool", x, "gap")
+    x = b.add("dense", x, "fc", weight=_f32(rng, 10, 2 * c), bias=_f32(rng, 10))
+    return b.build(x)

@@ -6,10 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def sign_pm1(x, bias=None):
-    """The engine's binarization: -1 where x + bias < 0, else +1 (so sign(0) = +1)."""
-    v = x if bias is None else x + np.asarray(bias, np.float32)
-    return np.where(v < 0, -1.0, 1.0).astype(np.float32)
+def sign_pm1(x, bias=None, zero_to="one"):
+    """The engine's binarization: -1 where x + bias < 0, else +1 (so sign(0) = +1); with
+    zero_to="minus_one", -1 where x + bias <= 0. The sum is taken in float64, so this is the sign of
+    the exact sum (rounding keeps a sign, and a float64 sum of two float32 values is 0 only when the
+    exact one is): independent of the float32 sum whose sign the kernels take."""
+    v = np.asarray(x, np.float64)
+    if bias is not None:
+        v = v + np.asarray(bias, np.float32).astype(np.float64)
+    negative = v <= 0 if zero_to == "minus_one" else v < 0
+    return np.where(negative, -1.0, 1.0).astype(np.float32)
 
 
 def pad_nhwc(x, pads, value):

@@ -3,12 +3,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xnorinfer.ops import BinaryConvWeights, BinaryDenseWeights, bconv2d, bdense, pack_signs
+from xnorinfer.ops import BinaryConvWeights, BinaryDenseWeights, bconv2d, bdense, pack_signs, unpack_signs
 
 from conftest import run_everywhere
 from reference import conv2d_nhwc, epilogue, sign_pm1
 
 CHANNELS = [1, 3, 31, 32, 63, 64, 65, 127, 200, 520]
+PAD_TAP = {"zero": 0.0, "one": 1.0, "minus_one": -1.0}  # what a padded tap of the +-1 input is
 
 
 def random_pm1(rng, shape):
@@ -28,9 +29,9 @@ def check_everywhere(fn, want, exact=True):
 
 
 @st.composite
-def conv_cases(draw):
+def conv_cases(draw, channels=tuple(CHANNELS[:8]), pad_values=tuple(PAD_TAP)):
     groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
-    cg = draw(st.sampled_from(CHANNELS[:8]))
+    cg = draw(st.sampled_from(channels))
     og = draw(st.integers(1, 40))
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -38,7 +39,7 @@ def conv_cases(draw):
     h = draw(st.integers(max(1, kh - pads[0] - pads[1]), 9))
     w = draw(st.integers(max(1, kw - pads[2] - pads[3]), 9))
     n = draw(st.integers(1, 3))
-    pad_value = draw(st.sampled_from(["zero", "one"]))
+    pad_value = draw(st.sampled_from(pad_values))
     seed = draw(st.integers(0, 2**32 - 1))
     return dict(n=n, h=h, w=w, c=cg * groups, o=og * groups, k=(kh, kw), stride=(sh, sw), pads=pads,
                 groups=groups, pad_value=pad_value, seed=seed)
@@ -53,7 +54,7 @@ def make_conv(case):
 
 def reference_dot(case, x, w):
     return conv2d_nhwc(sign_pm1(x), sign_pm1(w), case["stride"], case["pads"], case["groups"],
-                       pad_value=1.0 if case["pad_value"] == "one" else 0.0)
+                       pad_value=PAD_TAP[case["pad_value"]])
 
 
 @settings(max_examples=80, deadline=None)
@@ -64,6 +65,49 @@ def test_bconv2d_equals_float_reference(case):
     xp = pack_signs(x, groups=case["groups"])
     want = reference_dot(case, x, w)
     check_everywhere(lambda: bconv2d(xp, weights, case["stride"], case["pads"], case["pad_value"]), want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(conv_cases(channels=(1, 3, 63, 65, 200), pad_values=("minus_one",)))
+def test_bconv2d_minus_one_padding_equals_float_reference(case):
+    """pad_value="minus_one": a padded tap contributes -1 * w (the kernel reads +1 there and takes
+    twice the weights' popcount back): kernels 1-5, strides 1-3, each border padded 0-2 on its own,
+    groups, batches; every ISA, 1 and 2 threads, bit for bit."""
+    _, x, w = make_conv(case)
+    weights = BinaryConvWeights.from_float(w, groups=case["groups"])
+    xp = pack_signs(x, groups=case["groups"])
+    want = reference_dot(case, x, w)
+    check_everywhere(lambda: bconv2d(xp, weights, case["stride"], case["pads"], "minus_one"), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases(channels=(1, 3, 63, 65, 200), pad_values=("zero",)))
+def test_zero_one_activations_run_exactly_as_half_a_minus_one_padded_conv(case):
+    """What the two modes are for: PyTorch's sign of a ReLU output is H in {0, 1} (sign(0) = 0), and
+    F.conv2d(H, W) zero-padded is 0.5 * (bconv(S) + sum of W) with S = 2H - 1 =
+    pack_signs(x, zero_to="minus_one") and padded taps -1 (a padded 0 of H): the epilogue's scale
+    0.5 and bias 0.5 * sum(W) per output channel, exact; every ISA, 1 and 2 threads."""
+    rng, x, w = make_conv(case)
+    x = np.where(x > 0, x, np.where(rng.random(x.shape) < 0.5, 0.0, -0.0)).astype(np.float32)  # a ReLU's zeros
+    h = np.sign(x)
+    w_pm1 = sign_pm1(w)
+    want = conv2d_nhwc(h, w_pm1, case["stride"], case["pads"], case["groups"], pad_value=0.0)
+    weights = BinaryConvWeights.from_float(w, groups=case["groups"])
+    scale = np.full(case["o"], 0.5, np.float32)
+    bias = (0.5 * w_pm1.reshape(case["o"], -1).sum(axis=1)).astype(np.float32)
+    s = pack_signs(x, groups=case["groups"], zero_to="minus_one")
+    check_everywhere(lambda: bconv2d(s, weights, case["stride"], case["pads"], "minus_one", scale=scale, bias=bias),
+                     want)
+
+
+def test_padding_values_differ_only_at_borders():
+    x = np.ones((1, 4, 4, 5), dtype=np.float32)
+    weights = BinaryConvWeights.from_float(np.ones((1, 5, 3, 3), dtype=np.float32))
+    minus = bconv2d(pack_signs(x), weights, padding=1, pad_value="minus_one")[0, :, :, 0]
+    np.testing.assert_array_equal(minus, [[-5, 15, 15, -5], [15, 45, 45, 15], [15, 45, 45, 15],
+                                          [-5, 15, 15, -5]])
+    with pytest.raises(ValueError, match="pad_value"):
+        bconv2d(pack_signs(x), weights, padding=1, pad_value="minus")
 
 
 @settings(max_examples=40, deadline=None)
@@ -205,6 +249,60 @@ def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset
             assert out is None
 
 
+def grid_epilogue(rng, o, shape, with_residual, with_rprelu):
+    """Epilogue parameters on a coarse grid (scales +-1 and 0.5, integer biases, residuals and
+    RPReLU shifts, slopes 0.5, 0 and -1) and pack biases in -3..3 with both zeros: every value is
+    exact, and value + pack_bias is often exactly 0."""
+    ints = lambda size: rng.integers(-3, 4, size).astype(np.float32)  # noqa: E731
+    params = dict(scale=rng.choice(np.float32([1, -1, 0.5]), o), bias=np.where(rng.random(o) < 0.2, -0.0, ints(o)),
+                  residual=ints(shape) if with_residual else None,
+                  rprelu=(ints(o), rng.choice(np.float32([0.5, 0, -1]), o), ints(o)) if with_rprelu else None)
+    pack_bias = np.where(rng.random(o) < 0.2, -0.0, ints(o)).astype(np.float32)
+    return {k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in params.items()}, pack_bias
+
+
+@settings(max_examples=60, deadline=None)
+@given(cin=st.sampled_from([1, 3, 32, 63, 65, 200]), o=st.sampled_from([1, 3, 16, 63, 64, 65, 200]),
+       k=st.integers(1, 3), stride=st.integers(1, 2), pad_value=st.sampled_from(list(PAD_TAP)),
+       offset=st.sampled_from([0, 8, 13, 64, 72]), float_out=st.booleans(), with_residual=st.booleans(),
+       with_rprelu=st.booleans(), zero_to=st.sampled_from(["one", "minus_one"]), seed=st.integers(0, 2**32 - 1))
+def test_packed_output_zero_to_at_exact_zeros(cin, o, k, stride, pad_value, offset, float_out, with_residual,
+                                              with_rprelu, zero_to, seed):
+    """The convolution's own packer (its epilogue) with pack_zero_to: bit set iff value + pack_bias
+    < 0 ("one") or <= 0 ("minus_one"), as NumPy says of the exact values, where that sum is often
+    exactly 0; written after `offset` channels of a wider packed tensor (a concat's part: inside a
+    word, on a byte or not), the words' tails zero; every ISA, 1 and 2 threads."""
+    from xnorinfer.ops.binary import bind_bconv2d, packed_words
+
+    rng = np.random.default_rng(seed)
+    n, h, w = 2, 7, 6
+    x = rng.standard_normal((n, h, w, cin)).astype(np.float32)
+    wt = rng.standard_normal((o, cin, k, k)).astype(np.float32)
+    weights = BinaryConvWeights.from_float(wt)
+    case = dict(stride=(stride, stride), pads=(k // 2,) * 4, groups=1, pad_value=pad_value)
+    dot = reference_dot(case, x, wt)
+    params, pack_bias = grid_epilogue(rng, o, dot.shape, with_residual, with_rprelu)
+    want = epilogue(dot, **params)
+    assert np.array_equal(want, want.astype(np.float32))  # the grid keeps every value exact
+    lead = np.ones(dot.shape[:3] + (offset,), np.float32)  # the channels before this part: +1, bits clear
+    want_bits = pack_signs(np.concatenate([lead, want.astype(np.float32)], axis=-1),
+                           np.concatenate([np.zeros(offset, np.float32), pack_bias]), zero_to=zero_to)
+    np.testing.assert_array_equal(unpack_signs(want_bits, offset + o)[..., offset:], sign_pm1(want, pack_bias, zero_to))
+
+    def run():
+        packed = np.zeros(dot.shape[:3] + (packed_words(offset + o),), np.uint64)
+        call, out = bind_bconv2d(pack_signs(x), weights, stride, k // 2, pad_value, packed=packed,
+                                 first_channel=offset, pack_bias=pack_bias, float_out=float_out,
+                                 pack_zero_to=zero_to, **params)
+        call()
+        return packed, out
+
+    for config, (packed, out) in run_everywhere(run).items():
+        np.testing.assert_array_equal(packed, want_bits, err_msg=str(config))
+        if float_out:
+            np.testing.assert_array_equal(out, want, err_msg=str(config))
+
+
 @settings(max_examples=40, deadline=None)
 @given(widths=st.lists(st.sampled_from([1, 3, 32, 63, 64, 65, 96, 200]), min_size=2, max_size=3),
        k=st.sampled_from([1, 3]), offset_words=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
@@ -240,37 +338,49 @@ def test_concat_parts_pack_one_tensor_in_channel_order(widths, k, offset_words, 
 
 @settings(max_examples=30, deadline=None)
 @given(cin=st.sampled_from([3, 32, 64, 65]), o=st.sampled_from([1, 32, 63, 64, 200, 300]), k=st.sampled_from([1, 3]),
-       stride=st.integers(1, 2), nrest=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
-def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nrest, seed):
+       stride=st.integers(1, 2), nrest=st.integers(1, 2), pad_value=st.sampled_from(list(PAD_TAP)),
+       zero_to=st.sampled_from(["one", "minus_one"]), grid=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nrest, pad_value, zero_to, grid, seed):
     """bind_bconv2d_block (a conv and the 1x1 convs reading its output as signs and residual,
     tile by tile) writes the same values and bits as the convolutions run in order, the 1x1 ones
-    as the halves of a concat that also pack the next layer's input; every ISA, 1 and 2 threads."""
+    as the halves of a concat that also pack the next layer's input; with the first conv's padding
+    and the packers' zero_to (grid: values where value + pack_bias is often exactly 0, so that
+    zero_to decides bits); every ISA, 1 and 2 threads."""
     from xnorinfer.ops.binary import bind_bconv2d, bind_bconv2d_block, packed_words
 
     rng = np.random.default_rng(seed)
     n, h, w = 2, 17, 19  # stride 1: 14 tiles, run tiled; stride 2: 4, one after the other at 2 threads
     x = pack_signs(rng.standard_normal((n, h, w, cin)).astype(np.float32))
 
+    ho, wo = (h + 2 * (k // 2) - k) // stride + 1, (w + 2 * (k // 2) - k) // stride + 1
+
     def params(c_in, kernel):
-        return dict(weights=BinaryConvWeights.from_float(rng.standard_normal((o, c_in, kernel, kernel)).astype(np.float32)),
-                    scale=rng.random(o).astype(np.float32) + 0.1, bias=rng.standard_normal(o).astype(np.float32),
+        weights = BinaryConvWeights.from_float(rng.standard_normal((o, c_in, kernel, kernel)).astype(np.float32))
+        if grid:
+            return dict(weights=weights, **grid_epilogue(rng, o, (n, ho, wo, o), False, True)[0])
+        return dict(weights=weights, scale=rng.random(o).astype(np.float32) + 0.1,
+                    bias=rng.standard_normal(o).astype(np.float32),
                     rprelu=tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)))
 
     first, rest = params(cin, k), [params(o, 1) for _ in range(nrest)]
-    ho, wo = (h + 2 * (k // 2) - k) // stride + 1, (w + 2 * (k // 2) - k) // stride + 1
-    residual = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
-    sign_bias, next_bias = rng.standard_normal(o).astype(np.float32), rng.standard_normal(nrest * o).astype(np.float32)
+    if grid:
+        residual = rng.integers(-3, 4, (n, ho, wo, o)).astype(np.float32)
+        sign_bias = grid_epilogue(rng, o, None, False, False)[1]
+        next_bias = np.concatenate([grid_epilogue(rng, o, None, False, False)[1] for _ in range(nrest)])
+    else:
+        residual = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
+        sign_bias, next_bias = rng.standard_normal(o).astype(np.float32), rng.standard_normal(nrest * o).astype(np.float32)
 
     def run(fused):
         mid = np.zeros((n, ho, wo, o), np.float32)  # (bound before they hold values: none may be NaN)
         mid_bits = np.zeros((n, ho, wo, packed_words(o)), np.uint64)
         out = np.empty((n, ho, wo, nrest * o), np.float32)
         out_bits = np.empty((n, ho, wo, packed_words(nrest * o)), np.uint64)
-        head, _ = bind_bconv2d(x, first["weights"], stride=stride, padding=k // 2,
-                               residual=residual, out=mid, packed=mid_bits, pack_bias=sign_bias,
+        head, _ = bind_bconv2d(x, first["weights"], stride=stride, padding=k // 2, pad_value=pad_value,
+                               residual=residual, out=mid, packed=mid_bits, pack_bias=sign_bias, pack_zero_to=zero_to,
                                **{key: first[key] for key in ("scale", "bias", "rprelu")})
         tail = [bind_bconv2d(mid_bits, r["weights"], residual=mid, out=out[..., i * o:(i + 1) * o], packed=out_bits,
-                             first_channel=i * o, pack_bias=next_bias[i * o:(i + 1) * o],
+                             first_channel=i * o, pack_bias=next_bias[i * o:(i + 1) * o], pack_zero_to=zero_to,
                              **{key: r[key] for key in ("scale", "bias", "rprelu")})[0]
                 for i, r in enumerate(rest)]
         if fused:

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xnorinfer.ops import float_ops as F
-from xnorinfer.ops.binary import pack_signs
+from xnorinfer.ops.binary import pack_signs, unpack_signs
 
 from conftest import run_everywhere
+from reference import sign_pm1
 
 CHANNELS = [1, 3, 63, 65]
 RTOL = 1e-5
@@ -321,17 +322,19 @@ def test_conv2d_max_pool_is_checked():
         F.bind_conv2d_max_pool(conv, F.bind_pool2d("max", other, 2)[0])
 
 
-@settings(max_examples=20, deadline=None)
-@given(conv_cases(), st.booleans())
-def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):
+@settings(max_examples=30, deadline=None)
+@given(conv_cases(), st.sampled_from([None, "random", "zeros"]), st.sampled_from(["one", "minus_one"]))
+def test_conv2d_packs_the_signs_of_its_output(case, pack_bias_kind, zero_to):
     """With a packed output (the next binary layer's input, written row by row from cache), the
-    float output is unchanged and the words are exactly pack_signs(out, pack_bias); every ISA,
-    1 and 2 threads. Grouped convolutions refuse it."""
+    float output is unchanged and the words are exactly pack_signs(out, pack_bias, zero_to), the
+    signs of NumPy's out + pack_bias (< 0, or <= 0 for "minus_one": the exact zeros of a ReLU,
+    +0.0 and -0.0 pack biases); every ISA, 1 and 2 threads. Grouped convolutions refuse it."""
     n, hw, c, o, groups, k, stride, pads, has_bias, seed = case
     rng = rng_for(seed)
     x, w = randn(rng, (n, *hw, c)), randn(rng, (o, c // groups, *k))
     b = randn(rng, (o,)) if has_bias else None
-    pack_bias = randn(rng, (o,)) if with_pack_bias else None
+    pack_bias = {None: None, "random": randn(rng, (o,)),
+                 "zeros": np.where(rng.random(o) < 0.5, 0.0, -0.0).astype(np.float32)}[pack_bias_kind]
     want = F.conv2d(x, w, b, stride, pads, groups)
     packed = np.full(want.shape[:3] + ((o + 63) // 64,), 0xA5A5, np.uint64)
     if groups != 1:
@@ -341,14 +344,15 @@ def test_conv2d_packs_the_signs_of_its_output(case, with_pack_bias):
 
     def run():
         run_, out = F.bind_conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2), packed=packed,
-                                  pack_bias=pack_bias)
+                                  pack_bias=pack_bias, pack_zero_to=zero_to)
         run_()
         return out, packed.copy()
 
     plain = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2)))
     for config, (out, bits) in run_everywhere(run).items():
         np.testing.assert_array_equal(out, plain[config], err_msg=str(config))
-        np.testing.assert_array_equal(bits, pack_signs(out, pack_bias), err_msg=str(config))
+        np.testing.assert_array_equal(bits, pack_signs(out, pack_bias, zero_to=zero_to), err_msg=str(config))
+        np.testing.assert_array_equal(unpack_signs(bits, o), sign_pm1(out, pack_bias, zero_to), err_msg=str(config))
 
 
 @settings(max_examples=20, deadline=None)

@@ -49,6 +49,29 @@ def test_round_trip_through_a_file(model, tmp_path):
     assert loaded.metadata == model.metadata
 
 
+def test_zero_to_and_minus_one_padding_round_trip(tmp_path):
+    """A packer's zero_to and a binary conv's pad_value="minus_one" are attributes in the file:
+    they load back as written and the loaded model computes what the saved one did."""
+    model = Model(graphs.tiny_relu_sign(), {"arch": "relu-sign"})
+    path = tmp_path / "m.xnr"
+    model.save(path)
+    loaded = xnorinfer.load(path)
+    attrs = {n.name: n.attrs for n in loaded.graph.nodes}
+    assert attrs["b1.sign"]["zero_to"] == "minus_one" and attrs["b1.conv3"]["pad_value"] == "minus_one"
+    assert [n.attrs for n in loaded.graph.nodes] == [n.attrs for n in model.graph.nodes]
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_unknown_zero_to_in_a_file_is_refused():
+    def edit(manifest):
+        node = next(n for n in manifest["graph"]["nodes"] if n["op"] == "pack_signs")
+        node["attrs"]["zero_to"] = "zero"
+    blob = rewrite(Model(graphs.tiny_relu_sign()).to_bytes(), edit)
+    with pytest.raises(ModelFormatError, match="zero_to"):
+        xnorinfer.load(blob)
+
+
 def test_binary_weights_are_stored_packed(model, blob):
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         manifest = json.loads(zf.read("model.json"))

@@ -166,6 +166,8 @@ def test_shape_inference_reports_the_node():
      "uint64"),
     (lambda g: g.nodes[4].attrs.__setitem__("in_channels", 9), "in_channels"),
     (lambda g: g.nodes[4].attrs.__setitem__("pad_value", "two"), "pad_value"),
+    (lambda g: g.nodes[3].attrs.__setitem__("zero_to", "zero"), "zero_to"),
+    (lambda g: g.nodes[3].attrs.__setitem__("zero_to", None), "zero_to"),
     (lambda g: setattr(g, "output", "missing"), "graph output"),
 ])
 def test_invalid_graphs_are_rejected(mutate, message):
@@ -234,3 +236,71 @@ def test_bn_folds_into_an_unpadded_conv_after_it(padding):
     x = rng.standard_normal((2, 5, 5, 6)).astype(np.float32)
     want = Executor(graph).run(x)
     np.testing.assert_allclose(Executor(fused).run(x), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+# ---- signs of ReLU outputs: packers with zero_to="minus_one", convs padded with -1 ---------------
+
+@pytest.mark.parametrize("size", [12, 40])
+def test_zero_to_survives_every_fusion_with_the_same_bits(size):
+    """sign(relu(.)) graphs: the BN before a packer folds into its threshold, the packer fuses into
+    the stem conv, two packers of one tensor merge, and a 3x3 binary conv padded with -1 runs with
+    its 1x1 convs tile by tile, every packer keeping zero_to="minus_one"; the fused run gives the
+    bits of the one with every packer on its own (a capture), on every ISA and thread count, and
+    matches the unoptimised graph to the folds' rounding. With zero_to="one" the output differs:
+    the ReLU's zeros decide bits."""
+    graph = graphs.tiny_relu_sign(seed=size, size=size)
+    fused = optimize(graph)
+    packs = [n for n in fused.nodes if n.op == "pack_signs"]
+    assert len(packs) == 2 and all(n.attrs["zero_to"] == "minus_one" for n in packs)
+    assert "bias" in packs[0].params  # the BN's threshold
+    assert not any(n.op in ("batch_norm", "affine", "relu", "add") for n in fused.nodes)
+    executor = Executor(fused)
+    assert executor.blocks == {"b1.conv3": ["b1.pw0", "b1.pw1"]}
+    assert {"stem.relu", "b1.relu"} <= set(executor._packs_of)  # written by the stem and the 3x3 conv
+    x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
+    results = run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"])))
+    for config, (blocked, one_by_one) in results.items():
+        np.testing.assert_array_equal(blocked, one_by_one, err_msg=str(config))
+    got = next(iter(results.values()))[0]
+    unfused = Executor(graph).run(x)
+    np.testing.assert_allclose(got, unfused, rtol=1e-5, atol=1e-5 * np.abs(unfused).max())
+    plus_one = Executor(optimize(graphs.tiny_relu_sign(seed=size, size=size, zero_to="one"))).run(x)
+    assert np.abs(plus_one - got).max() > 1e-3 * np.abs(got).max()
+
+
+def test_packers_with_another_zero_to_are_not_merged():
+    from xnorinfer.ops import pack_signs
+    b = GraphBuilder((4, 4, 8))
+    rng = np.random.default_rng(2)
+    s = b.add("relu", b.input, "relu")
+    attrs = {"in_channels": 8, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1, "pad_value": "minus_one"}
+    outs = [b.add("bconv2d", b.add("pack_signs", s, f"sign{i}", {"groups": 1, "zero_to": zero_to}), f"conv{i}", attrs,
+                  weight_bits=pack_signs(rng.standard_normal((8, 3, 3, 8)).astype(np.float32)))
+            for i, zero_to in enumerate(["one", "minus_one"])]
+    graph = b.build(b.add("concat", outs, "cat"))
+    fused = optimize(graph)
+    assert sorted(n.attrs["zero_to"] for n in fused.nodes if n.op == "pack_signs") == ["minus_one", "one"]
+    x = rng.standard_normal((2, 4, 4, 8)).astype(np.float32)
+    out = Executor(fused).run(x)
+    np.testing.assert_array_equal(out, Executor(graph).run(x))
+    assert not np.array_equal(out[..., :8], out[..., 8:])
+
+
+def test_a_bias_moved_into_a_packer_keeps_its_zero_to():
+    """relu -> + bias (zeros of both signs in some channels) -> sign: the bias becomes the
+    packer's, an exact move, so the bits and the output are those of the unfused graph."""
+    from xnorinfer.ops import pack_signs
+    b = GraphBuilder((5, 5, 6))
+    rng = np.random.default_rng(3)
+    bias = np.float32([0.0, -0.0, 0.5, -0.5, 0.0, 1.0])
+    s = b.add("affine", b.add("relu", b.input, "relu"), "move", bias=bias)
+    s = b.add("pack_signs", s, "sign", {"groups": 1, "zero_to": "minus_one"})
+    y = b.add("bconv2d", s, "conv", {"in_channels": 6, "stride": [1, 1], "padding": [1, 2, 0, 1], "groups": 1,
+                                     "pad_value": "minus_one"},
+              weight_bits=pack_signs(rng.standard_normal((7, 3, 3, 6)).astype(np.float32)))
+    graph = b.build(y)
+    fused = optimize(graph)
+    (pack,) = [n for n in fused.nodes if n.op == "pack_signs"]
+    assert pack.attrs["zero_to"] == "minus_one" and np.array_equal(pack.params["bias"], bias)
+    x = rng.standard_normal((2, 5, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(Executor(fused).run(x), Executor(graph).run(x))

@@ -24,7 +24,7 @@ cdef extern from "csrc/threads.h":
     void xi_set_num_threads(int n)
 
 cdef extern from "csrc/bitpack.h":
-    int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups,
+    int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
                           uint64_t *out, int nthreads) nogil
     void xi_unpack_signs(const uint64_t *packed, int64_t npix, int c, int groups, float *out,
                          int nthreads) nogil
@@ -35,7 +35,7 @@ cdef extern from "csrc/bconv.h":
         int c, groups, o
         int kh, kw, sh, sw
         int pad_t, pad_b, pad_l, pad_r
-        int pad_one
+        int pad_value
         int64_t ho, wo
         int64_t out_stride
     ctypedef struct xi_epilogue:
@@ -48,6 +48,7 @@ cdef extern from "csrc/bconv.h":
         uint64_t *packed
         int64_t packed_words, first_bit
         const float *pack_bias
+        int pack_zero_to
     int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw)
     void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels_per_group, int kh,
                                   int kw, uint64_t *blocked, int32_t *tap_popcount) nogil
@@ -74,7 +75,8 @@ cdef extern from "csrc/float_ops.h":
         int relu
     int64_t xi_conv2d_padded_outputs(int o)
     int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
-                  const float *bias, float *out, uint64_t *packed, const float *pack_bias, int nthreads) nogil
+                  const float *bias, float *out, uint64_t *packed, const float *pack_bias, int pack_zero_to,
+                  int nthreads) nogil
     int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                            const float *bias, int64_t pho, int64_t pwo, const int32_t *y0, const int32_t *y1,
                            const int32_t *x0, const int32_t *x1, float *out, int nthreads) nogil
@@ -124,8 +126,10 @@ def set_num_threads(int n):
 
 # ---- bit packing --------------------------------------------------------------------------------
 
-def pack_signs(const float[:, ::1] x not None, const float[::1] bias, int groups, uint64_t[:, ::1] out not None):
-    """Packs rows of x into out; returns the number of NaNs met."""
+def pack_signs(const float[:, ::1] x not None, const float[::1] bias, int groups, int zero_to,
+               uint64_t[:, ::1] out not None):
+    """Packs rows of x into out (zero_to: 0, zero packs as +1; 1, as -1); returns the number of
+    NaNs met."""
     cdef const float *b = &bias[0] if bias is not None else NULL
     cdef int64_t nans
     cdef int64_t npix = x.shape[0]
@@ -134,7 +138,7 @@ def pack_signs(const float[:, ::1] x not None, const float[::1] bias, int groups
     if npix == 0:
         return 0
     with nogil:
-        nans = xi_pack_signs(&x[0, 0], b, npix, c, groups, &out[0, 0], nthreads)
+        nans = xi_pack_signs(&x[0, 0], b, npix, c, groups, zero_to, &out[0, 0], nthreads)
     return nans
 
 def unpack_signs(const uint64_t[:, ::1] packed not None, int groups, float[:, ::1] out not None):
@@ -170,9 +174,10 @@ cdef int _layer(xi_bconv_layer *L, tuple geometry, const uint64_t[::1] x, const 
                 const int32_t[::1] tap_popcount, float[:, :, :, :] out, int64_t out_stride,
                 const float[::1] scale, const float[::1] bias, const float[::1] residual,
                 const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
-                uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias) except -1:
+                uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias,
+                int pack_zero_to) except -1:
     (L.g.n, L.g.h, L.g.w, L.g.c, L.g.groups, L.g.o, L.g.kh, L.g.kw, L.g.sh, L.g.sw,
-     L.g.pad_t, L.g.pad_b, L.g.pad_l, L.g.pad_r, L.g.pad_one, L.g.ho, L.g.wo) = geometry
+     L.g.pad_t, L.g.pad_b, L.g.pad_l, L.g.pad_r, L.g.pad_value, L.g.ho, L.g.wo) = geometry
     L.g.out_stride = out_stride
     L.x = &x[0]
     L.blocked = &blocked[0]
@@ -187,12 +192,13 @@ cdef int _layer(xi_bconv_layer *L, tuple geometry, const uint64_t[::1] x, const 
     L.ep.packed_words = packed.shape[1] if packed is not None else 0
     L.ep.first_bit = first_bit
     L.ep.pack_bias = _ptr(pack_bias)
+    L.ep.pack_zero_to = pack_zero_to
     L.out = &out[0, 0, 0, 0] if out is not None else NULL
     return 0
 
 cdef int _layer_of(xi_bconv_layer *L, tuple a) except -1:
     return _layer(L, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-                  a[13], a[14])
+                  a[13], a[14], a[15])
 
 cdef _check_bconv_status(int status):
     if status == -1:
@@ -204,12 +210,14 @@ cdef _check_bconv_status(int status):
 
 def bconv2d(*args):
     """Arguments: (geometry, x, blocked, tap_popcount, out, out_stride, scale, bias, residual,
-    rp_gamma, rp_slope, rp_zeta, packed, first_bit, pack_bias).
-    geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_one, ho, wo).
+    rp_gamma, rp_slope, rp_zeta, packed, first_bit, pack_bias, pack_zero_to).
+    geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_value, ho, wo),
+    pad_value the value of a padded tap (1, 0 or -1).
     x: the packed input, flat. out: (n, ho, wo, o) with contiguous channels and pixels `out_stride`
     floats apart (more than o when it is a channel slice of a wider NHWC tensor), or None when only
     `packed` is wanted. packed: None or (n * ho * wo, words) signs of the outputs (+ pack_bias) for
-    the next layer, this convolution's channel 0 at bit first_bit (see xi_epilogue)."""
+    the next layer, this convolution's channel 0 at bit first_bit, zero packing as pack_signs's
+    zero_to says in pack_zero_to (see xi_epilogue)."""
     cdef xi_bconv_layer L
     _layer_of(&L, args)
     cdef int status
@@ -242,9 +250,10 @@ def conv2d_padded_outputs(int o):
 
 def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
            const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None,
-           uint64_t[:, ::1] packed=None, const float[::1] pack_bias=None):
+           uint64_t[:, ::1] packed=None, const float[::1] pack_bias=None, int pack_zero_to=0):
     """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo, relu); w is (kh, kw, c, o_pad).
-    packed: None or (n * ho * wo, words) for the signs of out (+ pack_bias), written as well."""
+    packed: None or (n * ho * wo, words) for the signs of out (+ pack_bias, zero as pack_signs's
+    zero_to), written as well."""
     cdef xi_conv_geom g
     (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
     cdef const float *s = _ptr(scale)
@@ -254,7 +263,8 @@ def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, 
     cdef int nthreads = xi_get_num_threads()
     cdef int status
     with nogil:
-        status = xi_conv2d(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, &out[0, 0, 0, 0], p, pb, nthreads)
+        status = xi_conv2d(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], s, b, &out[0, 0, 0, 0], p, pb, pack_zero_to,
+                           nthreads)
     if status == -1:
         raise MemoryError("xnorinfer: out of memory for the convolution's scratch buffers")
     if status == -2:

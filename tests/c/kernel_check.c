@@ -17,9 +17,58 @@ static uint64_t state = 88172645463325252ull;
 static uint64_t next(void) { state ^= state << 13, state ^= state >> 7, state ^= state << 17; return state; }
 static int pick(int lo, int hi) { return lo + (int)(next() % (uint64_t)(hi - lo + 1)); }
 static float randf(void) { return (float)((int64_t)(next() % 2001) - 1000) / 997.0f; }
+/* On a grid (halves in -1.5..1.5) sums and products of a few of these are exact, and value +
+ * pack_bias is often exactly 0, where the packers' zero_to decides the bit; otherwise randf(). */
+static float gridf(int grid) { return grid ? (float)pick(-3, 3) * 0.5f : randf(); }
+
+/* Whether x + bias packs as -1 (a set bit), from the exact sum (a double holds it). */
+static int packs_minus(float x, float bias, int zero_to)
+{
+    const double v = (double)x + (double)bias;
+    return zero_to == XI_ZERO_TO_MINUS_ONE ? v <= 0 : v < 0;
+}
+
+/* The standalone packers with zero_to on inputs full of exact zero sums (x = -bias, +-0.0) and
+ * denormals: every ISA and 1 and 2 threads against packs_minus. */
+static int check_pack(int case_id)
+{
+    static const int channels[] = {1, 3, 31, 63, 64, 65, 200};
+    static const float special[] = {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-40f, -1e-40f, 1.0f, -0.5f};
+    const int groups = pick(1, 3), cg = channels[pick(0, 6)], c = cg * groups, zero_to = pick(0, 1);
+    const int64_t npix = pick(1, 40), gw = xi_words_for(cg), words = groups * gw;
+    float *x = malloc(sizeof(float) * npix * c), *bias = malloc(sizeof(float) * c);
+    uint64_t *want = calloc((size_t)(npix * words), 8), *got = malloc(8 * npix * words);
+    for (int i = 0; i < c; ++i)
+        bias[i] = pick(0, 1) ? special[pick(0, 7)] : randf();
+    for (int64_t p = 0; p < npix; ++p)
+        for (int i = 0; i < c; ++i) {
+            const int kind = pick(0, 2);
+            float v = kind == 0 ? -bias[i] : kind == 1 ? special[pick(0, 7)] : randf();
+            x[p * c + i] = v;
+            if (packs_minus(v, bias[i], zero_to))
+                want[p * words + i / cg * gw + i % cg / 64] |= 1ull << (i % cg % 64);
+        }
+    int failures = 0;
+    for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+        if (xi_isa_set((xi_isa)isa) != 0)
+            continue;
+        for (int threads = 1; threads <= 2; ++threads) {
+            memset(got, 0xA5, (size_t)(8 * npix * words));
+            if (xi_pack_signs(x, bias, npix, c, groups, zero_to, got, threads) != 0 ||
+                memcmp(got, want, (size_t)(8 * npix * words))) {
+                fprintf(stderr, "pack case %d (%s, %d threads): c%d g%d zero_to %d differs\n", case_id,
+                        xi_isa_name((xi_isa)isa), threads, c, groups, zero_to);
+                ++failures;
+            }
+        }
+    }
+    free(x), free(bias), free(want), free(got);
+    return failures;
+}
 
 /* The full epilogue on the dots `dot`: scale, bias, residual, RPReLU and the packed signs of
- * value + pack_bias (groups == 1), on every ISA against the same operations in the same order. */
+ * value + pack_bias (groups == 1) with either zero_to, on every ISA against the same operations in
+ * the same order; on the grid or not. */
 static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *xp, const uint64_t *blocked,
                           const int32_t *tap_pc, const float *dot)
 {
@@ -30,10 +79,11 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
     float *params = malloc(sizeof(float) * 6 * o), *res = malloc(sizeof(float) * rows * o);
     float *want = malloc(sizeof(float) * rows * o), *got = malloc(sizeof(float) * rows * o);
     uint64_t *want_bits = calloc(rows * words, 8), *got_bits = malloc(8 * rows * words);
+    const int grid = pick(0, 1), zero_to = pick(0, 1);
     for (int i = 0; i < 6 * o; ++i)
-        params[i] = randf();
+        params[i] = gridf(grid);
     for (int64_t i = 0; i < rows * o; ++i)
-        res[i] = randf();
+        res[i] = gridf(grid);
     const float *scale = params, *bias = params + o, *gamma = params + 2 * o, *slope = params + 3 * o,
                 *zeta = params + 4 * o, *pack_bias = params + 5 * o;
     for (int64_t r = 0; r < rows; ++r)
@@ -44,10 +94,10 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
             const float negative = v * slope[j];
             v = (v >= 0.0f ? v : negative) + zeta[j];
             want[r * o + j] = v;
-            if (v + pack_bias[j] < 0.0f)
+            if (packs_minus(v, pack_bias[j], zero_to))
                 want_bits[r * words + j / 64] |= 1ull << (j % 64);
         }
-    xi_epilogue ep = {scale, bias, res, gamma, slope, zeta, got_bits, words, 0, pack_bias};
+    xi_epilogue ep = {scale, bias, res, gamma, slope, zeta, got_bits, words, 0, pack_bias, zero_to};
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
         if (xi_isa_set((xi_isa)isa) != 0)
@@ -57,8 +107,8 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
                 return fprintf(stderr, "case %d: epilogue run failed\n", case_id), 1;
             for (int64_t i = 0; i < rows * o; ++i)
                 if (got[i] != want[i] || (i % o == 0 && memcmp(got_bits + i / o * words, want_bits + i / o * words, 8 * words))) {
-                    fprintf(stderr, "case %d (%s, %d threads): epilogue differs at row %lld\n", case_id,
-                            xi_isa_name((xi_isa)isa), threads, (long long)(i / o));
+                    fprintf(stderr, "case %d (%s, %d threads): epilogue (grid %d, zero_to %d) differs at row %lld\n",
+                            case_id, xi_isa_name((xi_isa)isa), threads, grid, zero_to, (long long)(i / o));
                     ++failures;
                     break;
                 }
@@ -68,21 +118,23 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
     return failures;
 }
 
-static float *random_floats(int64_t n)
+static float *random_floats(int64_t n, int grid)
 {
     float *v = malloc(sizeof(float) * (n > 0 ? n : 1));
     for (int64_t i = 0; i < n; ++i)
-        v[i] = randf();
+        v[i] = gridf(grid);
     return v;
 }
 
 /* A convolution followed by pointwise ones on its output (xi_bconv2d_block) against the same
- * convolutions run one after the other, on every ISA and thread count: identical values and bits. */
+ * convolutions run one after the other, on every ISA and thread count: identical values and bits;
+ * any padding value, either zero_to, values on the grid (zero_to deciding bits) or not. */
 static int check_block(int case_id)
 {
     static const int channels[] = {1, 3, 32, 63, 64, 65, 200, 300};
     const int c = channels[pick(0, 7)], o = channels[pick(0, 7)], nrest = pick(1, 2);
     const int kh = pick(1, 3), kw = pick(1, 3), sh = pick(1, 2), sw = pick(1, 2), pad = pick(0, 1);
+    const int pad_value = pick(-1, 1), zero_to = pick(0, 1), grid = pick(0, 1);
     /* up to 40x40: enough tiles for the tiled path, or few enough for the one-after-the-other one */
     const int n = pick(1, 2), h = pick(kh, 40), w = pick(kw, 40);
     const int64_t ho = (h + 2 * pad - kh) / sh + 1, wo = (w + 2 * pad - kw) / sw + 1, rows = n * ho * wo;
@@ -91,23 +143,23 @@ static int check_block(int case_id)
     void *owned[64];
     int nowned = 0;
 #define OWN(p) (owned[nowned++] = (p))
-    float *x = OWN(random_floats(n * h * w * c)), *res = OWN(random_floats(rows * o));
+    float *x = OWN(random_floats(n * h * w * c, 0)), *res = OWN(random_floats(rows * o, grid));
     uint64_t *xp = OWN(malloc(8 * n * h * w * cw));
-    xi_pack_signs(x, NULL, (int64_t)n * h * w, c, 1, xp, 1);
+    xi_pack_signs(x, NULL, (int64_t)n * h * w, c, 1, XI_ZERO_TO_ONE, xp, 1);
     for (int l = 0; l <= nrest; ++l) {
         const int lc = l ? o : c, lk = l ? 1 : kh, lkw = l ? 1 : kw;
         const int64_t lw = xi_words_for(lc);
-        float *wt = OWN(random_floats((int64_t)o * lk * lkw * lc));
+        float *wt = OWN(random_floats((int64_t)o * lk * lkw * lc, 0));
         uint64_t *wp = OWN(malloc(8 * o * lk * lkw * lw));
-        xi_pack_signs(wt, NULL, (int64_t)o * lk * lkw, lc, 1, wp, 1);
+        xi_pack_signs(wt, NULL, (int64_t)o * lk * lkw, lc, 1, XI_ZERO_TO_ONE, wp, 1);
         uint64_t *blocked = OWN(malloc(8 * xi_bconv_blocked_words(o, 1, lc, lk, lkw)));
         int32_t *tap_pc = OWN(malloc(4 * lk * lkw * o));
         xi_bconv_prepare_weights(wp, o, 1, lc, lk, lkw, blocked, tap_pc);
-        float *p = OWN(random_floats(6 * o));
+        float *p = OWN(random_floats(6 * o, grid));
         xi_bconv_layer L = {{n, l ? ho : h, l ? wo : w, lc, 1, o, lk, lkw, l ? 1 : sh, l ? 1 : sw, l ? 0 : pad,
-                             l ? 0 : pad, l ? 0 : pad, l ? 0 : pad, 0, ho, wo, o},
+                             l ? 0 : pad, l ? 0 : pad, l ? 0 : pad, l ? 1 : pad_value, ho, wo, o},
                             xp, blocked, tap_pc,
-                            {p, p + o, res, p + 2 * o, p + 3 * o, p + 4 * o, NULL, ow, 0, p + 5 * o},
+                            {p, p + o, res, p + 2 * o, p + 3 * o, p + 4 * o, NULL, ow, 0, p + 5 * o, zero_to},
                             NULL};
         layers[l] = L;
     }
@@ -136,9 +188,9 @@ static int check_block(int case_id)
                 return fprintf(stderr, "block case %d: run failed\n", case_id), 1;
             for (int r = 0; r < nrest; ++r)
                 if (memcmp(got[r], want[r], sizeof(float) * rows * o)) {
-                    fprintf(stderr, "block case %d (%s, %d threads): n%d %dx%d c%d o%d k%dx%d s%dx%d pad %d: "
-                            "pointwise %d differs\n", case_id, xi_isa_name((xi_isa)isa), threads, n, h, w, c, o,
-                            kh, kw, sh, sw, pad, r);
+                    fprintf(stderr, "block case %d (%s, %d threads): n%d %dx%d c%d o%d k%dx%d s%dx%d pad %d (%d) "
+                            "zero_to %d grid %d: pointwise %d differs\n", case_id, xi_isa_name((xi_isa)isa), threads,
+                            n, h, w, c, o, kh, kw, sh, sw, pad, pad_value, zero_to, grid, r);
                     ++failures;
                     break;
                 }
@@ -155,7 +207,7 @@ static int check_case(int case_id)
     static const int channels[] = {1, 3, 31, 32, 63, 64, 65, 127, 200};
     const int groups = pick(1, 3), cg = channels[pick(0, 8)], og = pick(1, 40);
     const int kh = pick(1, 5), kw = pick(1, 5), sh = pick(1, 3), sw = pick(1, 3);
-    const int pt = pick(0, 2), pb = pick(0, 2), pl = pick(0, 2), pr = pick(0, 2), pad_one = pick(0, 1);
+    const int pt = pick(0, 2), pb = pick(0, 2), pl = pick(0, 2), pr = pick(0, 2), pad_value = pick(-1, 1);
     const int h = pick(kh - pt - pb > 1 ? kh - pt - pb : 1, 9), w = pick(kw - pl - pr > 1 ? kw - pl - pr : 1, 9);
     const int n = pick(1, 3), c = cg * groups, o = og * groups;
     const int64_t ho = (h + pt + pb - kh) / sh + 1, wo = (w + pl + pr - kw) / sw + 1;
@@ -165,13 +217,13 @@ static int check_case(int case_id)
     for (int64_t i = 0; i < (int64_t)n * h * w * c; ++i) x[i] = randf();
     for (int64_t i = 0; i < (int64_t)o * kh * kw * cg; ++i) wt[i] = randf(); /* (o, kh, kw, cg) */
     uint64_t *xp = malloc(8 * n * h * w * groups * gw), *wp = malloc(8 * o * kh * kw * gw);
-    xi_pack_signs(x, NULL, (int64_t)n * h * w, c, groups, xp, 1);
-    xi_pack_signs(wt, NULL, (int64_t)o * kh * kw, cg, 1, wp, 1);
+    xi_pack_signs(x, NULL, (int64_t)n * h * w, c, groups, XI_ZERO_TO_ONE, xp, 1);
+    xi_pack_signs(wt, NULL, (int64_t)o * kh * kw, cg, 1, XI_ZERO_TO_ONE, wp, 1);
     uint64_t *blocked = malloc(8 * xi_bconv_blocked_words(o, groups, cg, kh, kw));
     int32_t *tap_pc = malloc(4 * kh * kw * o);
     xi_bconv_prepare_weights(wp, o, groups, cg, kh, kw, blocked, tap_pc);
 
-    /* Naive reference on +-1 floats: padded taps are 0 or +1. */
+    /* Naive reference on +-1 floats: padded taps are pad_value (+1, 0 or -1). */
     float *want = malloc(sizeof(float) * n * ho * wo * o), *got = malloc(sizeof(float) * n * ho * wo * o);
     for (int b = 0; b < n; ++b)
         for (int64_t y = 0; y < ho; ++y)
@@ -185,7 +237,7 @@ static int check_case(int case_id)
                             const int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
                             for (int ci = 0; ci < cg; ++ci) {
                                 const int a = inside ? (x[((b * h + iy) * w + ix) * c + grp * cg + ci] < 0 ? -1 : 1)
-                                                     : pad_one;
+                                                     : pad_value;
                                 const int s = wt[((oc * kh + ky) * kw + kx) * cg + ci] < 0 ? -1 : 1;
                                 dot += a * s;
                             }
@@ -193,7 +245,7 @@ static int check_case(int case_id)
                     want[((b * ho + y) * wo + xx) * o + oc] = (float)dot;
                 }
 
-    xi_bconv_geom g = {n, h, w, c, groups, o, kh, kw, sh, sw, pt, pb, pl, pr, pad_one, ho, wo, o};
+    xi_bconv_geom g = {n, h, w, c, groups, o, kh, kw, sh, sw, pt, pb, pl, pr, pad_value, ho, wo, o};
     xi_epilogue ep = {0};
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
@@ -206,7 +258,7 @@ static int check_case(int case_id)
                 if (got[i] != want[i]) {
                     fprintf(stderr, "case %d (%s, %d threads): n%d %dx%d c%d g%d o%d k%dx%d s%dx%d pad %d,%d,%d,%d/%d: "
                             "out[%lld] = %g, want %g\n", case_id, xi_isa_name((xi_isa)isa), threads, n, h, w, c,
-                            groups, o, kh, kw, sh, sw, pt, pb, pl, pr, pad_one, (long long)i, got[i], want[i]);
+                            groups, o, kh, kw, sh, sw, pt, pb, pl, pr, pad_value, (long long)i, got[i], want[i]);
                     ++failures;
                     break;
                 }
@@ -222,7 +274,7 @@ int main(int argc, char **argv)
     const int cases = argc > 1 ? atoi(argv[1]) : 300;
     int failures = 0;
     for (int i = 0; i < cases; ++i)
-        failures += check_case(i) + check_block(i);
+        failures += check_case(i) + check_block(i) + check_pack(i);
     printf("%d cases, isas:", cases);
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa)
         if (xi_isa_supported((xi_isa)isa))

@@ -260,8 +260,10 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
 
         const int oc0 = grp * j->og + (int)(c0 * XI_BLOCK);
         const int count = (int)(j->og - c0 * XI_BLOCK < cb * XI_BLOCK ? j->og - c0 * XI_BLOCK : cb * XI_BLOCK);
-        if (!g->pad_one) {
-            /* A padded tap met zero words, counting popcount(w) differences; take them back. */
+        if (g->pad_value != 1) {
+            /* A padded tap met zero words, counting popcount(w) differences; take them back, once
+             * for a tap of 0, twice for a tap of -1 (see bconv.h). */
+            const int32_t times = 1 - g->pad_value;
             for (int i = 0; i < rows; ++i) {
                 if (nvalid[i] == taps)
                     continue;
@@ -271,7 +273,7 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
                     const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
                     int32_t *ci = counts + (int64_t)i * ldc;
                     for (int c = 0; c < count; ++c)
-                        ci[c] -= pc[c];
+                        ci[c] -= times * pc[c];
                 }
             }
         }

@@ -1,14 +1,18 @@
 /* Binary (XNOR-popcount) 2-D convolution on bit-packed NHWC activations.
  *
  * The dot product of two +-1 vectors of n bits is n - 2 * popcount(a ^ w). Padded taps read a run
- * of zero words (all +1). With `pad_one` that is the intended value; with zero padding (PyTorch's
- * F.conv2d on a +-1 tensor) a padded tap must contribute 0 instead, so for each output pixel near a
- * border the popcount of the weights under its padded taps (popcount(0 ^ w)) is subtracted again
- * and the bit count n covers only the valid taps: exact, with no float fallback. */
+ * of zero words (all +1), which is right for pad_value +1. A padded tap of value p must contribute
+ * p * sum(w) = p * (cg - 2 * popcount(w)) instead of the 1 * (cg - 2 * popcount(w)) read, so for
+ * each output pixel near a border (1 - p) times the popcount of the weights under its padded taps
+ * is subtracted from the count, and the bit count n is cg * (valid taps + p * padded taps): p = 0
+ * is PyTorch's F.conv2d on a +-1 tensor padded with zeros, p = -1 a tensor padded with -1 (the
+ * {0, 1} activations (1 + S) / 2 padded with 0). Exact integers, with no float fallback. */
 #ifndef XNORINFER_BCONV_H
 #define XNORINFER_BCONV_H
 
 #include <stdint.h>
+
+#include "bitpack.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,7 +23,7 @@ typedef struct {
     int c, groups, o;    /* input channels, groups, output channels */
     int kh, kw, sh, sw;  /* kernel size and stride */
     int pad_t, pad_b, pad_l, pad_r;
-    int pad_one;         /* 1: padded taps are +1; 0: they contribute 0 */
+    int pad_value;       /* what a padded tap is: +1, 0 or -1 */
     int64_t ho, wo;      /* output spatial size (the caller checks it is >= 1) */
     int64_t out_stride;  /* floats from one output pixel to the next: o, or more when the output
                             is a channel slice of a wider tensor (a concat written in place) */
@@ -34,14 +38,23 @@ typedef struct {
     const float *rp_gamma, *rp_slope, *rp_zeta;
     /* The next layer's signs, written from the same values, or packed = NULL: for output pixel p,
      * channel j sets bit (first_bit + j) of the words at packed + p * packed_words iff
-     * value + pack_bias[j] < 0 (pack_bias may be NULL). A word this convolution starts in the
+     * value + pack_bias[j] < 0, or <= 0 with pack_zero_to = XI_ZERO_TO_MINUS_ONE (as
+     * xi_pack_signs; pack_bias may be NULL). A word this convolution starts in the
      * middle of (first_bit not a multiple of 64) gets its bits ORed in; every other word it touches
      * is stored whole, zeros past its last channel. So a concat's parts pack one tensor together
      * when they run in channel order. */
     uint64_t *packed;
     int64_t packed_words, first_bit;
     const float *pack_bias;
+    int pack_zero_to;
 } xi_epilogue;
+
+/* The bits n of an output pixel's dot product n - 2 * count, with valid_taps of its taps inside
+ * the input (see the top of this file). */
+static inline int32_t xi_bconv_dot_bits(const xi_bconv_geom *g, int valid_taps)
+{
+    return (valid_taps + g->pad_value * (g->kh * g->kw - valid_taps)) * (g->c / g->groups);
+}
 
 /* Whether taps share words: with at most 32 channels per group a tap fills half a word (the bits
  * past a group's channels are zero, in weights and inputs alike), so the kernel reads taps 2p and

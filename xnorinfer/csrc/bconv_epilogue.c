@@ -33,6 +33,7 @@
 #define XI_VPRELU(v, slope)                                                                        \
     _mm256_blendv_ps(_mm256_mul_ps((v), (slope)), (v), _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_GE_OQ))
 #define XI_VLESS_BITS(v, t) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (t), _CMP_LT_OQ)))
+#define XI_VLE_BITS(v, t) ((uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (t), _CMP_LE_OQ)))
 #define XI_VNAN_LANES(v) ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #include "bconv_epilogue_impl.h"
 #undef XI_SUFFIX
@@ -48,6 +49,7 @@
 #undef XI_VNEG
 #undef XI_VPRELU
 #undef XI_VLESS_BITS
+#undef XI_VLE_BITS
 #undef XI_VNAN_LANES
 
 #define XI_SUFFIX avx512
@@ -65,6 +67,7 @@
 /* v * slope in the negative lanes only (v >= 0 keeps v, NaN stays NaN): one masked multiply. */
 #define XI_VPRELU(v, slope) _mm512_mask_mul_ps((v), _mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ), (v), (slope))
 #define XI_VLESS_BITS(v, t) ((uint64_t)_mm512_cmp_ps_mask((v), (t), _CMP_LT_OQ))
+#define XI_VLE_BITS(v, t) ((uint64_t)_mm512_cmp_ps_mask((v), (t), _CMP_LE_OQ))
 #define XI_VNAN_LANES(v) ((unsigned)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q))
 #include "bconv_epilogue_impl.h"
 #endif /* x86-64 */
@@ -93,6 +96,7 @@ static inline uint64_t xi_neon_bits(uint32x4_t m)
 #define XI_VNEG(v) vnegq_f32(v)
 #define XI_VPRELU(v, slope) vbslq_f32(vcgeq_f32((v), vdupq_n_f32(0.0f)), (v), vmulq_f32((v), (slope)))
 #define XI_VLESS_BITS(v, t) xi_neon_bits(vcltq_f32((v), (t)))
+#define XI_VLE_BITS(v, t) xi_neon_bits(vcleq_f32((v), (t)))
 #define XI_VNAN_LANES(v) ((unsigned)xi_neon_bits(vmvnq_u32(vceqq_f32((v), (v)))))
 #include "bconv_epilogue_impl.h"
 #endif /* aarch64 */

@@ -7,7 +7,7 @@
 #define XI_FN(name) XI_CAT(name, XI_SUFFIX)
 
 /* One output row's operands, offset to the tile's first channel. pack_bias is never NULL when
- * packing (zeros stand in: v < -0.0f is v < 0). */
+ * packing (zeros stand in: v < -0.0f is v < 0, v <= -0.0f is v <= 0). */
 typedef struct {
     const int32_t *c;
     int32_t nbits;
@@ -15,7 +15,14 @@ typedef struct {
     float *out;
     uint64_t *packed; /* the word holding the row's first bit, at bit `shift` */
     int shift;
+    int pack_le; /* zero packs as -1: the sign test is value <= -pack_bias */
 } XI_FN(row_args);
+
+/* A lane's sign bit for the packer, `<` or (le, a constant wherever this is inlined) `<=`. */
+#define XI_SIGN_BIT(v, t, le) ((le) ? (v) <= (t) : (v) < (t))
+#ifdef XI_LANES
+#define XI_VSIGN_BITS(v, t, le) ((le) ? XI_VLE_BITS((v), (t)) : XI_VLESS_BITS((v), (t)))
+#endif
 
 /* act(scale * dot + bias + residual) for channel j, in the order PyTorch applies its layers. */
 XI_TARGET static inline __attribute__((always_inline)) float
@@ -33,14 +40,16 @@ XI_FN(value)(const XI_FN(row_args) *r, int j, const int has_residual, const int 
 }
 
 /* One output row: its values and, with has_pack, its signs (bit j of a word set iff
- * value + pack_bias < 0, tested as value < -pack_bias: the same, as a sum rounded to nearest has
- * the sign of the exact one and an exact zero rounds to +0; under flush-to-zero, which this
- * library never sets, a sum rounding to a subnormal could differ), from registers while the
- * values are still in them. Always inlined with constant flags, so each combination is one
- * branch-free loop. Returns nonzero if a packed value was NaN. */
+ * value + pack_bias < 0, tested as value < -pack_bias; with pack_le value + pack_bias <= 0, tested
+ * as value <= -pack_bias), from registers while the values are still in them. Each test is the
+ * same as on the rounded sum, which xi_pack_signs makes: a sum rounded to nearest has the sign of
+ * the exact one and is 0 only when that is (a zero or subnormal sum of two floats is exact), and
+ * value <= -b is exactly value + b <= 0 (under flush-to-zero, which this library never sets, a sum
+ * rounding to a subnormal could differ). Always inlined with constant flags, so each combination
+ * is one branch-free loop. Returns nonzero if a packed value was NaN. */
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual, const int has_rprelu,
-                    const int has_pack)
+                    const int has_pack, const int pack_le)
 {
     int64_t nans = 0;
     for (int w0 = 0; w0 < count; w0 += 64) {
@@ -59,7 +68,7 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
             }
             XI_VSTORE(r->out + j, v);
             if (has_pack) {
-                word |= XI_VLESS_BITS(v, XI_VNEG(XI_VLOAD(r->pack_bias + j))) << (j - w0);
+                word |= XI_VSIGN_BITS(v, XI_VNEG(XI_VLOAD(r->pack_bias + j)), pack_le) << (j - w0);
                 nans += XI_VNAN_LANES(v) != 0;
             }
         }
@@ -68,7 +77,7 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
             const float v = XI_FN(value)(r, j, has_residual, has_rprelu);
             r->out[j] = v;
             if (has_pack) {
-                word |= (uint64_t)(v < -r->pack_bias[j]) << (j - w0);
+                word |= (uint64_t)XI_SIGN_BIT(v, -r->pack_bias[j], pack_le) << (j - w0);
                 nans += (v != v);
             }
         }
@@ -86,22 +95,26 @@ XI_FN(epilogue_row)(const XI_FN(row_args) *r, int count, const int has_residual,
     return nans;
 }
 
-/* Returns CALL(has_residual, has_rprelu, has_pack) with the flags of row arguments r as
+/* Returns CALL(has_residual, has_rprelu, has_pack, pack_le) with the flags of row arguments r as
  * constants, so that each combination is its own inlined, branch-free loop. */
 #ifndef XI_WITH_FLAGS
+#define XI_WITH_RPRELU_FLAGS(res_, rp_, CALL, pack, le)                                            \
+    (res_ && rp_ ? CALL(1, 1, pack, le) : res_ ? CALL(1, 0, pack, le) : rp_ ? CALL(0, 1, pack, le) : CALL(0, 0, pack, le))
 #define XI_WITH_FLAGS(r, CALL)                                                                     \
     do {                                                                                           \
         const int res_ = (r)->residual != NULL, rp_ = (r)->gamma != NULL;                          \
+        if ((r)->packed && (r)->pack_le)                                                           \
+            return XI_WITH_RPRELU_FLAGS(res_, rp_, CALL, 1, 1);                                    \
         if ((r)->packed)                                                                           \
-            return res_ && rp_ ? CALL(1, 1, 1) : res_ ? CALL(1, 0, 1) : rp_ ? CALL(0, 1, 1) : CALL(0, 0, 1); \
-        return res_ && rp_ ? CALL(1, 1, 0) : res_ ? CALL(1, 0, 0) : rp_ ? CALL(0, 1, 0) : CALL(0, 0, 0);     \
+            return XI_WITH_RPRELU_FLAGS(res_, rp_, CALL, 1, 0);                                    \
+        return XI_WITH_RPRELU_FLAGS(res_, rp_, CALL, 0, 0);                                        \
     } while (0)
 #endif
 
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
 {
-#define XI_ROW(res, rp, pack) XI_FN(epilogue_row)(r, count, res, rp, pack)
+#define XI_ROW(res, rp, pack, le) XI_FN(epilogue_row)(r, count, res, rp, pack, le)
     XI_WITH_FLAGS(r, XI_ROW);
 #undef XI_ROW
 }
@@ -116,7 +129,7 @@ XI_FN(epilogue_row_any)(const XI_FN(row_args) *r, int count)
 XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int count, int ldc, int64_t res_stride,
                         int64_t out_stride, int64_t packed_stride, const int has_residual, const int has_rprelu,
-                        const int has_pack)
+                        const int has_pack, const int pack_le)
 {
     int64_t nans = 0;
     unsigned nan_lanes = 0; /* lanes that met a NaN: counted once at the end, nonzero is enough */
@@ -138,7 +151,7 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
             }
             XI_VSTORE(r->out + i * out_stride + j, v);
             if (has_pack) {
-                const uint64_t bits = XI_VLESS_BITS(v, pack_bias);
+                const uint64_t bits = XI_VSIGN_BITS(v, pack_bias, pack_le);
                 memcpy((unsigned char *)(r->packed + i * packed_stride) + (r->shift + j) / 8, &bits, XI_LANES / 8);
                 nan_lanes |= XI_VNAN_LANES(v);
             }
@@ -164,7 +177,7 @@ XI_FN(epilogue_columns)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int 
             const float v = XI_FN(value)(&ri, t, has_residual, has_rprelu);
             r->out[i * out_stride + t] = v;
             if (has_pack) {
-                bits |= (uint64_t)(v < -r->pack_bias[t]) << (t - j);
+                bits |= (uint64_t)XI_SIGN_BIT(v, -r->pack_bias[t], pack_le) << (t - j);
                 nans += (v != v);
             }
         }
@@ -182,8 +195,8 @@ XI_TARGET static inline __attribute__((always_inline)) int64_t
 XI_FN(epilogue_columns_any)(XI_FN(row_args) *r, const int32_t *nbits, int rows, int count, int ldc,
                             int64_t res_stride, int64_t out_stride, int64_t packed_stride)
 {
-#define XI_COLUMNS(res, rp, pack) \
-    XI_FN(epilogue_columns)(r, nbits, rows, count, ldc, res_stride, out_stride, packed_stride, res, rp, pack)
+#define XI_COLUMNS(res, rp, pack, le) \
+    XI_FN(epilogue_columns)(r, nbits, rows, count, ldc, res_stride, out_stride, packed_stride, res, rp, pack, le)
     XI_WITH_FLAGS(r, XI_COLUMNS);
 #undef XI_COLUMNS
 }
@@ -198,7 +211,6 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
                                          int ldc, int rows, const int *valid_taps, int64_t res_row0,
                                          int64_t out_row0, int oc0, int count, float *out, float *scratch)
 {
-    const int cg = g->c / g->groups, taps = g->kh * g->kw;
     XI_FN(row_args) r;
     r.scale = ep->scale + oc0;
     r.bias = ep->bias + oc0;
@@ -207,12 +219,13 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     r.zeta = r.gamma ? ep->rp_zeta + oc0 : NULL;
     r.pack_bias = ep->packed ? ep->pack_bias + oc0 : NULL;
     r.shift = (int)((ep->first_bit + oc0) % 64);
+    r.pack_le = ep->pack_zero_to == XI_ZERO_TO_MINUS_ONE;
 #if defined(XI_LANES) && XI_LANES >= 8
     /* Walking the counts down columns pays while the tile's counts stay in L1 (32 KB). */
     if (rows <= XI_EPILOGUE_MAX_ROWS && (int64_t)rows * ldc <= 8192 && (!ep->packed || r.shift % 8 == 0)) {
         int32_t nbits[XI_EPILOGUE_MAX_ROWS];
         for (int i = 0; i < rows; ++i)
-            nbits[i] = (g->pad_one ? taps : valid_taps[i]) * cg;
+            nbits[i] = xi_bconv_dot_bits(g, valid_taps[i]);
         r.c = c;
         r.residual = ep->residual ? ep->residual + res_row0 * g->o + oc0 : NULL;
         r.out = out ? out + out_row0 * g->out_stride + oc0 : scratch;
@@ -224,7 +237,7 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     int64_t nans = 0;
     for (int i = 0; i < rows; ++i) {
         r.c = c + (int64_t)i * ldc;
-        r.nbits = (g->pad_one ? taps : valid_taps[i]) * cg;
+        r.nbits = xi_bconv_dot_bits(g, valid_taps[i]);
         r.residual = ep->residual ? ep->residual + (res_row0 + i) * g->o + oc0 : NULL;
         r.out = out ? out + (out_row0 + i) * g->out_stride + oc0 : scratch;
         r.packed = ep->packed ? ep->packed + (out_row0 + i) * ep->packed_words + (ep->first_bit + oc0) / 64 : NULL;
@@ -233,6 +246,8 @@ XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilog
     return nans;
 }
 
+#undef XI_SIGN_BIT
+#undef XI_VSIGN_BITS
 #undef XI_FN
 #undef XI_CAT
 #undef XI_CAT_

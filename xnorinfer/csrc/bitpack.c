@@ -7,28 +7,36 @@
 #include "threads.h"
 
 /* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
- * vectorise it; `v < 0` rather than the sign bit so that -0.0 packs as +1 like +0.0. */
-static inline uint64_t pack_word(const float *x, const float *bias, int n, int64_t *nans)
+ * vectorise it; `v < 0` rather than the sign bit so that -0.0 packs as +1 like +0.0, and `v <= 0`
+ * (le) so that both pack as -1. */
+static inline __attribute__((always_inline)) uint64_t pack_word(const float *x, const float *bias, int n,
+                                                                const int le, int64_t *nans)
 {
     uint64_t word = 0;
     int64_t bad = 0;
     for (int i = 0; i < n; ++i) {
         const float v = bias ? x[i] + bias[i] : x[i];
-        word |= (uint64_t)(v < 0.0f) << i;
+        word |= (uint64_t)(le ? v <= 0.0f : v < 0.0f) << i;
         bad += (v != v);
     }
     *nans += bad;
     return word;
 }
 
-int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, uint64_t *out)
+static inline __attribute__((always_inline)) int64_t pack_run(const float *x, const float *bias, int n, const int le,
+                                                              uint64_t *out)
 {
     int64_t nans = 0;
     for (int w = 0; w * 64 < n; ++w) {
         const int len = n - w * 64 < 64 ? n - w * 64 : 64;
-        out[w] = pack_word(x + w * 64, bias ? bias + w * 64 : NULL, len, &nans);
+        out[w] = pack_word(x + w * 64, bias ? bias + w * 64 : NULL, len, le, &nans);
     }
     return nans;
+}
+
+int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, int zero_to, uint64_t *out)
+{
+    return XI_PACK_BY_MODE(pack_run, x, bias, n, zero_to, out);
 }
 
 xi_pack_run_fn xi_pack_run_for(int isa)
@@ -45,13 +53,13 @@ xi_pack_run_fn xi_pack_run_for(int isa)
     }
 }
 
-int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups,
+int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
                       uint64_t *out, int nthreads)
 {
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;
-    const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
+    const xi_pack_run_fn run = xi_pack_run_for(xi_isa_get());
     int64_t nans = 0;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536) reduction(+ : nans)
@@ -59,7 +67,7 @@ int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, in
         const float *row = x + p * c;
         uint64_t *dst = out + p * pw;
         for (int g = 0; g < groups; ++g)
-            nans += pack_run(row + (int64_t)g * cg, bias ? bias + (int64_t)g * cg : NULL, cg, dst + g * gw);
+            nans += run(row + (int64_t)g * cg, bias ? bias + (int64_t)g * cg : NULL, cg, zero_to, dst + g * gw);
     }
     return nans;
 }

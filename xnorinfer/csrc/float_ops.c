@@ -63,10 +63,10 @@ int64_t xi_conv2d_padded_outputs(int o)
 }
 
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
-              float *out, uint64_t *packed, const float *pack_bias, int nthreads)
+              float *out, uint64_t *packed, const float *pack_bias, int pack_zero_to, int nthreads)
 {
     const xi_pack_run_fn pack_run = xi_pack_run_for(xi_isa_get());
-    return XI_PICK(conv2d)(g, x, w, scale, bias, out, packed, pack_bias, pack_run, nthreads);
+    return XI_PICK(conv2d)(g, x, w, scale, bias, out, packed, pack_bias, pack_zero_to, pack_run, nthreads);
 }
 
 int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, const float *scale,

@@ -25,11 +25,11 @@ int64_t xi_conv2d_padded_outputs(int o);
  * then max(out, 0) with g->relu.
  * w is (kh, kw, c, o_pad): HWIO with the output channels padded with zeros to
  * xi_conv2d_padded_outputs(o). Unless `packed` is NULL, each output row is also packed for the
- * next binary layer while it is in cache, as xi_pack_signs(out, pack_bias, ..., 1 group) would
- * (pack_bias may be NULL). Returns 0, -1 if scratch memory could not be allocated, -2 if a packed
- * value was NaN. */
+ * next binary layer while it is in cache, as xi_pack_signs(out, pack_bias, ..., 1 group,
+ * pack_zero_to) would (pack_bias may be NULL). Returns 0, -1 if scratch memory could not be
+ * allocated, -2 if a packed value was NaN. */
 int xi_conv2d(const xi_conv_geom *g, const float *x, const float *w, const float *scale, const float *bias,
-              float *out, uint64_t *packed, const float *pack_bias, int nthreads);
+              float *out, uint64_t *packed, const float *pack_bias, int pack_zero_to, int nthreads);
 
 /* xi_conv2d (no packing), then max pooling of its (n, ho, wo, o) output into out (n, pho, pwo, o)
  * over the windows xi_pool2d takes: the same values as the two calls, without the conv output

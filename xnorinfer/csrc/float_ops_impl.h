@@ -131,7 +131,7 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
 
 XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                                    const float *bias, float *out, uint64_t *packed, const float *pack_bias,
-                                   xi_pack_run_fn pack_run, int nthreads)
+                                   int pack_zero_to, xi_pack_run_fn pack_run, int nthreads)
 {
     const int64_t words = (g->o + 63) / 64;
     const int64_t npix = g->n * g->ho * g->wo;
@@ -160,7 +160,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
             if (packed) { /* the group's values are still in cache */
                 int64_t group_nans = 0;
                 for (int64_t p = p0; p < p0 + npx; ++p)
-                    group_nans += pack_run(out + p * g->o, pack_bias, g->o, packed + p * words);
+                    group_nans += pack_run(out + p * g->o, pack_bias, g->o, pack_zero_to, packed + p * words);
                 if (group_nans) {
 #pragma omp atomic
                     nans += group_nans;

@@ -25,7 +25,7 @@ from ..ops import _validate
 from ..ops.binary import bind_bconv2d_block
 from ..ops.float_ops import bind_conv2d_max_pool
 from .ir import Graph, GraphError
-from .opset import OPS, infer_shapes
+from .opset import OPS, infer_shapes, pack_zero_to
 
 
 class Executor:
@@ -253,7 +253,7 @@ class _Plan:
                 bias = pack.params.get("bias")
                 if bias is not None:  # this conv's channels of the packer's bias
                     bias = bias.reshape(-1)[first:first + infos[name].shape[-1]]
-                fused = dict(packed=buffers[pack.output], pack_bias=bias)
+                fused = dict(packed=buffers[pack.output], pack_bias=bias, pack_zero_to=pack_zero_to(pack))
                 if node.op == "bconv2d":
                     fused.update(first_channel=first, float_out=name not in executor._bits_only)
             if name in executor._slice_of:

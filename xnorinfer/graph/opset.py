@@ -146,8 +146,7 @@ def _compile_conv(node):
 
     def run(x, out=None):
         return ops.conv2d(x, p["weight"], **args)
-    run.bind = lambda ins, out, packed=None, pack_bias=None: ops.float_ops.bind_conv2d(
-        ins[0], p["weight"], out=out, packed=packed, pack_bias=pack_bias, **args)[0]
+    run.bind = lambda ins, out, **fused: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args, **fused)[0]
     return run
 
 
@@ -227,15 +226,24 @@ def _infer_pack(node, ins):
     if c % groups:
         raise _fail(node, f"groups ({groups}) must divide the {c} channels")
     _channel_params(node, c, ["bias"])
+    pack_zero_to(node)
     return TensorInfo(info.shape[:-1] + (ops.packed_words(c, groups),), packed_channels=c, groups=groups)
 
 
+def pack_zero_to(node) -> str:
+    """A pack_signs node's zero_to: "one" (x + bias = 0 packs as +1, the default) or "minus_one"."""
+    v = node.attrs.get("zero_to", "one")
+    if not isinstance(v, str) or v not in ops.binary.ZERO_TO:
+        raise _fail(node, f"attribute zero_to must be one of {ops.binary.ZERO_TO}, got {v!r}")
+    return v
+
+
 def _compile_pack(node):
-    bias, groups = node.params.get("bias"), node.attrs.get("groups", 1)
+    bias, groups, mode = node.params.get("bias"), node.attrs.get("groups", 1), pack_zero_to(node)
 
     def run(x, out=None):
-        return ops.pack_signs(x, bias, groups, out=out)
-    run.bind = lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out)[0]
+        return ops.pack_signs(x, bias, groups, out=out, zero_to=mode)
+    run.bind = lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out, zero_to=mode)[0]
     return run
 
 

@@ -11,8 +11,11 @@
   per-channel threshold: XNOR-Net's BatchNorm before the sign)
 - distribute_through_concat: a per-channel op after concat -> one per concat input, so the ops
   above can absorb it (ReActNet's doubling blocks)
-- merge_duplicate_packs: packers of one tensor with one bias -> one packer (the two 1x1 convs of
-  a doubling block read the same signs)
+- merge_duplicate_packs: packers of one tensor with one bias and zero_to -> one packer (the two
+  1x1 convs of a doubling block read the same signs)
+
+The packer rewrites keep its zero_to (the sign of an exact zero, `<` or `<=`): each preserves the
+sign of x + bias, zero included, up to the folding's rounding.
 
 Each rewrite is exact except folding, which composes per-channel scales in float64 and rounds once."""
 
@@ -110,7 +113,8 @@ def _as_affine(node: Node) -> tuple[np.ndarray, np.ndarray]:
 
 def fold_into_pack(graph: Graph):
     """sign(a * x + c + b) = sign(x + (c + b) / a) where every a > 0: XNOR-Net's BatchNorm before
-    the sign becomes the packer's per-channel threshold."""
+    the sign becomes the packer's per-channel threshold. Zero included (a * x + c + b = 0 exactly
+    when x + (c + b) / a is), so the packer's zero_to carries over; the threshold is rounded once."""
     readers = graph.consumers()
     for node in graph.nodes:
         if node.op not in ("affine", "batch_norm"):
@@ -226,7 +230,8 @@ def merge_duplicate_packs(graph: Graph):
         if node.op != "pack_signs" or node.output == graph.output:
             continue
         bias = node.params.get("bias")
-        key = (node.inputs[0], node.attrs.get("groups", 1), None if bias is None else bias.tobytes())
+        key = (node.inputs[0], node.attrs.get("groups", 1), node.attrs.get("zero_to", "one"),
+               None if bias is None else bias.tobytes())
         first = seen.setdefault(key, node)
         if first is node:
             continue

@@ -2,7 +2,9 @@
 
 Packed layout: NHWC with the channel axis replaced by words; see `pack_signs`. A set bit is -1,
 a clear bit +1, and x packs as -1 iff x + bias < 0, so +0.0 and -0.0 both become +1 (PyTorch's
-sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations)."""
+sign(0) = 0 has no 1-bit form; exact zeros are rare in float activations). With
+zero_to="minus_one" x packs as -1 iff x + bias <= 0: for a sign input that is >= 0 (a ReLU
+output), PyTorch's {0, 1} activations are exactly (1 + S) / 2 of those signs S."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ import numpy as np
 from .. import _core
 from . import _validate as check
 
-PAD_VALUES = ("zero", "one")
+PAD_VALUES = ("zero", "one", "minus_one")
+_PAD_TAP = {"zero": 0, "one": 1, "minus_one": -1}  # the value of a padded tap, as the kernel takes it
+ZERO_TO = ("one", "minus_one")  # the sign an exact zero x + bias packs as; index = the kernels' code
+
+
+def zero_to_code(zero_to, name="zero_to") -> int:
+    """The kernels' code of a zero_to value (0 for "one", 1 for "minus_one"); raises ValueError."""
+    if not isinstance(zero_to, str) or zero_to not in ZERO_TO:
+        raise ValueError(f"{name} must be one of {ZERO_TO}, got {zero_to!r}")
+    return ZERO_TO.index(zero_to)
 
 
 def packed_words(channels: int, groups: int = 1) -> int:
@@ -23,29 +34,33 @@ def packed_words(channels: int, groups: int = 1) -> int:
     return groups * (-(-(channels // groups) // 64))
 
 
-def pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None) -> np.ndarray:
+def pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None, *, zero_to: str = "one") -> np.ndarray:
     """Pack the signs of x (or of x + bias: ReActNet's RSign) along the last axis.
 
     x: float32 (..., C). Returns uint64 (..., packed_words(C, groups)): each group's channels start
-    a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0.
+    a new word, channel c of a group sits in bit c % 64 of word c // 64, unused bits are 0; a set
+    bit is -1. zero_to="one": -1 iff x + bias < 0 (+0.0 and -0.0 pack as +1); "minus_one": -1 iff
+    x + bias <= 0 (both zeros pack as -1, positive denormals as +1). Decided exactly on the float
+    sum: rounding keeps its sign, and it is zero only when x = -bias. NaN raises ValueError.
     `out`, if given, is a C-contiguous uint64 array of that shape to write into."""
-    run, out = bind_pack_signs(x, bias, groups, out)
+    run, out = bind_pack_signs(x, bias, groups, out, zero_to=zero_to)
     run()
     return out
 
 
-def bind_pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None):
+def bind_pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None, *, zero_to: str = "one"):
     """`pack_signs` checked once: returns (run, out), where run() packs x's current values into
     out. The graph executor binds each layer to its buffers once and then only calls run()."""
     x = check.tensor(x, "x", np.float32, tuple(range(1, 9)))
     c = x.shape[-1]
     words = packed_words(c, groups)
     bias = check.channel_vector(bias, "bias", c)
+    mode = zero_to_code(zero_to)
     out = check.output(out, x.shape[:-1] + (words,), np.uint64)
     rows, packed = x.reshape(-1, c), out.reshape(-1, words)
 
     def run():
-        nans = _core.pack_signs(rows, bias, groups, packed)
+        nans = _core.pack_signs(rows, bias, groups, mode, packed)
         if nans:
             raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
     return run, out
@@ -137,7 +152,8 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     out = act(scale[o] * dot + bias[o] + residual), dot the +-1 dot product over the window and
     act RPReLU when `rprelu = (gamma, slope, zeta)`: PReLU(v - gamma, slope) + zeta per channel.
     pad_value 'zero': a padded tap contributes 0 (PyTorch F.conv2d on a +-1 tensor padded with 0);
-    'one': padded taps are +1. padding: int, (vertical, horizontal) or (top, bottom, left, right).
+    'one': padded taps are +1; 'minus_one': they are -1 (the {0, 1} activations (1 + S) / 2 of
+    pack_signs(zero_to="minus_one") padded with 0). padding: int, (vertical, horizontal) or (top, bottom, left, right).
     `out`, if given, is a float32 array of the output's shape to write into: C-contiguous, or a
     channel slice big[..., c0:c1] of a C-contiguous NHWC array (how a concat is built in place)."""
     run, out = bind_bconv2d(x, weights, stride, padding, pad_value, scale, bias, residual, rprelu, out)
@@ -147,16 +163,17 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
 
 def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
                  scale=None, bias=None, residual=None, rprelu=None, out=None, packed=None, first_channel=0,
-                 pack_bias=None, float_out=True):
+                 pack_bias=None, float_out=True, pack_zero_to="one"):
     """`bconv2d` checked once: returns (run, out), where run() convolves x's current bits into out
     (the arguments are bound to these arrays; see `bind_pack_signs`).
 
-    `packed`: also write the next layer's input, pack_signs(out, pack_bias), from the same values
-    into channels [first_channel, first_channel + O) of this uint64 (N, Ho, Wo, words) array. A
-    word this call starts in the middle of (first_channel not a multiple of 64) gets its bits ORed
-    into what is there; every other word it touches is stored whole, zeros past its last channel:
-    a concat's parts pack one array together when run in channel order. With float_out=False only
-    `packed` is written (out is then None): the float values never reach memory."""
+    `packed`: also write the next layer's input, pack_signs(out, pack_bias, zero_to=pack_zero_to),
+    from the same values into channels [first_channel, first_channel + O) of this uint64
+    (N, Ho, Wo, words) array. A word this call starts in the middle of (first_channel not a
+    multiple of 64) gets its bits ORed into what is there; every other word it touches is stored
+    whole, zeros past its last channel: a concat's parts pack one array together when run in
+    channel order. With float_out=False only `packed` is written (out is then None): the float
+    values never reach memory."""
     x = check.tensor(x, "x", np.uint64, 4)
     if not isinstance(weights, BinaryConvWeights):
         raise TypeError(f"weights must be BinaryConvWeights, got {type(weights).__name__}")
@@ -191,6 +208,7 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
         if weights.groups != 1:
             raise ValueError("a packed output is for convolutions without groups")
         pack_bias = check.channel_vector(pack_bias, "pack_bias", o)
+    pack_mode = zero_to_code(pack_zero_to, "pack_zero_to")
     if n == 0:
         return (lambda: None), out
     if residual is not None:
@@ -201,20 +219,20 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
             raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
     geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
-                pt, pb, pl, pr, int(pad_value == "one"), ho, wo)
+                pt, pb, pl, pr, _PAD_TAP[pad_value], ho, wo)
     return _BoundBConv(_BConvArgs(
         geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
         check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
         None if residual is None else residual.reshape(-1), gamma, slope, zeta,
-        None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias,
+        None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias, pack_mode,
     )), out
 
 
 # _core.bconv2d's arguments, in its order
 _BConvArgs = namedtuple("_BConvArgs", "geometry x blocked tap_popcount out out_stride scale bias residual "
-                                      "rp_gamma rp_slope rp_zeta packed first_bit pack_bias")
+                                      "rp_gamma rp_slope rp_zeta packed first_bit pack_bias pack_zero_to")
 _GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
-             "pad_one", "ho", "wo")
+             "pad_value", "ho", "wo")
 
 
 class _BoundBConv:

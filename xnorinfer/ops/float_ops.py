@@ -18,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import _core
 from .._runtime import blas_single_threaded
 from . import _validate as _v
+from .binary import zero_to_code
 
 __all__ = [
     "conv2d",
@@ -110,11 +111,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu
 
 
 def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False, out=None,
-                packed=None, pack_bias=None):
+                packed=None, pack_bias=None, pack_zero_to="one"):
     """`conv2d` checked once: (run, out), run() recomputing into out from x's current values.
 
-    `packed`: also write the next binary layer's input, pack_signs(out, pack_bias), into this
-    uint64 (N, Ho, Wo, words) array from each output row while it is in cache (groups=1 only)."""
+    `packed`: also write the next binary layer's input, pack_signs(out, pack_bias,
+    zero_to=pack_zero_to), into this uint64 (N, Ho, Wo, words) array from each output row while it
+    is in cache (groups=1 only)."""
     x = _v.tensor(x, "x", np.float32, 4, finite=True)
     weight = _v.tensor(weight, "weight", np.float32, 4, finite=True)
     n, h, w, c = x.shape
@@ -143,13 +145,14 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
                              f"groups, got {packed.shape} with groups={groups}")
         packed = packed.reshape(-1, packed.shape[3])
         pack_bias = _v.channel_vector(pack_bias, "pack_bias", o)
+    pack_mode = zero_to_code(pack_zero_to, "pack_zero_to")
     if n == 0:
         return (lambda: None), out
     if groups == 1:
         hwio = np.zeros((kh, kw, c, _core.conv2d_padded_outputs(o)), np.float32)  # the kernel's layout
         hwio[..., :o] = weight.transpose(2, 3, 1, 0)
         geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, int(bool(relu)))
-        return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out, packed, pack_bias), out
+        return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out, packed, pack_bias, pack_mode), out
 
     def grouped():
         # im2col with (kh, kw, C/groups) reduction order: the copy reads runs of channels, which
@@ -394,7 +397,7 @@ def bind_conv2d_max_pool(conv, pool):
     if not (isinstance(conv, functools.partial) and conv.func is _core.conv2d
             and isinstance(pool, functools.partial) and pool.func is _core.pool2d):
         raise TypeError("bind_conv2d_max_pool takes a conv2d and a max pooling bound by bind_conv2d and bind_pool2d")
-    geometry, x, hwio, scale, bias, conv_out, packed, _ = conv.args
+    geometry, x, hwio, scale, bias, conv_out, packed, _, _ = conv.args
     is_max, pool_in, y0, y1, x0, x1, _, out = pool.args
     if not is_max or packed is not None or pool_in.shape != conv_out.shape \
             or not _v.same_memory(pool_in, conv_out):
