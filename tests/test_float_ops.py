@@ -901,7 +901,7 @@ def test_batch_norm_rejects_bad_eps_and_variance():
 
 
 def test_all_exports():
-    expected = {"conv2d", "dense", "DenseWeights", "batch_norm", "prelu", "rprelu", "relu", "add", "concat",
-                "avg_pool2d", "max_pool2d", "global_avg_pool"}
+    expected = {"conv2d", "dense", "DenseWeights", "batch_norm", "prelu", "rprelu", "relu", "clamp", "sign",
+                "softmax", "log_softmax", "add", "concat", "avg_pool2d", "max_pool2d", "global_avg_pool"}
     assert set(F.__all__) == expected
     assert all(callable(getattr(F, name)) for name in F.__all__)
