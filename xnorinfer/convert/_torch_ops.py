@@ -662,13 +662,23 @@ def _slice(imp, node, ex, x, dim=0, start=None, end=None, step=1):
     first[axis], stop[axis], steps[axis] = start, end, step
     if end <= start:
         raise _Unsupported("an empty slice")
+    source = x
+    if x.pending and x.pending[0] == "slice":
+        # x[:, :, ::2][:, :, :, ::2] (option-A shortcuts): one strided slice of the first's input
+        source, first0, _, steps0 = x.pending[1:]
+        stop = [a + (b - 1) * s + 1 for a, b, s in zip(first0, [f + (e - f - 1) // t * t + 1 for f, e, t
+                                                                 in zip(first, stop, steps)], steps0)]
+        first = [a + f * s for a, f, s in zip(first0, first, steps0)]
+        steps = [s * t for s, t in zip(steps0, steps)]
     attrs = {"start": first, "stop": stop, "step": steps}
 
     def emit(src, suffix):
         return imp.add(node, "strided_slice", [src], attrs, suffix=suffix)
     if x.sign is not None and x.sign.pad is None:
         return _map_signs(imp, node, ex, x, emit, imp.reapply(node, x.sign.source.example))
-    return Value(ex, build=lambda: emit(x.tensor, None), nonneg=x.nonneg)
+    value = Value(ex, build=lambda: emit(source.tensor, None), nonneg=x.nonneg)
+    value.pending = ("slice", source, first, stop, steps)
+    return value
 
 
 @handles("view", "reshape", "_unsafe_view", "flatten")
