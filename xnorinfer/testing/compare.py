@@ -47,10 +47,14 @@ class LayerResult:
     module: str | None        # the reference's layer it is compared with (torch), else None
     shape: tuple
     max_abs: float
-    max_rel: float            # max_abs / max |reference|
+    scale: float              # max |reference|
     flips_explained: int = 0  # sign layers only
     flips_unexplained: int = 0
     status: str = "ok"        # "ok" or "MISMATCH"
+
+    @property
+    def max_rel(self) -> float:
+        return self.max_abs / self.scale if self.scale else self.max_abs
 
 
 @dataclass
@@ -73,6 +77,10 @@ class Report:
     layers: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     runs: list = field(default_factory=list)  # one Report per (isa, threads) when compare ran several
+    # per image: max |diff| and whether all its first flips are near ties (only images with flips)
+    image_diff: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    image_verdict: dict = field(default_factory=dict, repr=False)
+    scale: float = 0.0  # max |reference output|
 
     @property
     def failures(self) -> list[str]:
@@ -96,6 +104,9 @@ class Report:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d["image_diff"] = [float(v) for v in self.image_diff]
+        for row, layer in zip(d["layers"], self.layers):
+            row["max_rel"] = layer.max_rel
         d["passed"], d["failures"] = self.passed, self.failures
         d["runs"] = [r.to_dict() for r in self.runs]
         return d
@@ -223,23 +234,57 @@ def compare(model, reference="float", x=None, *, layerwise: bool = True, isas=No
     if x is None:
         raise TypeError("compare needs an input batch x")
     x_nhwc = np.ascontiguousarray(to_nhwc(np.asarray(x, np.float32), layout))
-    ref = _reference(model, reference, x_nhwc, x)
-    if ref.layerwise:
-        _derived_signs(model.graph, ref)
-        if not ref.interpreted:  # the near-tie rule judges the float64 interpreter's values
-            ref.interpreted = run_graph(model.graph, x_nhwc)
-    magnitudes = _magnitudes(model.graph, x_nhwc)
-    configs = _configs(isas)
-    reports = []
-    for isa, threads in configs:
-        with _kernels(isa, threads):
-            reports.append(_compare_once(model, ref, x_nhwc, layerwise and ref.layerwise, rtol, layer_rtol,
-                                         magnitudes))
+    chunks = []
+    for start in range(0, max(len(x_nhwc), 1), CHUNK):
+        part = x_nhwc[start:start + CHUNK]
+        user_part = np.asarray(x)[start:start + CHUNK]
+        ref = _reference(model, reference, part, user_part)
+        if ref.layerwise:
+            _derived_signs(model.graph, ref)
+            if not ref.interpreted:  # the near-tie rule judges the float64 interpreter's values
+                ref.interpreted = run_graph(model.graph, part)
+            magnitudes = _magnitudes(model.graph, part)
+        else:
+            magnitudes = None
+        chunks.append([])
+        for isa, threads in _configs(isas):
+            with _kernels(isa, threads):
+                chunks[-1].append(_compare_once(model, ref, part, layerwise and ref.layerwise, rtol, layer_rtol,
+                                                magnitudes))
+    reports = [_merge([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if len(reports) == 1:
         return reports[0]
     first = reports[0]
     return Report(first.reference, first.images, "all", 0, rtol, layer_rtol, max(r.max_abs for r in reports),
                   max(r.max_rel for r in reports), min(r.argmax_agree for r in reports), runs=reports)
+
+
+CHUNK = 16  # images compared at once: the float64 values of every layer are kept for a chunk
+
+
+def _merge(parts: list[Report]) -> Report:
+    """One report for the whole batch from its chunks' (images renumbered, layers combined); the
+    tolerances are relative to the largest reference value of the whole batch."""
+    total = parts[0]
+    for part in parts[1:]:
+        total.image_verdict.update({i + total.images: v for i, v in part.image_verdict.items()})
+        total.image_diff = np.concatenate([total.image_diff, part.image_diff])
+        total.scale = max(total.scale, part.scale)
+        for key in ("images", "argmax_agree", "flips_explained", "flips_unexplained", "flips_downstream"):
+            setattr(total, key, getattr(total, key) + getattr(part, key))
+        for row, other in zip(total.layers, part.layers):
+            row.max_abs, row.scale = max(row.max_abs, other.max_abs), max(row.scale, other.scale)
+            row.flips_explained += other.flips_explained
+            row.flips_unexplained += other.flips_unexplained
+    diff = total.image_diff
+    total.max_abs = float(diff.max()) if diff.size else 0.0
+    total.max_rel = total.max_abs / total.scale if total.scale else total.max_abs
+    total.images_off = [int(i) for i in np.flatnonzero(diff > total.rtol * total.scale)]
+    total.images_excused = [i for i in total.images_off if total.image_verdict.get(i) is True]
+    for row in total.layers:
+        unexplained = row.op in _SIGN_OPS and row.flips_unexplained
+        row.status = "MISMATCH" if unexplained or (row.op not in _SIGN_OPS and row.max_rel > total.layer_rtol) else "ok"
+    return total
 
 
 def _configs(isas):
@@ -284,25 +329,22 @@ def _magnitudes(graph, x_nhwc):
 
 
 def _compare_once(model, ref: _Reference, x_nhwc, layerwise, rtol, layer_rtol, magnitudes) -> Report:
+    """The report of one chunk; _merge decides what is off."""
     report = Report(ref.name, len(x_nhwc), _runtime.get_isa(), _runtime.get_num_threads(), rtol, layer_rtol,
                     layerwise=layerwise)
     got = model.predict(x_nhwc, layout="NHWC").astype(np.float64)
     want = ref.output
     if got.shape != want.shape:
         raise ValueError(f"the model's output {got.shape} and the reference's {want.shape} differ in shape")
-    diff = np.abs(got - want).reshape(len(got), -1)
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    report.max_abs = float(diff.max()) if diff.size else 0.0
-    report.max_rel = report.max_abs / scale if scale else report.max_abs
+    report.image_diff = np.abs(got - want).reshape(len(got), -1).max(axis=1, initial=0.0)
+    report.scale = float(np.abs(want).max(initial=0.0))
     report.argmax_agree = int((got.reshape(len(got), -1).argmax(1) == want.reshape(len(want), -1).argmax(1)).sum())
-    report.images_off = [int(i) for i in np.flatnonzero(diff.max(axis=1) > rtol * scale)] if diff.size else []
     if not ref.layerwise:
         report.notes.append("a plain callable: compared end to end only, no layers and no sign analysis")
         return report
-    first_flip_images = _end_to_end_flips(model, ref, x_nhwc, magnitudes, report)
-    report.images_excused = [i for i in report.images_off if first_flip_images.get(i) is True]
+    report.image_verdict = _end_to_end_flips(model, ref, x_nhwc, magnitudes, report)
     if layerwise:
-        report.layers = _layer_by_layer(model, ref, x_nhwc, layer_rtol)
+        report.layers = _layer_by_layer(model, ref, x_nhwc)
     else:
         report.notes.append("layer by layer skipped (layerwise=False)")
     return report
@@ -359,7 +401,7 @@ def _sign_ancestors(graph) -> dict[str, set]:
     return above
 
 
-def _layer_by_layer(model, ref: _Reference, x_nhwc, layer_rtol) -> list[LayerResult]:
+def _layer_by_layer(model, ref: _Reference, x_nhwc) -> list[LayerResult]:
     graph = model.graph
     fed = {name: value.astype(np.float32) for name, value in ref.values.items()}
     engine = model.trace(x_nhwc, layout="NHWC", overrides=fed)
@@ -370,10 +412,8 @@ def _layer_by_layer(model, ref: _Reference, x_nhwc, layer_rtol) -> list[LayerRes
             continue
         want, got = ref.values[node.name], engine[node.name].astype(np.float64)
         diff = np.abs(got - want)
-        scale = float(np.abs(want).max()) if want.size else 0.0
-        max_abs = float(diff.max()) if diff.size else 0.0
-        row = LayerResult(node.name, node.op, ref.modules.get(node.name), tuple(want.shape[1:]), max_abs,
-                          max_abs / scale if scale else max_abs)
+        row = LayerResult(node.name, node.op, ref.modules.get(node.name), tuple(want.shape[1:]),
+                          float(diff.max(initial=0.0)), float(np.abs(want).max(initial=0.0)))
         if node.op in _SIGN_OPS:
             source = producer.get(node.inputs[0])
             x_in = ref.values[source] if source in ref.values else x_nhwc.astype(np.float64)
@@ -383,9 +423,6 @@ def _layer_by_layer(model, ref: _Reference, x_nhwc, layer_rtol) -> list[LayerRes
             flips = got != want
             row.flips_explained = int((flips & explained).sum())
             row.flips_unexplained = int((flips & ~explained).sum())
-            row.status = "MISMATCH" if row.flips_unexplained else "ok"
-        elif row.max_rel > layer_rtol:
-            row.status = "MISMATCH"
         rows.append(row)
     return rows
 
