@@ -311,3 +311,50 @@ def test_binary_conv_geometries_are_valid(g):
     y = ops.bconv2d(ops.pack_signs(x, groups=g["groups"]), ops.BinaryConvWeights.from_float(w, g["groups"]),
                     stride=g["stride"], padding=g["padding"], pad_value=g["pad_value"])
     assert y.size > 0
+
+
+# ---- torch layers and the worked example ------------------------------------------------------------
+
+def test_module_outputs_copy_before_in_place_ops_and_skip_shared_modules():
+    from xnorinfer.testing._torch import module_outputs
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 3)
+            self.act = torch.nn.ReLU(inplace=True)  # used twice: no single output
+            self.out = torch.nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            return self.out(self.act(self.lin(self.act(x))))
+
+    net = Net().train()
+    x = np.array([[-1.0, 0.5, 2.0]], np.float32)
+    y, outputs = module_outputs(net, x)
+    assert set(outputs) == {"lin", "out"} and net.training  # the mode is restored
+    with torch.no_grad():
+        lin = net.lin(torch.relu(torch.from_numpy(x))).double().numpy()
+    np.testing.assert_array_equal(outputs["lin"], lin)  # not the ReLU'd tensor it became in place
+    np.testing.assert_array_equal(y, np.maximum(lin, 0))
+
+
+def test_compare_refuses_unknown_references_and_reads_nhwc():
+    model = Model(graphs.tiny_xnor(seed=2))
+    x = np.random.default_rng(2).standard_normal((2, 10, 10, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="'float'"):
+        compare(model, "double", x, layout="NHWC")
+    with pytest.raises(TypeError, match="callable"):
+        compare(model, 3, x, layout="NHWC")
+    assert compare(model, "float", x, layout="NHWC").passed
+
+
+def test_the_worked_example_passes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "test_my_model.py"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "3 passed" in run.stdout
