@@ -116,11 +116,11 @@ class Model:
         """{sign node name: +-1 float32 NHWC} as predict's optimised graph decides them (folded
         thresholds, fused epilogues): where a near tie flipped predict, not the unfused trace."""
         executor = self._executor
-        packs = {node.output: node for node in executor.graph.nodes if node.op == "pack_signs"}
+        infos = executor._infos(nhwc.shape[1:])
+        packs = {node.output: node.name for node in executor.graph.nodes if node.op == "pack_signs"}
         executor.run(nhwc, capture=set(packs))
-        return {node.name: unpack_signs(executor.captured[t], node.attrs.get("packed_channels") or
-                                        executor._infos(nhwc.shape[1:])[t].packed_channels,
-                                        node.attrs.get("groups", 1)) for t, node in packs.items()}
+        return {name: unpack_signs(executor.captured[t], infos[t].packed_channels, infos[t].groups)
+                for t, name in packs.items()}
 
     def default_batch_size(self, image_shape: tuple[int, int, int]) -> int:
         """Images `predict` runs at once for (H, W, C) images when not told: at least 1."""
