@@ -358,3 +358,19 @@ def test_the_worked_example_passes(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout
+
+
+def test_testing_needs_neither_torch_nor_hypothesis_until_asked():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['hypothesis'] = None\n"
+            "import numpy as np, xnorinfer.testing as t\n"
+            "from xnorinfer import load\n"
+            "from xnorinfer.classify import default_model_path\n"
+            "m = load(default_model_path())\n"
+            "assert t.compare(m, 'float', np.ones((1,) + m.input_size, np.float32)).passed\n"
+            "try:\n    import xnorinfer.testing.strategies\nexcept ImportError:\n    print('strategies need hypothesis')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "strategies need hypothesis"

@@ -222,7 +222,7 @@ def _derived_signs(graph, ref: _Reference):
 
 # ---- comparing ----------------------------------------------------------------------------------
 
-def compare(model, reference="float", x=None, *, layerwise: bool = True, isas=None, rtol: float = 1e-5,
+def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: float = 1e-5,
             layer_rtol: float = 1e-4, layout: str = "NCHW") -> Report:
     """Compare `model` (an xnorinfer Model) with `reference` on the float batch x.
 
@@ -231,8 +231,6 @@ def compare(model, reference="float", x=None, *, layerwise: bool = True, isas=No
     outputs (compared end to end only), or "float" (reference_predict, every node compared).
     isas: None (the current kernels), "all" (every ISA this CPU has, each at 1 thread and at
     os.cpu_count()) or a list of ISA names. Returns a Report; see the module docstring for the rules."""
-    if x is None:
-        raise TypeError("compare needs an input batch x")
     x_nhwc = np.ascontiguousarray(to_nhwc(np.asarray(x, np.float32), layout))
     chunks = []
     for start in range(0, max(len(x_nhwc), 1), CHUNK):
