@@ -107,6 +107,24 @@ def test_reference_names_a_missing_op():
         run_graph(graph, np.zeros((1, 2, 2, 4)))
 
 
+def test_a_new_op_is_one_registered_function():
+    from xnorinfer.testing.reference import reference_op
+
+    @reference_op("channel_shuffle", terms=lambda node, shapes: 0)
+    def _channel_shuffle(node, xs, magnitude):  # the example of docs/testing.md
+        n, h, w, c = xs[0].shape
+        g = node.attrs["groups"]
+        return xs[0].reshape(n, h, w, g, c // g).swapaxes(3, 4).reshape(n, h, w, c)
+
+    try:
+        x = np.arange(6.0).reshape(1, 1, 1, 6)
+        got = run_graph(_single("channel_shuffle", {"groups": 2}, (1, 1, 6)), x)["n"]
+        want = torch.nn.ChannelShuffle(2)(torch.from_numpy(nchw(x)))
+        np.testing.assert_array_equal(nchw(got), want.numpy())
+    finally:
+        del REFERENCE_OPS["channel_shuffle"]
+
+
 def test_magnitude_run_bounds_every_value():
     graph = graphs.tiny_reactnet(seed=2)
     x = np.random.default_rng(2).standard_normal((2, 12, 12, 3))

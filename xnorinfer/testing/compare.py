@@ -241,7 +241,7 @@ def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: flo
             _derived_signs(model.graph, ref)
             if not ref.interpreted:  # the near-tie rule judges the float64 interpreter's values
                 ref.interpreted = run_graph(model.graph, part)
-            magnitudes = _magnitudes(model.graph, part)
+            magnitudes = _Lazy(lambda part=part: _magnitudes(model.graph, part))
         else:
             magnitudes = None
         chunks.append([])
@@ -310,6 +310,19 @@ class _kernels:
         _runtime.set_num_threads(self.old[1])
 
 
+class _Lazy:
+    """A value computed on first use: the magnitude pass costs a run of the interpreter, and only
+    chunks whose signs flipped need it."""
+
+    def __init__(self, compute):
+        self.compute, self.value = compute, None
+
+    def __call__(self):
+        if self.value is None:
+            self.value = self.compute()
+        return self.value
+
+
 def _magnitudes(graph, x_nhwc):
     """{tensor: (sum of |terms| bound, rounding count K)} over the whole float computation; signs
     restart both (their +-1 is exact while no sign upstream has flipped)."""
@@ -370,7 +383,7 @@ def _end_to_end_flips(model, ref: _Reference, x_nhwc, magnitudes, report) -> dic
             earlier |= flipped.get(name, earlier)
         first = mismatch & ~earlier.reshape((-1,) + (1,) * (mismatch.ndim - 1))
         report.flips_downstream += int(mismatch.sum() - first.sum())
-        m, k = magnitudes[producer_input[node.name]]
+        m, k = magnitudes()[producer_input[node.name]]
         bias = node.params.get("bias")
         terms = m + (0.0 if bias is None else np.abs(bias.astype(np.float64)))
         v = pre_sign(node, ref.interpreted[producer_input[node.name]])
