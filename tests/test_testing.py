@@ -191,6 +191,10 @@ def test_near_tie_flips_are_explained_end_to_end_and_layer_by_layer():
     report = compare(model, "float", x)
     assert report.images_off == [0] and report.images_excused == [0]
     assert report.flips_explained == 2 and report.flips_unexplained == 0
+    flip = report.first_flips[0]
+    assert (flip.layer, flip.image, flip.index, flip.explained) == ("sign", 0, (0, 0, 0), True)
+    assert -1e-8 < flip.value < 0 < -flip.value <= flip.bound < 1e-6
+    assert "near tie: sign image 0 at (0, 0, 0)" in str(report)
     sign_row = next(r for r in report.layers if r.name == "sign")
     assert (sign_row.flips_explained, sign_row.flips_unexplained) == (2, 0)
     assert report.passed, str(report)

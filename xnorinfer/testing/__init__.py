@@ -3,8 +3,8 @@ stored graph (`reference_predict`), `compare` with a layer-by-layer report, and 
 pytest. Needs only NumPy; torch for torch references, hypothesis for `xnorinfer.testing.strategies`
 (the `testing` extra). See docs/testing.md."""
 
-from .compare import LayerResult, Report, assert_matches_reference, assert_matches_torch, compare, near_tie
+from .compare import LayerResult, Report, SignFlip, assert_matches_reference, assert_matches_torch, compare, near_tie
 from .reference import REFERENCE_OPS, reference_op, reference_predict, reference_trace
 
-__all__ = ["LayerResult", "REFERENCE_OPS", "Report", "assert_matches_reference", "assert_matches_torch", "compare",
+__all__ = ["LayerResult", "REFERENCE_OPS", "Report", "SignFlip", "assert_matches_reference", "assert_matches_torch", "compare",
            "near_tie", "reference_op", "reference_predict", "reference_trace"]

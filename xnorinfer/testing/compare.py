@@ -58,6 +58,22 @@ class LayerResult:
 
 
 @dataclass
+class SignFlip:
+    """A first flip end to end: predict's sign differs from the reference's with no flip upstream
+    in that image."""
+
+    layer: str
+    image: int
+    index: tuple    # position in the layer's NHWC output (image excluded)
+    value: float    # the float64 value before the sign
+    bound: float    # (K+1)·2⁻²⁴·Σ|terms|: a near tie when |value| <= bound
+    explained: bool
+
+
+MAX_LISTED = 50
+
+
+@dataclass
 class Report:
     reference: str
     images: int
@@ -73,6 +89,7 @@ class Report:
     flips_explained: int = 0     # end to end, first flips of an image (see module docstring)
     flips_unexplained: int = 0
     flips_downstream: int = 0    # after a first flip: consequences, not judged
+    first_flips: list = field(default_factory=list)  # the first MAX_LISTED: SignFlip each
     layerwise: bool = False
     layers: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -126,6 +143,8 @@ class Report:
                  f"({len(self.images_excused)} explained by near ties)",
                  f"sign flips end to end: {self.flips_explained} near ties, {self.flips_unexplained} unexplained, "
                  f"{self.flips_downstream} downstream of a first flip"]
+        lines += [f"  {'near tie' if f.explained else 'NOT A NEAR TIE'}: {f.layer} image {f.image} at "
+                  f"{f.index}: value {f.value:.3g}, bound {f.bound:.3g}" for f in self.first_flips[:10]]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"FAIL: {f}" for f in self.failures]
         if self.layers:
@@ -266,6 +285,8 @@ def _merge(parts: list[Report]) -> Report:
     total = parts[0]
     for part in parts[1:]:
         total.image_verdict.update({i + total.images: v for i, v in part.image_verdict.items()})
+        total.first_flips += [dataclasses.replace(f, image=f.image + total.images) for f in part.first_flips]
+        del total.first_flips[MAX_LISTED:]
         total.image_diff = np.concatenate([total.image_diff, part.image_diff])
         total.scale = max(total.scale, part.scale)
         for key in ("images", "argmax_agree", "flips_explained", "flips_unexplained", "flips_downstream"):
@@ -387,7 +408,12 @@ def _end_to_end_flips(model, ref: _Reference, x_nhwc, magnitudes, report) -> dic
         bias = node.params.get("bias")
         terms = m + (0.0 if bias is None else np.abs(bias.astype(np.float64)))
         v = pre_sign(node, ref.interpreted[producer_input[node.name]])
-        explained = near_tie(v, terms, k + REFERENCE_OPS[node.op].terms(node, []))
+        k += REFERENCE_OPS[node.op].terms(node, [])
+        explained = near_tie(v, terms, k)
+        for where in np.argwhere(first)[:MAX_LISTED - len(report.first_flips)]:
+            at = tuple(int(i) for i in where)
+            report.first_flips.append(SignFlip(node.name, at[0], at[1:], float(v[at]),
+                                               float((k + 1) * ULP * terms[at]), bool(explained[at])))
         report.flips_explained += int((first & explained).sum())
         report.flips_unexplained += int((first & ~explained).sum())
         for i in np.flatnonzero(first.reshape(len(first), -1).any(axis=1)):
