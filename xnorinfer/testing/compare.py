@@ -252,9 +252,10 @@ def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: flo
     os.cpu_count()) or a list of ISA names. Returns a Report; see the module docstring for the rules."""
     x_nhwc = np.ascontiguousarray(to_nhwc(np.asarray(x, np.float32), layout))
     chunks = []
-    for start in range(0, max(len(x_nhwc), 1), CHUNK):
-        part = x_nhwc[start:start + CHUNK]
-        user_part = np.asarray(x)[start:start + CHUNK]
+    step = _chunk(model.graph, x_nhwc.shape[1:])
+    for start in range(0, max(len(x_nhwc), 1), step):
+        part = x_nhwc[start:start + step]
+        user_part = np.asarray(x)[start:start + step]
         ref = _reference(model, reference, part, user_part)
         if ref.layerwise:
             _derived_signs(model.graph, ref)
@@ -276,7 +277,14 @@ def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: flo
                   max(r.max_rel for r in reports), min(r.argmax_agree for r in reports), runs=reports)
 
 
-CHUNK = 16  # images compared at once: the float64 values of every layer are kept for a chunk
+CHUNK_BYTES = 256 << 20  # the float64 values of every layer of a chunk of images are kept at once
+
+
+def _chunk(graph, image_shape) -> int:
+    """Images compared at once: up to 16, fewer where one image's layers take many bytes."""
+    infos = infer_shapes(graph, image_shape)
+    per_image = 8 * sum(int(np.prod(i.shape[:-1])) * i.channels for i in infos.values())
+    return max(1, min(16, CHUNK_BYTES // max(per_image, 1)))
 
 
 def _merge(parts: list[Report]) -> Report:
