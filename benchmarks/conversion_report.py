@@ -17,21 +17,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import torch_reference as ref  # noqa: E402
-from test_convert import layer_by_layer, reactnet18_units, reactnet_a_units, xnor_units  # noqa: E402
 
 import xnorinfer  # noqa: E402
 from xnorinfer.convert import from_torch  # noqa: E402
+from xnorinfer.testing import compare  # noqa: E402
 
 CASES = [
     # arch, factory, checkpoint kind, grid input shape, input size for the realistic run
-    ("reactnet-a", lambda: ref.ReActNetA(), "reactnet", (2, 3, 224, 224), 224, reactnet_a_units),
-    ("reactnet-18", lambda: ref.ReActNet18(), "reactnet", (2, 3, 224, 224), 224, reactnet18_units),
-    ("xnor-nin", lambda: ref.NIN(), "nin", (4, 3, 32, 32), 32, xnor_units),
-    ("xnor-lenet5", lambda: ref.LeNet5(), "lenet", (4, 1, 28, 28), 28, xnor_units),
-    ("xnor-alexnet", lambda: ref.AlexNetXNOR(), "alexnet", (2, 3, 227, 227), 227, xnor_units),
-    ("bwn-nin", lambda: ref.NIN(binary_activations=False), "nin", (4, 3, 32, 32), 32, xnor_units),
-    ("bwn-lenet5", lambda: ref.LeNet5(binary_activations=False), "lenet", (4, 1, 28, 28), 28, xnor_units),
-    ("bwn-alexnet", lambda: ref.AlexNetXNOR(binary_activations=False), "alexnet", (2, 3, 227, 227), 227, xnor_units),
+    ("reactnet-a", lambda: ref.ReActNetA(), "reactnet", (2, 3, 224, 224), 224),
+    ("reactnet-18", lambda: ref.ReActNet18(), "reactnet", (2, 3, 224, 224), 224),
+    ("xnor-nin", lambda: ref.NIN(), "nin", (4, 3, 32, 32), 32),
+    ("xnor-lenet5", lambda: ref.LeNet5(), "lenet", (4, 1, 28, 28), 28),
+    ("xnor-alexnet", lambda: ref.AlexNetXNOR(), "alexnet", (2, 3, 227, 227), 227),
+    ("bwn-nin", lambda: ref.NIN(binary_activations=False), "nin", (4, 3, 32, 32), 32),
+    ("bwn-lenet5", lambda: ref.LeNet5(binary_activations=False), "lenet", (4, 1, 28, 28), 28),
+    ("bwn-alexnet", lambda: ref.AlexNetXNOR(binary_activations=False), "alexnet", (2, 3, 227, 227), 227),
 ]
 
 
@@ -53,7 +53,7 @@ def minimum_bytes(model):
 def main():
     print(f"{'arch':13} {'grid max|d|/max':>16} {'layer max rel':>14} {'centred rel':>12} {'file MB':>8} "
           f"{'min MB':>7} {'load ms':>8}")
-    for arch, make, kind, grid_shape, size, units in CASES:
+    for arch, make, kind, grid_shape, size in CASES:
         centered = True
         with tempfile.TemporaryDirectory() as tmp:
             # grid: exact arithmetic
@@ -73,7 +73,8 @@ def main():
             engine = from_torch(path, arch, centered=centered, input_size=size)
             xr = torch.randn(4, *grid_shape[1:], generator=torch.Generator().manual_seed(1))
             refm = reference(model, arch, centered)
-            layers = max(layer_by_layer(engine, refm, xr, units(refm)).values())
+            report = compare(engine, refm, xr.numpy())  # every layer fed PyTorch's own input
+            layers = max([row.max_rel for row in report.layers if row.op != "pack_signs"] + [report.max_rel])
             with torch.no_grad():
                 want = refm(xr).numpy()
             got = engine.predict(xr.numpy())

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
+from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -29,6 +30,7 @@ class Model:
         self.graph = graph
         self.metadata = dict(metadata or {})
         self._executor = Executor(optimize(graph))
+        self._trace_executor = None  # built on the first trace: most models are never traced
 
     # ---- inference ------------------------------------------------------------------------------
 
@@ -43,6 +45,15 @@ class Model:
         layout="NHWC". Returns float32 (N, outputs), e.g. logits. `batch_size`: images run at once
         (memory grows with it); by default as many as keep the intermediates within
         WORKING_SET_BYTES (16 MB; `default_batch_size`)."""
+        nhwc = self._as_nhwc(x, layout)
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        step = batch_size or self.default_batch_size(nhwc.shape[1:])
+        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+    def _as_nhwc(self, x, layout: str) -> np.ndarray:
+        """x checked and as a C-contiguous float32 NHWC batch."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if not isinstance(x, np.ndarray):
@@ -62,11 +73,54 @@ class Model:
             nhwc = np.ascontiguousarray(x, dtype=np.float32)
         if not np.isfinite(nhwc).all():
             raise ValueError("x contains NaN or infinite values")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        step = batch_size or self.default_batch_size(nhwc.shape[1:])
-        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
-        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+        return nhwc
+
+    def trace(self, x, layout: str = "NCHW", overrides: dict | None = None) -> dict[str, np.ndarray]:
+        """Run the stored graph, unfused, through the kernels and return every node's output:
+        {node name: float32 array}, maps in x's layout (NCHW by default, like predict), bit-packed
+        signs unpacked to +1/-1. Models from converters name nodes by the PyTorch modules they
+        compute (a module's helper nodes are "module/suffix").
+
+        `overrides` ({node name: array in that layout, signs as +-1}) replaces what those nodes
+        compute: downstream nodes read the given values, so each layer can be fed a reference's
+        own inputs (the returned values of overridden nodes are still what the engine computed).
+        Unfused, so a difference points at one stored layer; `predict` runs the optimised graph."""
+        nhwc = self._as_nhwc(x, layout)
+        if self._trace_executor is None:
+            self._trace_executor = Executor(self.graph)
+        executor = self._trace_executor
+        infos = executor._infos(nhwc.shape[1:])
+        by_name = {node.name: node.output for node in self.graph.nodes}
+        fed = {}
+        for name, value in (overrides or {}).items():
+            if name not in by_name:
+                raise KeyError(f"overrides: the model has no node {name!r}")
+            info = infos[by_name[name]]
+            value = np.asarray(value, np.float32)
+            if value.ndim == 4 and layout == "NCHW":
+                value = nchw_to_nhwc(np.ascontiguousarray(value))
+            want = (len(nhwc),) + (info.shape[:-1] + (info.channels,))
+            if value.shape != want:
+                raise ValueError(f"overrides[{name!r}] has shape {value.shape}, the node's output is {want} (NHWC)")
+            fed[by_name[name]] = pack_signs(np.ascontiguousarray(value), groups=info.groups) if info.packed else value
+        executor.run(nhwc, overrides=fed, capture=set(by_name.values()))
+        result = {}
+        for name, tensor in by_name.items():
+            value, info = executor.captured[tensor], infos[tensor]
+            if info.packed:
+                value = unpack_signs(value, info.packed_channels, info.groups)
+            result[name] = value.transpose(0, 3, 1, 2) if value.ndim == 4 and layout == "NCHW" else value
+        return result
+
+    def _optimised_signs(self, nhwc: np.ndarray) -> dict[str, np.ndarray]:
+        """{sign node name: +-1 float32 NHWC} as predict's optimised graph decides them (folded
+        thresholds, fused epilogues): where a near tie flipped predict, not the unfused trace."""
+        executor = self._executor
+        infos = executor._infos(nhwc.shape[1:])
+        packs = {node.output: node.name for node in executor.graph.nodes if node.op == "pack_signs"}
+        executor.run(nhwc, capture=set(packs))
+        return {name: unpack_signs(executor.captured[t], infos[t].packed_channels, infos[t].groups)
+                for t, name in packs.items()}
 
     def default_batch_size(self, image_shape: tuple[int, int, int]) -> int:
         """Images `predict` runs at once for (H, W, C) images when not told: at least 1."""

@@ -1,0 +1,37 @@
+"""The package as a wheel installs it: xnorinfer.testing must be in it, not only in the source tree
+that the editable install serves."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel_site(tmp_path_factory):
+    """A built wheel of this checkout, unpacked as site-packages would hold it."""
+    out = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                            "-q", "-w", str(out)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"pip wheel failed:\n{build.stdout}\n{build.stderr}")
+    site = out / "site"
+    with zipfile.ZipFile(next(out.glob("xnorinfer-*.whl"))) as wheel:
+        wheel.extractall(site)
+    return site
+
+
+def test_testing_package_imports_from_the_wheel(wheel_site):
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, xnorinfer.testing, "
+            "xnorinfer.testing.strategies; from xnorinfer.classify import default_model_path; "
+            "import xnorinfer; m = xnorinfer.load(default_model_path()); "
+            "x = np.zeros((1,) + m.input_size, np.float32); "
+            "assert xnorinfer.testing.compare(m, 'float', x).passed; print(xnorinfer.testing.__file__)")
+    run = subprocess.run([sys.executable, "-c", code, str(wheel_site)], capture_output=True, text=True,
+                         cwd=wheel_site)
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()).is_relative_to(wheel_site)  # the wheel's copy, not the source tree
