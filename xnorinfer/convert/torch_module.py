@@ -109,7 +109,9 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
     example_input: a float tensor (N, C, H, W); H, W and C fix the model's input size, the batch
     stays free. mean/std: per input channel, for `classify`'s preprocessing. classes: names of the
     outputs. name: the model's arch name (default: the module's class name). check: run the
-    example through both and raise ConversionError if they disagree beyond float rounding.
+    example through both (xnorinfer.testing.compare: end to end and layer by layer, keyed by the
+    module's layer names) and raise ConversionError if they disagree beyond float rounding; the
+    report is kept as `model.import_report`.
     source: more provenance for the metadata (the command line adds the weights' sha256)."""
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
@@ -125,8 +127,7 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
         raise ConversionError("the module must return one tensor of logits (N, outputs); got "
                               f"{type(expected).__name__}{'' if not hasattr(expected, 'shape') else tuple(expected.shape)}")
     program = _capture(module, example_input)
-    builder = _Importer(program, example_input).run()
-    graph, notes = builder
+    graph, notes, layers = _Importer(program, example_input).run()
     n, c, h, w = example_input.shape
     outputs = expected.shape[1]
     classes = [f"class_{i}" for i in range(outputs)] if classes is None else [str(x) for x in classes]
@@ -147,14 +148,14 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
         "source": {"module": f"{type(module).__module__}.{type(module).__qualname__}",
                    "module_file_sha256": _source_sha256(type(module)), **(source or {})},
         "converter": f"xnorinfer {__version__} from_module",
+        "layers": layers,  # which node computes each module's output, for xnorinfer.testing.compare
     }
     if metadata["preprocess"] is None:
         del metadata["preprocess"]
     model = Model(graph, metadata)
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    if check:
-        _self_check(model, module, example_input, expected)
+    model.import_report = _self_check(model, module, example_input) if check else None
     return model
 
 
@@ -189,15 +190,20 @@ def _capture(module, example_input):
     return program
 
 
-def _self_check(model, module, example_input, expected):
-    got = model.predict(example_input.numpy())
-    want = expected.numpy()
-    scale = max(float(np.abs(want).max()), 1e-30)
-    worst = float(np.abs(got - want).max()) / scale
-    if worst > 1e-4:
-        raise ConversionError(f"the imported model differs from the module on the example input: max |diff| = "
-                              f"{worst:.3g} x max|logit|; run xnorinfer.testing.compare(model, module, x) "
-                              "to see which layer")
+def _self_check(model, module, example_input):
+    """The example through both, compared end to end and layer by layer (xnorinfer.testing):
+    raises with the report's table if anything differs beyond float rounding that a near tie
+    does not explain. Returns the report."""
+    from ..testing import compare
+
+    report = compare(model, module, example_input.numpy())
+    if not report.passed:
+        raise ConversionError("the imported model differs from the module on the example input:\n" + str(report))
+    if report.flips_explained:
+        warnings.warn(f"{report.flips_explained} sign(s) flipped on the example input where the value before the "
+                      "sign is within float rounding of its threshold (near ties; see model.import_report)",
+                      stacklevel=3)
+    return report
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -219,6 +225,7 @@ class _Importer:
         self._taken = {self.b.input}
         self._origin = {}  # engine node name -> the torch node it was emitted for
         self._parent = {}  # a node of an inlined submodule -> the main-graph node that called it
+        self.computed = {}  # node -> its value when it ran (env is rebound by in-place ops after)
 
     # ---- the walk ----------------------------------------------------------------------------
 
@@ -243,7 +250,7 @@ class _Importer:
             elif node.op == "get_attr":
                 self.env[node] = _fetch(self.program.graph_module, node.target)
             elif node.op == "call_function":
-                self.env[node] = self._call(node)
+                self.env[node] = self.computed[node] = self._call(node)
             elif node.op == "output":
                 output = node.args[0]
             else:
@@ -265,7 +272,18 @@ class _Importer:
         position = {node: i for i, node in enumerate(self.graph.nodes)}
         origin = lambda n: self._origin[n.name]  # noqa: E731
         self.b.nodes.sort(key=lambda n: position[self._parent.get(origin(n), origin(n))])
-        return self.b.build(out_name), self.notes
+        return self.b.build(out_name), self.notes, self._layers()
+
+    def _layers(self) -> dict[str, str]:
+        """{module: engine node computing its output} for the modules whose output the engine
+        graph holds as a float tensor (a sign fed only to binary convs exists only as bits)."""
+        layers = {}
+        for module, node in self.names.module_outputs.items():
+            value = self.computed.get(node)
+            value = value.first if isinstance(value, _Multi) else value
+            if isinstance(value, Value) and value._tensor not in (None, UNSUPPORTED, self.b.input):
+                layers[module] = value._tensor
+        return dict(sorted(layers.items()))
 
     def _emit(self, value: Value, node) -> str:
         try:
@@ -441,28 +459,35 @@ class _Multi:
 
 
 class _LayerNames:
-    """Engine node names from the module hierarchy: the last node run inside a module call
-    computes its output and takes the module's qualified name."""
+    """Engine node names from the module hierarchy: the last node run inside a module call (at
+    any depth) computes its output and takes the module's qualified name; where it ends several
+    nested calls, the innermost module's."""
 
     def __init__(self, graph):
         self.of_node = {}
+        self.module_outputs = {}  # module call -> the torch node computing its output
         last_in_call: dict = {}
         calls: dict[str, list] = {}
+        depth_of: dict[str, int] = {}
         for node in graph.nodes:
             stack = node.meta.get("nn_module_stack") or {}
             if node.op != "call_function" or not stack:
                 continue
-            key, (path, _) = list(stack.items())[-1]
-            last_in_call[key] = node
-            if path and key not in calls.setdefault(path, []):
-                calls[path].append(key)
+            for depth, (key, (path, _)) in enumerate(stack.items()):  # a call ends with its last node, at any depth
+                last_in_call[key] = node
+                depth_of[path] = depth
+                if path and key not in calls.setdefault(path, []):
+                    calls[path].append(key)
         owner = {}
-        for path, keys in calls.items():
+        for path in sorted(calls, key=lambda p: -depth_of[p]):  # innermost calls first
+            keys = calls[path]
             for i, key in enumerate(keys):
                 last = last_in_call[key]
                 while getattr(last.target, "__name__", "") == "getitem":  # batch_norm's (out, mean, rstd)[0]
                     last = last.args[0]
-                owner[last] = path if i == 0 else f"{path}@{i}"
+                # the innermost call wins: a block ending with its move23 names that node move23
+                owner.setdefault(last, path if i == 0 else f"{path}@{i}")
+                self.module_outputs[path if i == 0 else f"{path}@{i}"] = last
         for node in graph.nodes:
             stack = node.meta.get("nn_module_stack") or {}
             path = list(stack.values())[-1][0] if stack else ""

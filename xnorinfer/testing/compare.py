@@ -200,7 +200,7 @@ def _reference(model, reference, x_nhwc, x) -> _Reference:
                           {n.name: values[n.output] for n in graph.nodes}, interpreted=values)
     if _torch.is_module(reference):
         output, outputs = _torch.module_outputs(reference, x_nhwc.transpose(0, 3, 1, 2))
-        values, modules = _match_modules(graph, x_nhwc, outputs)
+        values, modules = _match_modules(graph, x_nhwc, outputs, model.metadata.get("layers"))
         return _Reference(f"torch module {type(reference).__name__}", output, values, modules)
     if callable(reference):
         return _Reference(f"callable {getattr(reference, '__name__', type(reference).__name__)}",
@@ -208,12 +208,18 @@ def _reference(model, reference, x_nhwc, x) -> _Reference:
     raise TypeError(f"reference must be a torch module, a callable or 'float', got {type(reference).__name__}")
 
 
-def _match_modules(graph, x_nhwc, outputs):
-    """Node <- module: a module's output is the last node named after it ("name" or "name/...")."""
+def _match_modules(graph, x_nhwc, outputs, layers=None):
+    """Node <- module. `layers` ({module name: node name}, the metadata from_module writes) says
+    exactly which node computes each module's output; without it, a module's output is the last
+    node named after it ("name" or "name/...", the dedicated converters' naming)."""
     infos = infer_shapes(graph, x_nhwc.shape[1:])
-    last = {}
-    for node in graph.nodes:
-        last[node.name.split("/")[0]] = node
+    by_name = {node.name: node for node in graph.nodes}
+    if layers is not None:
+        last = {module: by_name[node] for module, node in layers.items() if node in by_name}
+    else:
+        last = {}
+        for node in graph.nodes:
+            last[node.name.split("/")[0]] = node
     values, modules = {}, {}
     for name, out in outputs.items():
         node = last.get(name)

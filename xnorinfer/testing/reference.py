@@ -8,6 +8,8 @@ Each op is one entry of REFERENCE_OPS, keyed by op name. A new op needs one func
     def _channel_shuffle(node, xs, magnitude):
         ...  # xs: float64 NHWC inputs (batch first); return the float64 output
 
+(channel_shuffle is below, with the importer's other ops.)
+
 `terms(node, input_shapes)` is the number of terms the op sums per output value (0 for ops that
 only move or select values); it feeds the rounding bound of the near-tie rule. With magnitude=True
 the inputs are upper bounds of |value| and the op must return an upper bound of the sum of the
@@ -303,6 +305,75 @@ def _avg_pool2d(node, xs, magnitude):
 def _max_pool2d(node, xs, magnitude):
     windows, _ = _pool(node, xs[0], -np.inf)
     return windows.max(axis=(-2, -1))
+
+
+# ---- the importer's ops: signs as floats, clamps, softmax heads, layout -------------------------
+
+@reference_op("sign", terms=lambda node, shapes: 1 + ("bias" in node.params), sign_point=True)
+def _sign(node, xs, magnitude):
+    if magnitude:
+        return np.ones_like(xs[0])
+    v = pre_sign(node, xs[0])
+    zero = {"zero": 0.0, "one": 1.0, "minus_one": -1.0}[node.attrs.get("zero_to", "zero")]
+    return np.where(v > 0, 1.0, np.where(v < 0, -1.0, zero))
+
+
+@reference_op("clamp")
+def _clamp(node, xs, magnitude):
+    lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    if magnitude:  # |clamp(x)| <= |x| when the range holds 0, else <= max(|x|, |bounds|)
+        holds_zero = (lo is None or lo <= 0) and (hi is None or hi >= 0)
+        return xs[0] if holds_zero else np.maximum(xs[0], max(abs(b) for b in (lo, hi) if b is not None))
+    x = xs[0]
+    if lo is not None:
+        x = np.where(x < lo, lo, x)
+    if hi is not None:
+        x = np.where(x > hi, hi, x)
+    return x
+
+
+def _softmax_terms(node, shapes):
+    return 2 * shapes[0][-1] + 2
+
+
+@reference_op("softmax", terms=_softmax_terms)
+def _softmax(node, xs, magnitude):
+    if magnitude:
+        return np.ones_like(xs[0])
+    e = np.exp(xs[0] - xs[0].max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@reference_op("log_softmax", terms=_softmax_terms)
+def _log_softmax(node, xs, magnitude):
+    x = xs[0]
+    if magnitude:
+        return x + np.log(x.shape[-1]) + 2 * x.max(axis=-1, keepdims=True)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@reference_op("strided_slice")
+def _strided_slice(node, xs, magnitude):
+    a = node.attrs
+    return xs[0][(slice(None),) + tuple(slice(*bounds) for bounds in zip(a["start"], a["stop"], a["step"]))]
+
+
+@reference_op("pad")
+def _pad_op(node, xs, magnitude):
+    a = node.attrs
+    value = abs(a.get("value") or 0.0) if magnitude else (a.get("value") or 0.0)
+    return np.pad(xs[0], [(0, 0)] + list(zip(a["before"], a["after"])), constant_values=value)
+
+
+@reference_op("channel_shuffle")
+def _channel_shuffle(node, xs, magnitude):
+    x, g = xs[0], node.attrs["groups"]
+    c = x.shape[-1]
+    out = np.empty_like(x)
+    for i in range(g):  # output channel j * g + i is input channel i * (c / g) + j
+        out[..., i::g] = x[..., i * (c // g):(i + 1) * (c // g)]
+    return out
 
 
 # ---- binary layers ------------------------------------------------------------------------------
