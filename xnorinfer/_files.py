@@ -12,7 +12,7 @@ def open_regular_file(path, error=ValueError):
     """A binary file object for `path`, which must be a regular file. Opened without blocking, so
     a FIFO or a device is refused instead of hanging the reader (`xnorinfer info /dev/zero`).
     FileNotFoundError and IsADirectoryError pass through; anything else not a regular file raises
-    `error`."""
+    `error` (an exception class or factory) with what it is."""
     fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode
@@ -21,7 +21,7 @@ def open_regular_file(path, error=ValueError):
         if not stat.S_ISREG(mode):
             kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a file")
-            raise error(f"{os.fspath(path)}: {kind}, not a regular file")
+            raise error(f"{kind}, not a regular file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

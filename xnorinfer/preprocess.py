@@ -25,7 +25,16 @@ MAX_PIXELS = 64_000_000
 
 
 class ImageError(ValueError):
-    """An input is not a usable image."""
+    """An input is not a usable image. `path`: the source's path (None for arrays, PIL images and
+    file objects); `message`: what is wrong. classify(..., errors="skip") returns it as the failed
+    image's record."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.message, self.path = message, path
+
+    def __repr__(self) -> str:
+        return f"ImageError(path={self.path!r}, message={self.message!r})"
 
 
 def open_image(source) -> Image.Image:
@@ -36,7 +45,7 @@ def open_image(source) -> Image.Image:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "image"
         try:
             if isinstance(source, (str, os.PathLike)):
-                with open_regular_file(source, ImageError) as f:
+                with open_regular_file(source, lambda what: ImageError(f"{name}: {what}")) as f:
                     image = _decode(f, name)
             else:
                 image = _decode(source, name)
