@@ -153,6 +153,9 @@ def _read(data: bytes) -> tuple[Graph, dict]:
     # From here on a surprise is either corruption or a newer writer that kept the version number.
     newer = f"not in format version {version} (file written by {str(manifest.get('producer'))[:80]!r})"
     _fields(manifest, "the manifest", MANIFEST_FIELDS, newer)
+    extra = [name for name in entries if name not in (MANIFEST, ARRAYS)]
+    if extra:
+        raise ModelFormatError(f"unexpected archive entry {extra[0][:80]!r}: {newer}")
     graph_doc, array_doc, metadata = manifest["graph"], manifest["arrays"], manifest.get("metadata", {})
     _fields(graph_doc, "graph", GRAPH_FIELDS, newer)
     if len(graph_doc["nodes"]) > MAX_NODES:
