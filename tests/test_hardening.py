@@ -243,7 +243,7 @@ def test_cli_json_reports_errors_as_text(tmp_path, capsys):
 
 
 def test_model_metadata_is_checked_in_memory_too():
-    with pytest.raises(xnorinfer.ModelFormatError, match="'std' must be a list of numbers > 0"):
+    with pytest.raises(xnorinfer.ModelFormatError, match="'std' must be a list of finite numbers >= 1e-06"):
         Model(graphs.tiny_reactnet(1), {"std": [0.0, 1.0, 1.0]})
     with pytest.raises(xnorinfer.ModelFormatError, match="crop"):
         Model(graphs.tiny_reactnet(1), copy.deepcopy({"preprocess": {"crop": 20_000}}))

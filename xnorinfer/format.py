@@ -49,6 +49,9 @@ MAX_NODES = 10_000               # graph nodes (ReActNet-A: 157)
 MAX_ARRAY_RANK = 8
 MAX_PREPROCESS_SIDE = 4_096      # metadata preprocess crop and resize, pixels
 MAX_ARENA_BYTES = 1 << 30        # one image's input and intermediates at the stored input size
+# Normalisation of pixels in [0, 1]: bounds that keep (pixel - mean) / std far from float32's range.
+MAX_ABS_MEAN = 1e3
+MIN_STD = 1e-6
 
 ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header (APPNOTE 4.3.7)
@@ -327,7 +330,7 @@ NODE_FIELDS = {
     "params": (False, lambda v: isinstance(v, dict), "an object"),
 }
 ARRAY_FIELDS = {
-    "dtype": (True, lambda v: v in DTYPES, f"one of {', '.join(DTYPES)}"),
+    "dtype": (True, lambda v: isinstance(v, str) and v in DTYPES, f"one of {', '.join(DTYPES)}"),
     "shape": (True, lambda v: _list_of_int(v) and len(v) <= MAX_ARRAY_RANK and all(d >= 0 for d in v),
               f"a list of at most {MAX_ARRAY_RANK} ints >= 0"),
     "offset": (True, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
@@ -358,7 +361,8 @@ def _check_input_shape(shape) -> None:
 
 
 def _read_array(blob, key: str, spec, newer: str) -> np.ndarray:
-    if not isinstance(spec, dict) or spec.get("dtype") not in DTYPES or not isinstance(spec.get("shape"), list):
+    if not isinstance(spec, dict) or not ARRAY_FIELDS["dtype"][1](spec.get("dtype")) \
+            or not isinstance(spec.get("shape"), list):
         raise ModelFormatError(f"array {key!r} has an invalid description {str(spec)[:120]}")
     _fields(spec, f"array {key!r}", ARRAY_FIELDS, newer)
     dtype, shape, offset = DTYPES[spec["dtype"]], tuple(spec["shape"]), spec["offset"]
@@ -390,10 +394,10 @@ METADATA_SCHEMA = {
                 "a list of strings, one per output"),
     "input_size": (lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_count, v)),
                    "[C, H, W], the graph's input"),
-    "mean": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_number, v)),
-             "a list of finite numbers, one per input channel"),
-    "std": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(s) and s > 0 for s in v),
-            "a list of numbers > 0, one per input channel"),
+    "mean": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(m) and abs(m) <= MAX_ABS_MEAN for m in v),
+             f"a list of numbers in [-{MAX_ABS_MEAN:g}, {MAX_ABS_MEAN:g}], one per input channel"),
+    "std": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(s) and s >= MIN_STD for s in v),
+            f"a list of finite numbers >= {MIN_STD:g} (> 0), one per input channel"),
     "preprocess": (lambda v: isinstance(v, dict) and set(v) <= {"resize", "crop"}
                    and all(_is_count(s) and s <= MAX_PREPROCESS_SIDE for s in v.values()),
                    f"{{resize, crop}}: ints in [1, {MAX_PREPROCESS_SIDE}]"),
