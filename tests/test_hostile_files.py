@@ -344,3 +344,9 @@ def test_cli_reports_hostile_files_in_one_line(pieces, tmp_path, capsys):
         assert main(["info", target]) == ExitCode.BAD_INPUT
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("xnorinfer info: error:")
+
+
+def test_the_documented_attribute_table_is_the_op_sets():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "file-format.md").read_text()
+    documented = doc.split("<!-- attribute table: begin -->\n")[1].split("\n<!-- attribute table: end -->")[0]
+    assert documented == xnorinfer.graph.opset.attribute_table()

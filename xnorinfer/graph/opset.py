@@ -6,6 +6,7 @@ each op validates every attribute and parameter shape it uses and raises GraphEr
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -51,13 +52,18 @@ class Attr:
             return f"must be one of {', '.join(map(repr, self.choices))}"
         return None
 
-    def describe(self) -> str:
-        kind = {"int": f"int >= {self.minimum}", "ints": f"{self.count} ints >= {self.minimum}",
-                "bool": "bool", "float": f"number >= {self.minimum}",
-                "str": " | ".join(map(repr, self.choices))}[self.kind]
+    def type_text(self) -> str:
+        return {"int": f"int >= {self.minimum}", "ints": f"{self.count} ints >= {self.minimum}",
+                "bool": "bool", "float": f"finite number >= {self.minimum}",
+                "str": "one of " + ", ".join(map(json.dumps, self.choices))}[self.kind]
+
+    def default_text(self) -> str:
         if self.default is REQUIRED:
-            return f"{kind}, required"
-        return f"{kind}, default {self.default!r}" if self.default is not None else f"{kind}, optional"
+            return "required"
+        return f"default {json.dumps(self.default)}" if self.default is not None else "optional"
+
+    def describe(self) -> str:
+        return f"{self.type_text()}, {self.default_text()}"
 
 
 def Int(minimum=1, default=REQUIRED) -> Attr:
@@ -532,6 +538,20 @@ def _compile_flatten(node):
 
 # chw: PyTorch's order, so a following Linear's weights keep their layout.
 register("flatten", _infer_flatten, _compile_flatten, attrs={"order": Choice(("chw", "hwc"), "chw")})
+
+
+# ---- docs ---------------------------------------------------------------------------------------
+
+def attribute_table() -> str:
+    """The op set's attributes as a Markdown table (docs/file-format.md holds a copy, which a
+    test keeps equal): `python -c "from xnorinfer.graph.opset import attribute_table as t; print(t())"`."""
+    rows = ["| op | attribute | type and range | default |", "| --- | --- | --- | --- |"]
+    for op, spec in OPS.items():
+        for key, attr in spec.attrs.items():
+            rows.append(f"| `{op}` | `{key}` | {attr.type_text()} | {attr.default_text().replace('default ', '')} |")
+        if not spec.attrs:
+            rows.append(f"| `{op}` | (none) | | |")
+    return "\n".join(rows)
 
 
 # ---- whole-graph checks -------------------------------------------------------------------------
