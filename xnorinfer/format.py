@@ -306,29 +306,19 @@ def _list_of_int(v) -> bool:
     return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
 
 
+STRING = (lambda v: isinstance(v, str), "a string")
+OBJECT = (lambda v: isinstance(v, dict), "an object")  # an optional one defaults to {}
+
 # {key: (required, type check, what it must be)}
-MANIFEST_FIELDS = {
-    "format": (True, lambda v: isinstance(v, str), "a string"),
-    "format_version": (True, lambda v: isinstance(v, int), "an int"),
-    "producer": (False, lambda v: isinstance(v, str), "a string"),
-    "metadata": (False, lambda v: isinstance(v, dict), "an object"),
-    "graph": (True, lambda v: isinstance(v, dict), "an object"),
-    "arrays": (True, lambda v: isinstance(v, dict), "an object"),
-}
-GRAPH_FIELDS = {
-    "input": (True, lambda v: isinstance(v, str), "a string"),
-    "input_shape": (True, lambda v: _list_of_int(v) and len(v) == 3, "3 ints (H, W, C)"),
-    "output": (True, lambda v: isinstance(v, str), "a string"),
-    "nodes": (True, lambda v: isinstance(v, list), "a list"),
-}
-NODE_FIELDS = {
-    "name": (True, lambda v: isinstance(v, str), "a string"),
-    "op": (True, lambda v: isinstance(v, str), "a string"),
-    "inputs": (True, lambda v: isinstance(v, list), "a list of tensor names"),
-    "output": (True, lambda v: isinstance(v, str), "a string"),
-    "attrs": (False, lambda v: isinstance(v, dict), "an object"),
-    "params": (False, lambda v: isinstance(v, dict), "an object"),
-}
+MANIFEST_FIELDS = {"format": (True, *STRING), "format_version": (True, lambda v: isinstance(v, int), "an int"),
+                   "producer": (False, *STRING), "metadata": (False, *OBJECT), "graph": (True, *OBJECT),
+                   "arrays": (True, *OBJECT)}
+GRAPH_FIELDS = {"input": (True, *STRING), "output": (True, *STRING),
+                "input_shape": (True, lambda v: _list_of_int(v) and len(v) == 3, "3 ints (H, W, C)"),
+                "nodes": (True, lambda v: isinstance(v, list), "a list")}
+NODE_FIELDS = {"name": (True, *STRING), "op": (True, *STRING), "output": (True, *STRING),
+               "inputs": (True, lambda v: isinstance(v, list), "a list of tensor names"),
+               "attrs": (False, *OBJECT), "params": (False, *OBJECT)}
 ARRAY_FIELDS = {
     "dtype": (True, lambda v: isinstance(v, str) and v in DTYPES, f"one of {', '.join(DTYPES)}"),
     "shape": (True, lambda v: _list_of_int(v) and len(v) <= MAX_ARRAY_RANK and all(d >= 0 for d in v),
@@ -349,7 +339,7 @@ def _fields(doc, where: str, table: dict, newer: str) -> None:
         if key not in doc:
             if required:
                 raise ModelFormatError(f"malformed graph description: {where} lacks {key!r}")
-            if what == "an object":
+            if what == OBJECT[1]:
                 doc[key] = {}
         elif not check(doc[key]):
             raise ModelFormatError(f"{where}: {key!r} must be {what}, got {str(doc[key])[:80]!r}")
