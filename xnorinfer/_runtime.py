@@ -59,12 +59,18 @@ def set_num_threads(n: int) -> None:
 # team; it says so once, when it first runs a model, if it was meant to use more.
 
 _fork_warning = None  # the warning a forked child still has to give, or None
+_threads_at_fork = 1   # the parent's thread count, read before the fork: the child touches no OpenMP
+
+
+def _before_fork() -> None:
+    global _threads_at_fork
+    _threads_at_fork = _core.get_num_threads()
 
 
 def _after_fork_in_child() -> None:
     global _fork_warning
-    threads = _core.get_num_threads()
     _core.after_fork_in_child()
+    threads = _threads_at_fork
     if threads > 1:
         _fork_warning = (f"xnorinfer: this process was made by fork() after its parent set up {threads} "
                          "OpenMP threads; its kernels run on 1 thread (OpenMP does not survive a fork). "
@@ -80,7 +86,7 @@ def warn_if_forked() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 _blas_controller = None
