@@ -22,6 +22,8 @@ cdef extern from "csrc/threads.h":
     int xi_openmp_enabled()
     int xi_get_num_threads()
     void xi_set_num_threads(int n)
+    void xi_after_fork_in_child()
+    int xi_is_forked_child()
 
 cdef extern from "csrc/bitpack.h":
     int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
@@ -122,6 +124,12 @@ def get_num_threads():
 
 def set_num_threads(int n):
     xi_set_num_threads(n)
+
+def after_fork_in_child():
+    xi_after_fork_in_child()
+
+def is_forked_child():
+    return bool(xi_is_forked_child())
 
 
 # ---- bit packing --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import sys
+import warnings
 
 from . import _core
 from ._version import __version__
@@ -39,15 +40,53 @@ def set_isa(name: str) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels use. Defaults to OpenMP's default, which honours OMP_NUM_THREADS."""
+    """Threads the kernels use. Defaults to OpenMP's default, which honours OMP_NUM_THREADS; 1 in
+    a process made by fork() (see _after_fork_in_child)."""
     return _core.get_num_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads the kernels use (1 without OpenMP)."""
+    """Set the threads the kernels use (1 without OpenMP, and in a forked child)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"the number of threads must be an int >= 1, got {n!r}")
     _core.set_num_threads(n)
+
+
+# ---- fork ---------------------------------------------------------------------------------------
+# OpenMP's runtime (libgomp) keeps its worker threads in a pool that fork() does not copy: a
+# parallel region in the child waits for them forever (a child's predict hung after its parent
+# had run on 2 threads). So a forked child runs every kernel on one thread, which never starts a
+# team; it says so once, when it first runs a model, if it was meant to use more.
+
+_fork_warning = None  # the warning a forked child still has to give, or None
+_threads_at_fork = 1   # the parent's thread count, read before the fork: the child touches no OpenMP
+
+
+def _before_fork() -> None:
+    global _threads_at_fork
+    _threads_at_fork = _core.get_num_threads()
+
+
+def _after_fork_in_child() -> None:
+    global _fork_warning
+    _core.after_fork_in_child()
+    threads = _threads_at_fork
+    if threads > 1:
+        _fork_warning = (f"xnorinfer: this process was made by fork() after its parent set up {threads} "
+                         "OpenMP threads; its kernels run on 1 thread (OpenMP does not survive a fork). "
+                         "Use the 'spawn' or 'forkserver' start method for multi-threaded workers.")
+
+
+def warn_if_forked() -> None:
+    """Give a forked child's one warning (Model.predict calls this)."""
+    global _fork_warning
+    if _fork_warning is not None:
+        message, _fork_warning = _fork_warning, None
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 _blas_controller = None

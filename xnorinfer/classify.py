@@ -45,7 +45,7 @@ def top_k_labels(probabilities: np.ndarray, classes: list[str], k: int) -> list[
 
 
 def classify_batches(sources, model: Model, top_k: int = 5, batch_size: int = 32):
-    """Yield (source, top-k list or None, error message or None) for each source, in order.
+    """Yield (source, top-k list or None, ImageError or None) for each source, in order.
     A source that cannot be read yields its error and the others are still classified."""
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
@@ -69,22 +69,30 @@ def classify_batches(sources, model: Model, top_k: int = 5, batch_size: int = 32
         try:
             pending.append((src, preprocess(src, hints), None))
         except ImageError as exc:
-            pending.append((src, None, str(exc)))
+            path = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
+            pending.append((src, None, ImageError(str(exc), path)))
         if len(pending) >= batch_size:
             yield from flush()
     yield from flush()
 
 
-def classify(images, model=None, top_k: int = 5, batch_size: int = 32) -> list[list[tuple[str, float]]]:
+ERRORS = ("raise", "skip")
+
+
+def classify(images, model=None, top_k: int = 5, batch_size: int = 32, errors: str = "raise") -> list:
     """Top-k (label, probability) pairs for each image.
 
     images: a path, PIL image or uint8 array (H, W[, C]), or a list of them. model: a Model, a
     path to a .xnr file, or None for the shipped CIFAR-10 model. Returns one list per image (a list
-    of lists even for a single image). Raises ImageError for an image that cannot be used."""
+    of lists even for a single image). errors="raise" (default): an image that cannot be used
+    raises ImageError; errors="skip": its entry is that ImageError (with .path and .message) and
+    the other images are classified."""
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be one of {ERRORS}, got {errors!r}")
     items = list(images) if isinstance(images, (list, tuple)) else [images]
     results = []
     for _, top, error in classify_batches(items, resolve_model(model), top_k, batch_size):
-        if error is not None:
-            raise ImageError(error)
-        results.append(top)
+        if error is not None and errors == "raise":
+            raise error
+        results.append(top if error is None else error)
     return results

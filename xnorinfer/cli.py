@@ -4,14 +4,30 @@ describe models, benchmark."""
 from __future__ import annotations
 
 import argparse
+import enum
 import glob
 import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from ._version import __version__
+
+
+class ExitCode(enum.IntEnum):
+    """The `xnorinfer` command's exit codes, for every subcommand."""
+
+    OK = 0          # all good
+    BAD_INPUT = 1   # some inputs (images, a model or checkpoint file) were bad: each reported, the rest done
+    USAGE = 2       # the command line is wrong (argparse's own code)
+    INTERNAL = 3    # a bug in xnorinfer: one line, the traceback with --debug
+
+
+# Failures of the inputs, not of xnorinfer: a missing or corrupt file, a checkpoint that does not
+# match, a model whose logits overflow, torch not installed for convert.
+INPUT_ERRORS = (OSError, ValueError, ImportError, FloatingPointError)
 
 
 def _floats(text: str) -> list[float]:
@@ -69,14 +85,14 @@ def cmd_classify(args) -> int:
     paths = expand_inputs(args.images)
     if not paths:
         print("xnorinfer classify: error: no images found", file=sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
     failures, records = 0, []
     progress = tqdm(total=len(paths), unit="img", disable=None if len(paths) > 1 else True, file=sys.stderr)
     for path, top, error in classify_batches(paths, model, args.top_k, args.batch_size):
         progress.update()
         if error is not None:
             failures += 1
-            records.append({"image": path, "error": error})
+            records.append({"image": path, "error": str(error)})
             if not args.json:
                 progress.write(f"xnorinfer classify: error: {error}", file=sys.stderr)
             continue
@@ -87,7 +103,7 @@ def cmd_classify(args) -> int:
     progress.close()
     if args.json:
         print(json.dumps(records, indent=2))
-    return 1 if failures else 0
+    return ExitCode.BAD_INPUT if failures else ExitCode.OK
 
 
 def cmd_convert(args) -> int:
@@ -174,11 +190,16 @@ def cmd_bench(bench_args: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .convert import ARCHS
 
-    parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.")
+    parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.",
+                                     epilog="exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode))
     parser.add_argument("--version", action="version", version=f"xnorinfer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
+    # --debug after the subcommand too; SUPPRESS keeps a subcommand from resetting the main one's
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("classify", help="classify images (default model: the shipped CIFAR-10 ReActNet)")
+    p = sub.add_parser("classify", parents=[debug], help="classify images (default model: the shipped CIFAR-10 ReActNet)")
     p.add_argument("images", nargs="+", help="image files, folders or globs")
     p.add_argument("--model", help="a .xnr model (default: the shipped CIFAR-10 model)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per image (default 5)")
@@ -187,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("convert", help="convert a PyTorch checkpoint to an .xnr model (needs torch)")
+    p = sub.add_parser("convert", parents=[debug], help="convert a PyTorch checkpoint to an .xnr model (needs torch)")
     p.add_argument("checkpoint", help="checkpoint file (training checkpoint dict or state_dict)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.xnr)")
     p.add_argument("--arch", required=True, choices=sorted(ARCHS), help="architecture of the checkpoint")
@@ -202,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("import", help="import any binarized PyTorch module from its model code (needs torch)")
+    p = sub.add_parser("import", parents=[debug],
+                       help="import any binarized PyTorch module from its model code (needs torch)")
     p.add_argument("factory", help="path/to/model.py:function that returns the nn.Module")
     p.add_argument("--weights", help="checkpoint loaded into the module (torch.load with weights_only=True)")
     p.add_argument("--state-dict-key", help="entry of the checkpoint holding the state_dict "
@@ -217,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="architecture name recorded in the metadata (default: the class name)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("info", help="describe a model file: metadata and layers")
+    p = sub.add_parser("info", parents=[debug], help="describe a model file: metadata and layers")
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=cmd_info)
@@ -229,18 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Runs one command; returns its ExitCode."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # every option belongs to the benchmark script, --help included
-        command, run = "bench", lambda: cmd_bench(argv[1:])
+    debug = argv[:2] == ["--debug", "bench"]
+    if argv[debug:debug + 1] == ["bench"]:  # every option belongs to the benchmark script, --help included
+        command, run = "bench", lambda: cmd_bench(argv[debug + 1:])
     else:
-        args = build_parser().parse_args(argv)
-        command, run = args.command, lambda: args.func(args)
+        args = build_parser().parse_args(argv)  # a usage error exits here with ExitCode.USAGE
+        command, run, debug = args.command, lambda: args.func(args), args.debug
     try:
-        return run()
-    except (OSError, ValueError, ImportError) as exc:
+        return ExitCode(run())
+    except INPUT_ERRORS as exc:
         # Expected failures (missing file, bad model, checkpoint mismatch) get one clear line.
         print(f"xnorinfer {command}: error: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 -- anything else is a bug: say so in one line
+        if debug:
+            traceback.print_exc()
+        print(f"xnorinfer {command}: internal error: {type(exc).__name__}: {exc}"
+              + ("" if debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import numpy as np
 
-from . import format as model_format
+from . import _runtime, format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
 from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
@@ -26,9 +27,10 @@ class Model:
     preprocessing mean/std, source checkpoint sha256."""
 
     def __init__(self, graph: Graph, metadata: dict | None = None):
-        infer_shapes(graph)  # the graph as stored must be valid, not only its optimised form
+        infos = infer_shapes(graph)  # the graph as stored must be valid, not only its optimised form
         self.graph = graph
         self.metadata = dict(metadata or {})
+        model_format.check_metadata(self.metadata, graph, infos)  # classify trusts what it reads there
         self._executor = Executor(optimize(graph))
         self._trace_executor = None  # built on the first trace: most models are never traced
 
@@ -45,11 +47,12 @@ class Model:
         layout="NHWC". Returns float32 (N, outputs), e.g. logits. `batch_size`: images run at once
         (memory grows with it); by default as many as keep the intermediates within
         WORKING_SET_BYTES (16 MB; `default_batch_size`)."""
+        _runtime.warn_if_forked()
         nhwc = self._as_nhwc(x, layout)
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         step = batch_size or self.default_batch_size(nhwc.shape[1:])
-        parts = [self._executor.run(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
+        parts = [self._run_finite(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     def _as_nhwc(self, x, layout: str) -> np.ndarray:
@@ -122,6 +125,20 @@ class Model:
         return {name: unpack_signs(executor.captured[t], infos[t].packed_channels, infos[t].groups)
                 for t, name in packs.items()}
 
+    def _run_finite(self, x: np.ndarray) -> np.ndarray:
+        """The executor's output for finite x, which must be finite too: only the output is
+        checked; after a NaN or infinity the layers are re-run one by one to name the culprit."""
+        try:
+            out = self._executor.run(x)
+            if np.isfinite(out).all():
+                return out
+        except ValueError:  # a kernel met a NaN where it takes a sign: an overflow upstream
+            pass
+        node = self._executor.first_non_finite(x)
+        where = f"layer {node.name!r} ({node.op}) is the first to produce" if node else "the layers produce"
+        raise FloatingPointError(f"{where} NaN or infinite values from finite input: float32 overflow "
+                                 "(the model's parameters are too large for this input)")
+
     def default_batch_size(self, image_shape: tuple[int, int, int]) -> int:
         """Images `predict` runs at once for (H, W, C) images when not told: at least 1."""
         return max(1, WORKING_SET_BYTES // max(1, self._executor.bytes_per_image(tuple(image_shape))))
@@ -190,11 +207,21 @@ def node_macs(node, infos) -> tuple[int, int]:
 
 
 def load(path) -> Model:
-    """Load a .xnr model from a path, a binary file object or bytes."""
+    """Load a .xnr model from a path, a binary file object or bytes. Raises ModelFormatError for
+    anything wrong with the file (format.load's limits and schema) and for a model whose one image
+    needs more than MAX_ARENA_BYTES of working memory."""
+    where = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "model data"
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
+        raise FileNotFoundError(f"no model file at {where!r}")
     graph, metadata = model_format.load(path)
     try:
-        return Model(graph, metadata)
+        model = Model(graph, metadata)
     except ValueError as exc:  # a layer refused its weights while being compiled
-        raise model_format.ModelFormatError(f"inconsistent model: {exc}") from None
+        raise model_format.ModelFormatError(f"{where}: inconsistent model: {exc}") from None
+    shape = graph.input_shape
+    needed = 4 * math.prod(shape) + model._executor.bytes_per_image(shape)
+    if needed > model_format.MAX_ARENA_BYTES:
+        raise model_format.ModelFormatError(
+            f"{where}: one {shape[0]}x{shape[1]}x{shape[2]} input needs {needed:,} bytes of working memory, more than "
+            f"the limit of {model_format.MAX_ARENA_BYTES:,}")
+    return model

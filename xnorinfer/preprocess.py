@@ -13,16 +13,28 @@ Images above MAX_PIXELS, empty, truncated or not images at all raise ImageError.
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 64_000_000  # larger images are refused (a decompression bomb or a mistake)
+from ._files import open_regular_file
+
+# Larger images are refused (a decompression bomb or a mistake). Checked on the header's size
+# before decoding; Pillow's own process-wide Image.MAX_IMAGE_PIXELS is left as the caller set it.
+MAX_PIXELS = 64_000_000
 
 
 class ImageError(ValueError):
-    """An input is not a usable image."""
+    """An input is not a usable image. `path`: the source's path (None for arrays, PIL images and
+    file objects); `message`: what is wrong. classify(..., errors="skip") returns it as the failed
+    image's record."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.message, self.path = message, path
+
+    def __repr__(self) -> str:
+        return f"ImageError(path={self.path!r}, message={self.message!r})"
 
 
 def open_image(source) -> Image.Image:
@@ -32,29 +44,36 @@ def open_image(source) -> Image.Image:
     else:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "image"
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS
-                try:
-                    image = Image.open(source)
-                    image.load()
-                finally:
-                    Image.MAX_IMAGE_PIXELS = previous
+            if isinstance(source, (str, os.PathLike)):
+                with open_regular_file(source, lambda what: ImageError(f"{name}: {what}")) as f:
+                    image = _decode(f, name)
+            else:
+                image = _decode(source, name)
         except FileNotFoundError:
             raise ImageError(f"{name}: no such file") from None
         except IsADirectoryError:
             raise ImageError(f"{name}: is a directory") from None
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except Image.DecompressionBombError:  # over twice the caller's Image.MAX_IMAGE_PIXELS
             raise ImageError(f"{name}: larger than {MAX_PIXELS:,} pixels, refused") from None
-        except (OSError, SyntaxError, ValueError) as exc:  # Pillow's errors for truncated/corrupt data
+        except ImageError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's errors for truncated/corrupt data
             raise ImageError(f"{name}: cannot be decoded ({exc})") from None
     if image.width < 1 or image.height < 1:
         raise ImageError("image has zero size")
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"image of {image.width}x{image.height} pixels is larger than {MAX_PIXELS:,}, refused")
     return ImageOps.exif_transpose(image)
+
+
+def _decode(file, name: str) -> Image.Image:
+    image = Image.open(file)  # reads the header only
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageError(f"{name}: {image.width}x{image.height} pixels, larger than {MAX_PIXELS:,}, refused")
+    image.load()
+    return image
 
 
 def to_mode(image: Image.Image, mode: str) -> Image.Image:

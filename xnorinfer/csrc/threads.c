@@ -1,6 +1,9 @@
 #include "threads.h"
 
 static int num_threads = 0; /* 0: not set yet */
+/* Set in a child process made by fork(): libgomp's thread pool did not survive the fork, and a
+ * parallel region there waits for threads that do not exist. Kernels then run on one thread. */
+static int forked_child = 0;
 
 int xi_openmp_enabled(void)
 {
@@ -13,6 +16,8 @@ int xi_openmp_enabled(void)
 
 int xi_get_num_threads(void)
 {
+    if (forked_child)
+        return 1;
     if (num_threads <= 0) {
 #ifdef _OPENMP
         num_threads = omp_get_max_threads();
@@ -31,4 +36,14 @@ void xi_set_num_threads(int n)
     (void)n;
     num_threads = 1;
 #endif
+}
+
+void xi_after_fork_in_child(void)
+{
+    forked_child = 1;
+}
+
+int xi_is_forked_child(void)
+{
+    return forked_child;
 }

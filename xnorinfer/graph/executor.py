@@ -15,6 +15,7 @@ float conv whose output only a max pooling reads (ReActNet-18's stem), a few row
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -32,7 +33,8 @@ class Executor:
     def __init__(self, graph: Graph):
         self.graph = graph
         self.infos = infer_shapes(graph)
-        self._shape_cache = {graph.input_shape: self.infos}
+        self._shape_cache = _LRU(MAX_CACHED_SHAPES)  # input shape -> tensor infos
+        self._shape_cache[graph.input_shape] = self.infos
         self._steps = [(node, OPS[node.op].compile(node), OPS[node.op].writes_into) for node in graph.nodes]
         last_read = {}
         for i, node in enumerate(graph.nodes):
@@ -53,7 +55,7 @@ class Executor:
         by_name = {node.name: node for node in graph.nodes}
         self._unwritten = {by_name[conv].output for conv in conv_pools}
         self._local = threading.local()  # plans hold buffers: one set per thread
-        self._image_bytes = {}  # input shape -> bytes_per_image
+        self._image_bytes = _LRU(MAX_CACHED_SHAPES)  # input shape -> bytes_per_image
 
     def _plan_concats(self):
         """{producer output: (concat output, first channel, last channel)} and the set of concats
@@ -151,8 +153,7 @@ class Executor:
         """Tensor infos for another input size (global pooling nets accept any)."""
         infos = self._shape_cache.get(input_shape)
         if infos is None:
-            infos = infer_shapes(self.graph, input_shape)
-            self._shape_cache[input_shape] = infos
+            infos = self._shape_cache[input_shape] = infer_shapes(self.graph, input_shape)
         return infos
 
     def bytes_per_image(self, input_shape: tuple[int, ...]) -> int:
@@ -174,16 +175,13 @@ class Executor:
         fuse_packs every packer runs on its own, reading the float tensor (for overrides)."""
         plans = getattr(self._local, "plans", None)
         if plans is None:
-            plans = self._local.plans = OrderedDict()
+            plans = self._local.plans = _LRU(MAX_PLANS)
         key = (input_shape, fuse_packs)
         plan = plans.get(key)
         if plan is None:
             infos = self._infos(input_shape[1:])
             with _validate.trusted():  # the buffers hold no values yet; the shapes are checked
                 plan = plans[key] = _Plan(self, infos, input_shape[0], fuse_packs)
-            while len(plans) > MAX_PLANS:
-                plans.popitem(last=False)
-        plans.move_to_end(key)
         return plan
 
     def run(self, x: np.ndarray, overrides: dict | None = None, capture=(), timings: dict | None = None) -> np.ndarray:
@@ -214,8 +212,53 @@ class Executor:
                         np.copyto(plan.buffers[output], overrides[output])
         return plan.output.copy()
 
+    def first_non_finite(self, x: np.ndarray):
+        """The first node whose float output has a NaN or infinity for input x (or that refuses
+        one, as a sign does), running every layer on its own; None if all stay finite. Slow: run
+        once, after a run's output was not finite."""
+        plan = self.plan(tuple(x.shape), fuse_packs=False)
+        np.copyto(plan.input, x)
+        nodes = {node.name: node for node in self.graph.nodes}
+        with _validate.trusted():
+            for name, output, call in plan.steps:
+                try:
+                    call()
+                except ValueError:  # a sign of NaN, met by a kernel
+                    return nodes[name]
+                value = plan.buffers[output]
+                if value is not None and value.dtype.kind == "f" and not np.isfinite(value).all():
+                    return nodes[name]
+        return None
+
 
 MAX_PLANS = 2  # per thread: e.g. full batches and a last, shorter one
+# Input shapes whose tensor infos and arena sizes are kept: a service fed images of many sizes
+# (global pooling nets take any) would otherwise grow them without end (4,096 sizes: +34 MB).
+MAX_CACHED_SHAPES = 64
+
+
+class _LRU(OrderedDict):
+    """A dict that keeps its `maxsize` most recently used entries; `get` and setting an item
+    are atomic, so threads sharing an executor may share it."""
+
+    def __init__(self, maxsize: int):
+        super().__init__()
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self:
+                return default
+            self.move_to_end(key)
+            return self[key]
+
+    def __setitem__(self, key, value):
+        with self._lock:
+            super().__setitem__(key, value)
+            self.move_to_end(key)
+            while len(self) > self.maxsize:
+                self.popitem(last=False)
 
 
 class _Plan:
@@ -306,7 +349,7 @@ def _lifetimes(executor: Executor, infos, batch: int, packs_of, blocks) -> dict[
     lifetimes = {}
     for i, node in enumerate(graph.nodes):
         for name in owns(node):
-            nbytes = batch * int(np.prod(infos[name].shape)) * (8 if infos[name].packed else 4)
+            nbytes = batch * math.prod(infos[name].shape) * (8 if infos[name].packed else 4)  # no int64 wrap
             lifetimes.setdefault(name, [nbytes, i, len(graph.nodes)])
         for name in release[i]:
             if name in lifetimes:

@@ -6,7 +6,9 @@ each op validates every attribute and parameter shape it uses and raises GraphEr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -17,6 +19,74 @@ from ..ops.float_ops import _pooled_size
 from .ir import GraphError, Node, TensorInfo
 
 RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
+
+
+REQUIRED = object()  # an Attr default: the attribute must be given
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of an op: its JSON type, range and default. The same table checks files on
+    load (format.load), graphs in memory (infer_shapes) and is printed in docs/file-format.md, so
+    a new attribute is one line in its op's `register(..., attrs=...)`."""
+
+    kind: str                 # "int", "ints" (a list of `count` ints), "bool", "float" or "str"
+    default: object = REQUIRED
+    minimum: float = 0        # ints and floats: the smallest value allowed
+    count: int | None = 1     # ints: the list's length (None: any; the op checks it against a rank)
+    choices: tuple = ()       # str: the values allowed
+
+    def problem(self, value) -> str | None:
+        """Why `value` does not fit, or None."""
+        if value is None and self.default is None:
+            return None  # an optional attribute written as null
+        if self.kind == "int" and not _is_int(value, self.minimum):
+            return f"must be an int in [{self.minimum}, {MAX_ATTR}]"
+        if self.kind == "ints" and not (isinstance(value, (list, tuple))
+                                        and (self.count is None or len(value) == self.count)
+                                        and all(_is_int(v, self.minimum) for v in value)):
+            return f"must be a list of {self.count or 'one per axis,'} ints in [{self.minimum}, {MAX_ATTR}]"
+        if self.kind == "bool" and not isinstance(value, bool):
+            return "must be true or false"
+        if self.kind == "float" and not (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+                                         and math.isfinite(value) and value >= self.minimum):
+            return f"must be a {self.type_text()}"
+        if self.kind == "str" and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}"
+        return None
+
+    def type_text(self) -> str:
+        return {"int": f"int >= {self.minimum}", "ints": f"{self.count or 'rank'} ints >= {self.minimum}",
+                "bool": "bool", "float": "finite number" if self.minimum == -math.inf else f"finite number >= {self.minimum}",
+                "str": "one of " + ", ".join(map(json.dumps, self.choices))}[self.kind]
+
+    def default_text(self) -> str:
+        if self.default is REQUIRED:
+            return "required"
+        return f"default {json.dumps(self.default)}" if self.default is not None else "optional"
+
+    def describe(self) -> str:
+        return f"{self.type_text()}, {self.default_text()}"
+
+
+def Int(minimum=1, default=REQUIRED) -> Attr:
+    return Attr("int", default, minimum)
+
+
+def Ints(count, minimum=0, default=REQUIRED) -> Attr:
+    return Attr("ints", default, minimum, count)
+
+
+def Bool(default) -> Attr:
+    return Attr("bool", default)
+
+
+def Float(minimum, default) -> Attr:
+    return Attr("float", default, minimum)
+
+
+def Choice(choices, default) -> Attr:
+    return Attr("str", default, choices=tuple(choices))
 
 
 @dataclass(frozen=True)
@@ -30,14 +100,16 @@ class OpSpec:
     # shape (arguments checked once) and then calls only that.
     compile: Callable[[Node], Callable]
     writes_into: tuple = ()              # (dtype,) if run() accepts a preallocated `out`
+    attrs: dict = field(default_factory=dict)  # name -> Attr: every attribute the op knows
 
 
 OPS: dict[str, OpSpec] = {}
 
 
-def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), writes_into=()):
-    """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run."""
-    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into)
+def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), writes_into=(), attrs=None):
+    """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run; attrs:
+    {name: Attr} (an attribute not listed is refused)."""
+    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into, dict(attrs or {}))
 
 
 # ---- attribute and parameter helpers -----------------------------------------------------------
@@ -49,27 +121,37 @@ def _fail(node: Node, message: str) -> GraphError:
 MAX_ATTR = 2**31 - 1  # the kernels take sizes, strides and paddings as C ints
 
 
-def _int(node, key, default=None, minimum=1) -> int:
-    v = node.attrs.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not minimum <= v <= MAX_ATTR:
-        raise _fail(node, f"attribute {key!r} must be an int >= {minimum}, got {v!r}")
-    return int(v)
+def _is_int(v, minimum) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and minimum <= v <= MAX_ATTR
 
 
-def _ints(node, key, count, default=None, minimum=0) -> tuple[int, ...]:
-    v = node.attrs.get(key, default)
-    if (not isinstance(v, (list, tuple)) or len(v) != count
-            or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and minimum <= i <= MAX_ATTR
-                       for i in v)):
-        raise _fail(node, f"attribute {key!r} must be {count} ints >= {minimum}, got {v!r}")
-    return tuple(int(i) for i in v)
+class UnknownAttributeError(GraphError):
+    """An attribute this version's op set does not know: a newer writer's, or a corrupt file."""
 
 
-def _bool(node, key, default) -> bool:
-    v = node.attrs.get(key, default)
-    if not isinstance(v, bool):
-        raise _fail(node, f"attribute {key!r} must be true or false, got {v!r}")
-    return v
+def check_attrs(node: Node) -> None:
+    """Every attribute of the node known to its op and of its type and range; the required ones
+    present. Raises GraphError naming the node and attribute."""
+    table = OPS[node.op].attrs
+    for key in node.attrs:
+        if key not in table:
+            known = ", ".join(table) or "none"
+            raise UnknownAttributeError(f"node {node.name!r} ({node.op}): unknown attribute {key!r} "
+                                        f"(known: {known})")
+    for key, spec in table.items():
+        if key not in node.attrs:
+            if spec.default is REQUIRED:
+                raise _fail(node, f"attribute {key!r} is missing ({spec.describe()})")
+            continue
+        problem = spec.problem(node.attrs[key])
+        if problem:
+            raise _fail(node, f"attribute {key!r} {problem}, got {node.attrs[key]!r}")
+
+
+def _attr(node, key):
+    """The attribute's value, or its op's default (check_attrs has vetted it)."""
+    value = node.attrs.get(key, OPS[node.op].attrs[key].default)
+    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _param(node, key, dtype, shape) -> np.ndarray | None:
@@ -121,11 +203,16 @@ def _rprelu(node):
     return tuple(node.params[k] for k in RPRELU) if all(present) else None
 
 
+# Attributes several ops share.
+GROUPS = Int(1, default=1)
+STRIDE2, PADDING4 = Ints(2, minimum=1), Ints(4)
+
+
 # ---- float convolution and dense ---------------------------------------------------------------
 
 def _infer_conv(node, ins):
     h, w, c = _float_map(node, ins[0]).shape
-    groups = _int(node, "groups", 1)
+    groups = _attr(node, "groups")
     weight = node.params.get("weight")
     if weight is None or weight.ndim != 4:
         raise _fail(node, "parameter 'weight' must be (O, C / groups, kh, kw)")
@@ -134,15 +221,13 @@ def _infer_conv(node, ins):
     if c % groups or o % groups or cg * groups != c:
         raise _fail(node, f"weight {weight.shape} does not fit {c} input channels in {groups} groups")
     _channel_params(node, o, ["scale", "bias"])
-    _bool(node, "relu", False)
-    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
-    return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
+    return TensorInfo(_spatial_out(node, h, w, (kh, kw), _attr(node, "stride"), _attr(node, "padding")) + (o,))
 
 
 def _compile_conv(node):
     p, a = node.params, node.attrs
-    args = dict(bias=p.get("bias"), stride=tuple(a["stride"]), padding=tuple(a["padding"]),
-                groups=a.get("groups", 1), scale=p.get("scale"), relu=_bool(node, "relu", False))
+    args = dict(bias=p.get("bias"), stride=_attr(node, "stride"), padding=_attr(node, "padding"),
+                groups=_attr(node, "groups"), scale=p.get("scale"), relu=_attr(node, "relu"))
 
     def run(x, out=None):
         return ops.conv2d(x, p["weight"], **args)
@@ -151,7 +236,8 @@ def _compile_conv(node):
 
 
 register("conv2d", _infer_conv, _compile_conv, required=["weight"], optional=["scale", "bias"],
-         writes_into=(np.float32,))
+         writes_into=(np.float32,),
+         attrs={"stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)})
 
 
 def _infer_dense(node, ins):
@@ -177,29 +263,29 @@ register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["
 
 def _infer_bwn_conv(node, ins):
     h, w, c = _float_map(node, ins[0]).shape
-    groups = _int(node, "groups", 1)
-    if _int(node, "in_channels") != c or c % groups:
+    groups = _attr(node, "groups")
+    if _attr(node, "in_channels") != c or c % groups:
         raise _fail(node, f"attribute in_channels must be the input's {c} channels, divisible by groups")
     bits = _param(node, "weight_bits", np.uint64, (None, None, None, ops.packed_words(c // groups)))
     o, kh, kw, _ = bits.shape
     _channel_params(node, o, ["alpha", "bias"])
-    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
-    return TensorInfo(_spatial_out(node, h, w, (kh, kw), stride, pads) + (o,))
+    return TensorInfo(_spatial_out(node, h, w, (kh, kw), _attr(node, "stride"), _attr(node, "padding")) + (o,))
 
 
 def _compile_bwn_conv(node):
     p, a = node.params, node.attrs
-    weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], a.get("groups", 1))
-    return lambda x, out=None: ops.bwn_conv2d(x, weights, p.get("bias"), tuple(a["stride"]), tuple(a["padding"]))
+    weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], _attr(node, "groups"))
+    return lambda x, out=None: ops.bwn_conv2d(x, weights, p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
 
 
 register("bwn_conv2d", _infer_bwn_conv, _compile_bwn_conv,
-         required=["weight_bits", "alpha"], optional=["bias"])
+         required=["weight_bits", "alpha"], optional=["bias"],
+         attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS})
 
 
 def _infer_bwn_dense(node, ins):
     (i,) = _float_map(node, ins[0], rank=1).shape
-    if _int(node, "in_features") != i:
+    if _attr(node, "in_features") != i:
         raise _fail(node, f"attribute in_features must be the input's {i} features")
     bits = _param(node, "weight_bits", np.uint64, (None, ops.packed_words(i)))
     _channel_params(node, bits.shape[0], ["alpha", "bias"])
@@ -213,7 +299,7 @@ def _compile_bwn_dense(node):
 
 
 register("bwn_dense", _infer_bwn_dense, _compile_bwn_dense,
-         required=["weight_bits", "alpha"], optional=["bias"])
+         required=["weight_bits", "alpha"], optional=["bias"], attrs={"in_features": Int()})
 
 
 # ---- binary layers ------------------------------------------------------------------------------
@@ -222,24 +308,20 @@ def _infer_pack(node, ins):
     info = ins[0]
     if info.packed:
         raise _fail(node, f"expects a float tensor, got {info}")
-    c, groups = info.shape[-1], _int(node, "groups", 1)
+    c, groups = info.shape[-1], _attr(node, "groups")
     if c % groups:
         raise _fail(node, f"groups ({groups}) must divide the {c} channels")
     _channel_params(node, c, ["bias"])
-    pack_zero_to(node)
     return TensorInfo(info.shape[:-1] + (ops.packed_words(c, groups),), packed_channels=c, groups=groups)
 
 
 def pack_zero_to(node) -> str:
     """A pack_signs node's zero_to: "one" (x + bias = 0 packs as +1, the default) or "minus_one"."""
-    v = node.attrs.get("zero_to", "one")
-    if not isinstance(v, str) or v not in ops.binary.ZERO_TO:
-        raise _fail(node, f"attribute zero_to must be one of {ops.binary.ZERO_TO}, got {v!r}")
-    return v
+    return _attr(node, "zero_to")
 
 
 def _compile_pack(node):
-    bias, groups, mode = node.params.get("bias"), node.attrs.get("groups", 1), pack_zero_to(node)
+    bias, groups, mode = node.params.get("bias"), _attr(node, "groups"), _attr(node, "zero_to")
 
     def run(x, out=None):
         return ops.pack_signs(x, bias, groups, out=out, zero_to=mode)
@@ -247,16 +329,17 @@ def _compile_pack(node):
     return run
 
 
-register("pack_signs", _infer_pack, _compile_pack, optional=["bias"], writes_into=(np.uint64,))
+register("pack_signs", _infer_pack, _compile_pack, optional=["bias"], writes_into=(np.uint64,),
+         attrs={"groups": GROUPS, "zero_to": Choice(ops.binary.ZERO_TO, "one")})
 
 
 def _infer_bconv(node, ins):
     x = ins[0]
-    groups = _int(node, "groups", 1)
+    groups = _attr(node, "groups")
     if not x.packed or len(x.shape) != 3:
         raise _fail(node, f"expects a bit-packed (H, W, words) map, got {x}")
     c = x.packed_channels
-    if _int(node, "in_channels") != c or x.groups != groups:
+    if _attr(node, "in_channels") != c or x.groups != groups:
         raise _fail(node, f"in_channels/groups must match the packed input ({c} channels, {x.groups} groups)")
     bits = _param(node, "weight_bits", np.uint64, (None, None, None, ops.packed_words(c // groups)))
     o, kh, kw, _ = bits.shape
@@ -265,10 +348,8 @@ def _infer_bconv(node, ins):
     _no_tail_bits(node, bits, c // groups)
     _channel_params(node, o, ["scale", "bias", *RPRELU])
     _rprelu(node)
-    if node.attrs.get("pad_value", "zero") not in ops.binary.PAD_VALUES:
-        raise _fail(node, f"attribute pad_value must be one of {ops.binary.PAD_VALUES}")
-    stride, pads = _ints(node, "stride", 2, minimum=1), _ints(node, "padding", 4)
-    out = TensorInfo(_spatial_out(node, x.shape[0], x.shape[1], (kh, kw), stride, pads) + (o,))
+    out = TensorInfo(_spatial_out(node, x.shape[0], x.shape[1], (kh, kw), _attr(node, "stride"),
+                                  _attr(node, "padding")) + (o,))
     if len(ins) == 2 and ins[1] != out:
         raise _fail(node, f"residual {ins[1]} must match the output {out}")
     return out
@@ -276,8 +357,8 @@ def _infer_bconv(node, ins):
 
 def _compile_bconv(node):
     p, a = node.params, node.attrs
-    weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], a.get("groups", 1))
-    args = dict(stride=tuple(a["stride"]), padding=tuple(a["padding"]), pad_value=a.get("pad_value", "zero"),
+    weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], _attr(node, "groups"))
+    args = dict(stride=_attr(node, "stride"), padding=_attr(node, "padding"), pad_value=_attr(node, "pad_value"),
                 scale=p.get("scale"), bias=p.get("bias"), rprelu=_rprelu(node))
 
     def run(x, residual=None, out=None):
@@ -288,14 +369,16 @@ def _compile_bconv(node):
 
 
 register("bconv2d", _infer_bconv, _compile_bconv, arity=(1, 2), required=["weight_bits"],
-         optional=["scale", "bias", *RPRELU], writes_into=(np.float32,))
+         optional=["scale", "bias", *RPRELU], writes_into=(np.float32,),
+         attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS,
+                "pad_value": Choice(ops.binary.PAD_VALUES, "zero")})
 
 
 def _infer_bdense(node, ins):
     x = ins[0]
     if not x.packed or len(x.shape) != 1:
         raise _fail(node, f"expects a bit-packed vector, got {x}")
-    if _int(node, "in_features") != x.packed_channels or x.groups != 1:
+    if _attr(node, "in_features") != x.packed_channels or x.groups != 1:
         raise _fail(node, f"attribute in_features must be the input's {x.packed_channels} features")
     bits = _param(node, "weight_bits", np.uint64, (None, ops.packed_words(x.packed_channels)))
     _no_tail_bits(node, bits, x.packed_channels)
@@ -311,7 +394,7 @@ def _compile_bdense(node):
 
 
 register("bdense", _infer_bdense, _compile_bdense,
-         required=["weight_bits"], optional=["scale", "bias", *RPRELU])
+         required=["weight_bits"], optional=["scale", "bias", *RPRELU], attrs={"in_features": Int()})
 
 
 # ---- per-channel and element-wise float ops ----------------------------------------------------
@@ -328,10 +411,7 @@ def _elementwise(names):
 
 def _infer_batch_norm(node, ins):
     info = _elementwise(["mean", "var", "gamma", "beta"])(node, ins)
-    eps = node.attrs.get("eps", 1e-5)
-    if not isinstance(eps, float) or not 0 <= eps < float("inf"):
-        raise _fail(node, f"attribute eps must be a finite float >= 0, got {eps!r}")
-    if np.any(node.params["var"] + eps <= 0):
+    if np.any(node.params["var"] + _attr(node, "eps") <= 0):
         raise _fail(node, "var + eps must be positive")
     return info
 
@@ -339,10 +419,11 @@ def _infer_batch_norm(node, ins):
 def _compile_batch_norm(node):
     p = node.params
     return lambda x, out=None: ops.batch_norm(x, p["mean"], p["var"], p.get("gamma"), p.get("beta"),
-                                              node.attrs.get("eps", 1e-5))
+                                              float(_attr(node, "eps")))
 
 
-register("batch_norm", _infer_batch_norm, _compile_batch_norm, required=["mean", "var"], optional=["gamma", "beta"])
+register("batch_norm", _infer_batch_norm, _compile_batch_norm, required=["mean", "var"], optional=["gamma", "beta"],
+         attrs={"eps": Float(0, 1e-5)})
 
 
 def _infer_affine(node, ins):
@@ -372,32 +453,20 @@ register("rprelu", _elementwise(RPRELU), lambda node: lambda x, out=None: ops.rp
 register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x))
 
 
-def _float_attr(node, key):
-    v = node.attrs.get(key)
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)):
-        raise _fail(node, f"attribute {key!r} must be a finite number or null, got {v!r}")
-    return v
-
-
 def _infer_clamp(node, ins):
-    lo, hi = _float_attr(node, "min"), _float_attr(node, "max")
+    lo, hi = _attr(node, "min"), _attr(node, "max")
     if lo is not None and hi is not None and lo > hi:
         raise _fail(node, f"min ({lo}) exceeds max ({hi})")
     return _elementwise([])(node, ins)
 
 
-def _infer_sign(node, ins):
-    if node.attrs.get("zero_to", "zero") not in ops.float_ops.SIGN_ZERO:
-        raise _fail(node, f"attribute zero_to must be one of {ops.float_ops.SIGN_ZERO}")
-    return _elementwise(["bias"])(node, ins)
-
-
+ANY_NUMBER = Float(-math.inf, None)
 register("clamp", _infer_clamp,
-         lambda node: lambda x, out=None: ops.clamp(x, node.attrs.get("min"), node.attrs.get("max")))
-register("sign", _infer_sign, lambda node: lambda x, out=None: ops.sign(
-    x, node.params.get("bias"), node.attrs.get("zero_to", "zero")), optional=["bias"])
-
-
+         lambda node: lambda x, out=None: ops.clamp(x, _attr(node, "min"), _attr(node, "max")),
+         attrs={"min": ANY_NUMBER, "max": ANY_NUMBER})
+register("sign", _elementwise(["bias"]), lambda node: lambda x, out=None: ops.sign(
+    x, node.params.get("bias"), _attr(node, "zero_to")), optional=["bias"],
+    attrs={"zero_to": Choice(ops.float_ops.SIGN_ZERO, "zero")})
 register("softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
          lambda node: lambda x, out=None: ops.softmax(x))
 register("log_softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
@@ -406,41 +475,46 @@ register("log_softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
 
 # ---- layout: slices, padding, channel shuffle ---------------------------------------------------
 
-def _infer_slice(node, ins):
-    info = ins[0]
+def _per_axis(node, info, keys):
+    """The attributes, one int per axis of the (unbatched) input."""
     if info.packed:
         raise _fail(node, f"expects a float tensor, got {info}")
-    rank = len(info.shape)
-    start, stop = _ints(node, "start", rank), _ints(node, "stop", rank, minimum=1)
-    step = _ints(node, "step", rank, minimum=1)
-    if any(not a < b <= d for a, b, d in zip(start, stop, info.shape)):
-        raise _fail(node, f"slice {start}:{stop} does not fit {info}")
+    values = [_attr(node, key) for key in keys]
+    for key, value in zip(keys, values):
+        if len(value) != len(info.shape):
+            raise _fail(node, f"attribute {key!r} needs one entry per axis of {info}, got {list(value)}")
+    return values
+
+
+def _infer_slice(node, ins):
+    start, stop, step = _per_axis(node, ins[0], ("start", "stop", "step"))
+    if any(not a < b <= d for a, b, d in zip(start, stop, ins[0].shape)):
+        raise _fail(node, f"slice {list(start)}:{list(stop)} does not fit {ins[0]}")
     return TensorInfo(tuple(-(-(b - a) // s) for a, b, s in zip(start, stop, step)))
 
 
 def _infer_pad(node, ins):
-    info = ins[0]
-    if info.packed:
-        raise _fail(node, f"expects a float tensor, got {info}")
-    rank = len(info.shape)
-    before, after = _ints(node, "before", rank), _ints(node, "after", rank)
-    _float_attr(node, "value")
-    return TensorInfo(tuple(d + a + b for d, a, b in zip(info.shape, before, after)))
+    before, after = _per_axis(node, ins[0], ("before", "after"))
+    return TensorInfo(tuple(d + a + b for d, a, b in zip(ins[0].shape, before, after)))
 
 
 def _infer_channel_shuffle(node, ins):
     info = _elementwise([])(node, ins)
-    if info.shape[-1] % _int(node, "groups"):
+    if info.shape[-1] % _attr(node, "groups"):
         raise _fail(node, f"groups must divide the {info.shape[-1]} channels")
     return info
 
 
+AXES = Ints(None)
 register("strided_slice", _infer_slice, lambda node: lambda x, out=None: ops.strided_slice(
-    x, node.attrs["start"], node.attrs["stop"], node.attrs["step"]))
+    x, _attr(node, "start"), _attr(node, "stop"), _attr(node, "step")),
+    attrs={"start": AXES, "stop": Ints(None, minimum=1), "step": Ints(None, minimum=1)})
 register("pad", _infer_pad, lambda node: lambda x, out=None: ops.pad(
-    x, node.attrs["before"], node.attrs["after"], node.attrs.get("value") or 0.0))
+    x, _attr(node, "before"), _attr(node, "after"), _attr(node, "value")),
+    attrs={"before": AXES, "after": AXES, "value": Float(-math.inf, 0.0)})
 register("channel_shuffle", _infer_channel_shuffle,
-         lambda node: lambda x, out=None: ops.channel_shuffle(x, node.attrs["groups"]))
+         lambda node: lambda x, out=None: ops.channel_shuffle(x, _attr(node, "groups")),
+         attrs={"groups": Int(1)})
 
 
 def _infer_add(node, ins):
@@ -474,12 +548,8 @@ register("concat", _infer_concat, _compile_concat, arity=(2, 64))
 def _pool(kind):
     def infer(node, ins):
         h, w, c = _float_map(node, ins[0]).shape
-        k = _ints(node, "kernel", 2, minimum=1)
-        s = _ints(node, "stride", 2, default=list(k), minimum=1)
-        p = _ints(node, "padding", 2, default=[0, 0])
-        ceil = _bool(node, "ceil_mode", False)
-        if kind == "avg":
-            _bool(node, "count_include_pad", True)
+        k, p, ceil = _attr(node, "kernel"), _attr(node, "padding"), _attr(node, "ceil_mode")
+        s = _attr(node, "stride") or k
         if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
             raise _fail(node, "padding must be at most half the kernel")
         try:
@@ -489,12 +559,11 @@ def _pool(kind):
             raise _fail(node, str(exc)) from None
 
     def compile_(node):
-        a = node.attrs
-        k = tuple(a["kernel"])
-        common = dict(stride=tuple(a.get("stride", k)), padding=tuple(a.get("padding", (0, 0))),
-                      ceil_mode=a.get("ceil_mode", False))
+        k = _attr(node, "kernel")
+        common = dict(stride=_attr(node, "stride") or k, padding=_attr(node, "padding"),
+                      ceil_mode=_attr(node, "ceil_mode"))
         if kind == "avg":
-            common["count_include_pad"] = a.get("count_include_pad", True)
+            common["count_include_pad"] = _attr(node, "count_include_pad")
 
         def run(x, out=None):
             call, out = ops.float_ops.bind_pool2d(kind, x, k, out=out, **common)
@@ -505,8 +574,11 @@ def _pool(kind):
     return infer, compile_
 
 
-register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,))
-register("max_pool2d", *_pool("max"), writes_into=(np.float32,))
+POOL_ATTRS = {"kernel": Ints(2, minimum=1), "stride": Ints(2, minimum=1, default=None),  # None: the kernel
+              "padding": Ints(2, default=[0, 0]), "ceil_mode": Bool(False)}
+register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,),
+         attrs=dict(POOL_ATTRS, count_include_pad=Bool(True)))
+register("max_pool2d", *_pool("max"), writes_into=(np.float32,), attrs=POOL_ATTRS)
 
 
 def _compile_global_avg_pool(node):
@@ -522,20 +594,33 @@ register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0
 
 def _infer_flatten(node, ins):
     h, w, c = _float_map(node, ins[0]).shape
-    if node.attrs.get("order", "chw") not in ("chw", "hwc"):
-        raise _fail(node, "attribute order must be 'chw' (PyTorch's) or 'hwc'")
     return TensorInfo((h * w * c,))
 
 
 def _compile_flatten(node):
     # Always a copy: the executor recycles its input's buffer, which a view would still share.
-    if node.attrs.get("order", "chw") == "hwc":
+    if _attr(node, "order") == "hwc":
         return lambda x, out=None: x.reshape(x.shape[0], -1).copy()
     # PyTorch flattens NCHW: channel-major, so a following Linear's weights keep their layout.
     return lambda x, out=None: x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1).copy()
 
 
-register("flatten", _infer_flatten, _compile_flatten)
+# chw: PyTorch's order, so a following Linear's weights keep their layout.
+register("flatten", _infer_flatten, _compile_flatten, attrs={"order": Choice(("chw", "hwc"), "chw")})
+
+
+# ---- docs ---------------------------------------------------------------------------------------
+
+def attribute_table() -> str:
+    """The op set's attributes as a Markdown table (docs/file-format.md holds a copy, which a
+    test keeps equal): `python -c "from xnorinfer.graph.opset import attribute_table as t; print(t())"`."""
+    rows = ["| op | attribute | type and range | default |", "| --- | --- | --- | --- |"]
+    for op, spec in OPS.items():
+        for key, attr in spec.attrs.items():
+            rows.append(f"| `{op}` | `{key}` | {attr.type_text()} | {attr.default_text().replace('default ', '')} |")
+        if not spec.attrs:
+            rows.append(f"| `{op}` | (none) | | |")
+    return "\n".join(rows)
 
 
 # ---- whole-graph checks -------------------------------------------------------------------------
@@ -558,6 +643,7 @@ def infer_shapes(graph, input_shape=None) -> dict[str, TensorInfo]:
         missing = [i for i in node.inputs if i not in infos]
         if missing:
             raise _fail(node, f"reads {missing} before anything writes them")
+        check_attrs(node)
         unknown = set(node.params) - set(spec.required) - set(spec.optional)
         absent = set(spec.required) - set(node.params)
         if unknown or absent:
