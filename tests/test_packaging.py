@@ -35,3 +35,13 @@ def test_testing_package_imports_from_the_wheel(wheel_site):
                          cwd=wheel_site)
     assert run.returncode == 0, run.stderr
     assert Path(run.stdout.strip()).is_relative_to(wheel_site)  # the wheel's copy, not the source tree
+
+
+def test_wheel_carries_the_license_and_the_model_files(wheel_site):
+    licenses = list(wheel_site.glob("xnorinfer-*.dist-info/**/LICENSE"))
+    assert licenses and "Apache License" in licenses[0].read_text()
+    assert "Version 2.0" in licenses[0].read_text()
+    weights = wheel_site / "xnorinfer" / "weights"
+    for name in ("cifar10_reactnet", "fashion_mnist_reactnet", "fashion_mnist_bwn_lenet5", "fashion_mnist_xnor_lenet5"):
+        for suffix in (".xnr", ".md", ".json"):  # the model, its card and its facts
+            assert (weights / (name + suffix)).is_file(), name + suffix
