@@ -1,6 +1,7 @@
 """The package as a wheel installs it: xnorinfer.testing must be in it, not only in the source tree
 that the editable install serves."""
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -45,3 +46,20 @@ def test_wheel_carries_the_license_and_the_model_files(wheel_site):
     for name in ("cifar10_reactnet", "fashion_mnist_reactnet", "fashion_mnist_bwn_lenet5", "fashion_mnist_xnor_lenet5"):
         for suffix in (".xnr", ".md", ".json"):  # the model, its card and its facts
             assert (weights / (name + suffix)).is_file(), name + suffix
+
+
+def test_bench_runs_from_the_wheel_alone(wheel_site, tmp_path):
+    """`xnorinfer bench` must not reach outside the installed package (it used to execute
+    benchmarks/bench.py from the folder above it): run from the unpacked wheel, in another folder."""
+    pytest.importorskip("torch", reason="xnorinfer bench needs torch (the bench extra)")
+    out = tmp_path / "bench.json"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import xnorinfer.bench, xnorinfer.cli; "
+            "print(xnorinfer.bench.__file__); sys.exit(xnorinfer.cli.main(sys.argv[2:]))")
+    run = subprocess.run([sys.executable, "-c", code, str(wheel_site), "bench", "--quick", "--json", "--output",
+                          str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()).is_relative_to(wheel_site)
+    report = json.loads(out.read_text())
+    (nin,) = report["models"]
+    assert nin["model"] == "nin" and nin["xnorinfer"]["latency_ms"] > 0 and nin["pytorch"]["latency_ms"] > 0
+    assert any(row["op"].startswith("bconv2d") for row in nin["layers"])

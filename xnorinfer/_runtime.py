@@ -109,8 +109,19 @@ def blas_single_threaded():
         return contextlib.nullcontext()
 
 
+SINGLE_THREADED = ("WARNING: this xnorinfer was built without OpenMP: every kernel runs on ONE thread. "
+                   "Rebuild with a compiler that has OpenMP (gcc: libgomp; clang: libomp; pass matching "
+                   "CFLAGS and LDFLAGS), or install a wheel, which bundles it (docs/install.md).")
+
+
+def single_threaded_warning() -> str | None:
+    """The warning to show when the build has no OpenMP (pip hides the build's own warning)."""
+    return None if _core.openmp_enabled() else SINGLE_THREADED
+
+
 def show_config(file=None) -> None:
-    """Print the version, the build's OpenMP and SIMD kernels, and what this CPU selected."""
+    """Print the version, the build's OpenMP and SIMD kernels, and what this CPU selected; a
+    single-threaded build ends with a warning."""
     compiled = [name for i, name in enumerate(_NAMES) if _core.isa_compiled(i)]
     forced = os.environ.get(ISA_ENV)
     lines = [
@@ -122,6 +133,9 @@ def show_config(file=None) -> None:
         f"supported {', '.join(available_isas())}",
         f"selected  {get_isa()}" + (f" (forced by {ISA_ENV}={forced})" if forced else ""),
     ]
+    warning = single_threaded_warning()
+    if warning:
+        lines.append(warning)
     print("\n".join(lines), file=file or sys.stdout)
 
 

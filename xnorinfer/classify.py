@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
+from . import shipped
 from .model import Model, load
 from .preprocess import ImageError, preprocess
-
-DEFAULT_MODEL = "cifar10_reactnet.xnr"
 
 
 def default_model_path() -> str:
     """Path of the shipped default model (weights/cifar10_reactnet.xnr, installed with the package
     as xnorinfer.weights, or found in the source tree when running from a checkout)."""
-    try:
-        path = resources.files("xnorinfer.weights") / DEFAULT_MODEL
-    except ModuleNotFoundError:
-        path = Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL
-    if not path.is_file():
-        raise FileNotFoundError(f"the default model {DEFAULT_MODEL} is not installed with xnorinfer")
-    return os.fspath(path)
+    return shipped.model_path(shipped.DEFAULT_MODEL)
 
 
 def resolve_model(model) -> Model:

@@ -4,6 +4,7 @@ describe models, benchmark."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import glob
 import json
@@ -11,7 +12,6 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 
 from ._version import __version__
 
@@ -73,6 +73,21 @@ def expand_inputs(items: list[str]) -> list[str]:
     return paths
 
 
+@contextlib.contextmanager
+def results_stream(args):
+    """Where a subcommand's results go: the file named by --output, else stdout."""
+    if getattr(args, "results", None):
+        with open(args.results, "w", encoding="utf-8") as f:
+            yield f
+    else:
+        yield sys.stdout
+
+
+def emit_json(args, value) -> None:
+    with results_stream(args) as out:
+        print(json.dumps(value, indent=2), file=out)
+
+
 def cmd_classify(args) -> int:
     from tqdm import tqdm
 
@@ -87,23 +102,39 @@ def cmd_classify(args) -> int:
         print("xnorinfer classify: error: no images found", file=sys.stderr)
         return ExitCode.BAD_INPUT
     failures, records = 0, []
-    progress = tqdm(total=len(paths), unit="img", disable=None if len(paths) > 1 else True, file=sys.stderr)
-    for path, top, error in classify_batches(paths, model, args.top_k, args.batch_size):
-        progress.update()
-        if error is not None:
-            failures += 1
-            records.append({"image": path, "error": str(error)})
-            if not args.json:
-                progress.write(f"xnorinfer classify: error: {error}", file=sys.stderr)
-            continue
-        records.append({"image": path, "predictions": [{"label": label, "probability": round(p, 6)}
-                                                       for label, p in top]})
-        if not args.json:
-            progress.write(f"{path}: " + ", ".join(f"{label} {p:.3f}" for label, p in top))
-    progress.close()
-    if args.json:
-        print(json.dumps(records, indent=2))
+    show_bar = None if len(paths) > 1 and not args.quiet else True  # None: tqdm shows it on a terminal only
+    with results_stream(args) as out:
+        progress = tqdm(total=len(paths), unit="img", disable=show_bar, file=sys.stderr)
+        # On the terminal the bar's own write keeps result lines from tearing it; a file gets plain lines.
+        write = progress.write if out is sys.stdout else (lambda text, file: print(text, file=file))
+        for path, top, error in classify_batches(paths, model, args.top_k, args.batch_size):
+            progress.update()
+            if error is None:
+                record = {"image": path, "predictions": [{"label": label, "probability": round(p, 6)}
+                                                         for label, p in top]}
+            else:
+                failures += 1
+                record = {"image": path, "error": str(error)}
+            if args.jsonl:  # one line per image as soon as it is done, for long runs and pipes
+                print(json.dumps(record), file=out, flush=True)
+            elif args.json:
+                records.append(record)
+            elif error is not None:
+                write(f"xnorinfer classify: error: {error}", file=sys.stderr)
+            else:
+                write(f"{path}: " + ", ".join(f"{label} {p:.3f}" for label, p in top), file=out)
+        progress.close()
+        if args.json:
+            print(json.dumps(records, indent=2), file=out)
     return ExitCode.BAD_INPUT if failures else ExitCode.OK
+
+
+def report_written(args, summary: dict, line: str) -> None:
+    """convert and import: the written model's summary as JSON, or as one line unless --quiet."""
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        print(line)
 
 
 def cmd_convert(args) -> int:
@@ -114,9 +145,12 @@ def cmd_convert(args) -> int:
                                mean=args.mean, std=args.std, centered=not args.plain_bwn,
                                stem_stride=args.stem_stride, dataset=args.dataset)
     model.save(args.output)
-    size = os.path.getsize(args.output)
-    print(f"{args.checkpoint} -> {args.output}: {model.metadata['arch']}, {model.metadata['num_classes']} classes, "
-          f"input {tuple(model.metadata['input_size'])}, {size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s")
+    summary = {"source": args.checkpoint, "output": args.output, "arch": model.metadata["arch"],
+               "num_classes": model.metadata["num_classes"], "input_size": list(model.metadata["input_size"]),
+               "bytes": os.path.getsize(args.output), "seconds": round(time.perf_counter() - start, 3)}
+    report_written(args, summary, f"{args.checkpoint} -> {args.output}: {summary['arch']}, {summary['num_classes']} "
+                                  f"classes, input {tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
+                                  f"{summary['seconds']:.1f} s")
     return 0
 
 
@@ -133,9 +167,12 @@ def cmd_import(args) -> int:
     model = from_module(module, example, mean=args.mean, std=args.std, classes=args.classes, name=args.name,
                         source=source)
     model.save(args.output)
-    size = os.path.getsize(args.output)
-    print(f"{args.factory} -> {args.output}: {model.metadata['num_classes']} outputs, input "
-          f"{tuple(model.metadata['input_size'])}, {size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s")
+    summary = {"source": args.factory, "output": args.output, "num_classes": model.metadata["num_classes"],
+               "input_size": list(model.metadata["input_size"]), "bytes": os.path.getsize(args.output),
+               "seconds": round(time.perf_counter() - start, 3)}
+    report_written(args, summary, f"{args.factory} -> {args.output}: {summary['num_classes']} outputs, input "
+                                  f"{tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
+                                  f"{summary['seconds']:.1f} s")
     return 0
 
 
@@ -150,65 +187,110 @@ def _shape(text: str) -> list[int]:
 
 
 def cmd_info(args) -> int:
+    from . import shipped
     from .model import load
 
+    path = shipped.resolve(args.model)
     start = time.perf_counter()
-    model = load(args.model)
+    model = load(path)
     load_ms = (time.perf_counter() - start) * 1e3
     if args.json:
-        print(json.dumps(model.metadata, indent=2))
+        emit_json(args, model.metadata)
         return 0
     meta = dict(model.metadata)
     classes = meta.pop("classes", [])
-    print(f"{args.model}: {os.path.getsize(args.model) / 1e6:.2f} MB, loaded in {load_ms:.0f} ms")
-    for key, value in meta.items():
-        print(f"  {key}: {value}")
-    shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
-    print(f"  classes: {shown}\n")
-    print(model.summary())
+    with results_stream(args) as out:
+        print(f"{path}: {os.path.getsize(path) / 1e6:.2f} MB, loaded in {load_ms:.0f} ms", file=out)
+        for key, value in meta.items():
+            print(f"  {key}: {value}", file=out)
+        shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
+        print(f"  classes: {shown}\n", file=out)
+        print(model.summary(), file=out)
     return 0
 
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+def cmd_models(args) -> int:
+    from . import shipped
 
-
-def cmd_bench(bench_args: list[str]) -> int:
-    """Runs benchmarks/bench.py: it needs the source checkout (its PyTorch reference models live in
-    tests/) and the torch extra."""
-    if not BENCH_SCRIPT.is_file():
-        raise OSError(f"{BENCH_SCRIPT} not found: `xnorinfer bench` runs from a source checkout "
-                      "(pip install -e \".[test]\")")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("xnorinfer_bench", BENCH_SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    bench.main(bench_args)
+    rows = shipped.describe()
+    if args.json:
+        emit_json(args, rows)
+        return 0
+    with results_stream(args) as out:
+        print(f"{'name':28s} {'data set':14s} {'arch':12s} {'top-1':>7s} {'size':>8s}  path", file=out)
+        for r in rows:
+            top1 = f"{r['top1_engine']:.2f}%" if r["top1_engine"] is not None else "?"
+            name = r["name"] + (" *" if r["default"] else "")
+            print(f"{name:28s} {r['dataset'] or '?':14s} {r['arch'] or '?':12s} {top1:>7s} "
+                  f"{r['bytes'] / 1e6:6.2f} MB  {r['path']}", file=out)
+        if not args.quiet:
+            print("* the default model. top-1: the engine's accuracy on the full test split; "
+                  "model cards beside the files (.md)", file=out)
     return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    with results_stream(args) as out:
+        reports = bench.run(args, out)
+        if args.json:
+            print(json.dumps(reports if len(reports) > 1 else reports[0], indent=1), file=out)
+    return 0
+
+
+def version_text() -> str:
+    from ._runtime import single_threaded_warning
+
+    warning = single_threaded_warning()
+    return f"xnorinfer {__version__}" + (f"\n{warning}" if warning else "")
+
+
+EXIT_CODES = "exit codes:\n" + "\n".join(
+    f"  {c.value}  {text}" for c, text in zip(ExitCode, ("ok", "some inputs were bad (each reported, the rest done)",
+                                                        "usage error", "internal error (a bug; --debug for the traceback)")))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import bench
     from .convert import ARCHS
 
+    # Raw: keeps the exit-code table and --version's warning line as written.
     parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.",
-                                     epilog="exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode))
-    parser.add_argument("--version", action="version", version=f"xnorinfer {__version__}")
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the version (and a warning if the build is single-threaded) and exit")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
-    # --debug after the subcommand too; SUPPRESS keeps a subcommand from resetting the main one's
-    debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # Options every subcommand takes, after its name. --debug there too: SUPPRESS keeps a
+    # subcommand from resetting the main parser's value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the traceback of an internal error")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar or status lines; results and errors are still printed")
+    results = argparse.ArgumentParser(add_help=False)
+    results.add_argument("--output", dest="results", metavar="FILE",
+                         help="write the results (text, or JSON with --json) to FILE instead of stdout")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("classify", parents=[debug], help="classify images (default model: the shipped CIFAR-10 ReActNet)")
-    p.add_argument("images", nargs="+", help="image files, folders or globs")
-    p.add_argument("--model", help="a .xnr model (default: the shipped CIFAR-10 model)")
+    def command(name, help, parents=(), **kwargs):
+        return sub.add_parser(name, parents=[common, *parents], help=help, description=help, epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    p = command("classify", "classify images (default model: the shipped CIFAR-10 ReActNet)", [results])
+    p.add_argument("images", nargs="+", help="image files, folders (searched recursively) or globs")
+    p.add_argument("--model", help="a .xnr file, or a shipped model's name (see `xnorinfer models`; "
+                                   "default cifar10_reactnet)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per image (default 5)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print the results as one JSON array at the end")
+    form.add_argument("--jsonl", action="store_true",
+                      help="print one JSON object per image as soon as it is classified (NDJSON)")
     p.add_argument("--threads", type=_positive_int, help="threads for the kernels (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("convert", parents=[debug], help="convert a PyTorch checkpoint to an .xnr model (needs torch)")
+    p = command("convert", "convert a PyTorch checkpoint to an .xnr model (needs torch)")
     p.add_argument("checkpoint", help="checkpoint file (training checkpoint dict or state_dict)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.xnr)")
     p.add_argument("--arch", required=True, choices=sorted(ARCHS), help="architecture of the checkpoint")
@@ -221,10 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="name of the training data, recorded in the metadata")
     p.add_argument("--plain-bwn", action="store_true",
                    help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring")
+    p.add_argument("--json", action="store_true", help="print a JSON summary of the written model")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("import", parents=[debug],
-                       help="import any binarized PyTorch module from its model code (needs torch)")
+    p = command("import", "import any binarized PyTorch module from its model code (needs torch)")
     p.add_argument("factory", help="path/to/model.py:function that returns the nn.Module")
     p.add_argument("--weights", help="checkpoint loaded into the module (torch.load with weights_only=True)")
     p.add_argument("--state-dict-key", help="entry of the checkpoint holding the state_dict "
@@ -237,28 +319,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mean", type=_floats, help="per-channel preprocessing mean")
     p.add_argument("--std", type=_floats, help="per-channel preprocessing std")
     p.add_argument("--name", help="architecture name recorded in the metadata (default: the class name)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary of the written model")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("info", parents=[debug], help="describe a model file: metadata and layers")
-    p.add_argument("model")
+    p = command("info", "describe a model: metadata and layers", [results])
+    p.add_argument("model", help="a .xnr file, or a shipped model's name")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("bench", help="speed against PyTorch and ONNX Runtime (source checkout, needs torch); "
-                                     "options as benchmarks/bench.py --help", add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)  # main() hands them to the script as they are
+    p = command("models", "list the shipped models: name, data set, accuracy, size, path", [results])
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_models)
+
+    p = command("bench", "speed against PyTorch and ONNX Runtime on random-parameter models "
+                         "(needs the bench extra: torch; onnxruntime and matplotlib optional)", [results])
+    bench.add_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv=None) -> int:
     """Runs one command; returns its ExitCode."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = argv[:2] == ["--debug", "bench"]
-    if argv[debug:debug + 1] == ["bench"]:  # every option belongs to the benchmark script, --help included
-        command, run = "bench", lambda: cmd_bench(argv[debug + 1:])
-    else:
-        args = build_parser().parse_args(argv)  # a usage error exits here with ExitCode.USAGE
-        command, run, debug = args.command, lambda: args.func(args), args.debug
+    args = build_parser().parse_args(argv)  # a usage error exits here with ExitCode.USAGE
+    command, run, debug = args.command, lambda: args.func(args), args.debug
     try:
         return ExitCode(run())
     except INPUT_ERRORS as exc:

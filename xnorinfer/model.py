@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from . import _runtime, format as model_format
+from . import _runtime, format as model_format, shipped
 from .graph import Executor, Graph, infer_shapes, optimize
 from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
@@ -207,12 +207,13 @@ def node_macs(node, infos) -> tuple[int, int]:
 
 
 def load(path) -> Model:
-    """Load a .xnr model from a path, a binary file object or bytes. Raises ModelFormatError for
-    anything wrong with the file (format.load's limits and schema) and for a model whose one image
-    needs more than MAX_ARENA_BYTES of working memory."""
+    """Load a .xnr model from a path, a shipped model's name ("cifar10_reactnet", when no file of
+    that name exists; see xnorinfer.shipped), a binary file object or bytes. Raises
+    ModelFormatError for anything wrong with the file (format.load's limits and schema) and for a
+    model whose one image needs more than MAX_ARENA_BYTES of working memory."""
+    if isinstance(path, (str, os.PathLike)):
+        path = shipped.resolve(path)
     where = os.fspath(path) if isinstance(path, (str, os.PathLike)) else "model data"
-    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {where!r}")
     graph, metadata = model_format.load(path)
     try:
         model = Model(graph, metadata)
