@@ -5,11 +5,11 @@ at run time (xnorinfer/csrc/isa.c). OpenMP is probed by compiling a small progra
 build still succeeds and every kernel runs on one thread."""
 
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -34,13 +34,17 @@ def openmp_flags(compiler):
         (["-fopenmp"], ["-fopenmp"]),
         (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang with libomp
     ]
+    # The extension's link line carries CFLAGS and LDFLAGS (e.g. -L/opt/libomp/lib), but
+    # distutils links executables with the bare compiler: without them the probe could fail where
+    # the real build would work, or pass where it would not.
+    env_link = shlex.split(os.environ.get("CFLAGS", "")) + shlex.split(os.environ.get("LDFLAGS", ""))
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "probe.c"
         src.write_text(OPENMP_PROBE)
         for cflags, ldflags in candidates:
             try:
                 objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=cflags)
-                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=ldflags)
+                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=env_link + ldflags)
             except Exception:  # the compiler said no: try the next spelling
                 continue
             return cflags, ldflags
@@ -51,7 +55,10 @@ class BuildExt(build_ext):
     def build_extensions(self):
         flags = openmp_flags(self.compiler)
         if flags is None:
-            print("xnorinfer: OpenMP not available, building single-threaded kernels", file=sys.stderr)
+            # pip shows this only with -v; `xnorinfer --version` and show_config() repeat it at run time.
+            print("\n" + "*" * 78 + "\nxnorinfer: WARNING: OpenMP not available (or disabled): building "
+                  "SINGLE-THREADED kernels.\nInstall libgomp (gcc) or libomp (clang), with matching CFLAGS and "
+                  "LDFLAGS, and rebuild.\n" + "*" * 78, file=sys.stderr)
         for ext in self.extensions:
             if self.compiler.compiler_type != "msvc":
                 # -fno-trapping-math: nothing reads the FP exception flags, and without it GCC
@@ -75,7 +82,12 @@ extensions = [
     )
 ]
 
-setup(
-    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
-    cmdclass={"build_ext": BuildExt},
-)
+# Guarded so that tests can import openmp_flags without Cython (a build requirement only); pip
+# and setuptools run this file as __main__.
+if __name__ == "__main__":
+    from Cython.Build import cythonize
+
+    setup(
+        ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+        cmdclass={"build_ext": BuildExt},
+    )
