@@ -88,6 +88,13 @@ def emit_json(args, value) -> None:
         print(json.dumps(value, indent=2), file=out)
 
 
+def classify_record(path, top, error) -> dict:
+    """One image's entry in classify's --json and --jsonl output (and examples/dask_classify.py's)."""
+    if error is not None:
+        return {"image": path, "error": str(error)}
+    return {"image": path, "predictions": [{"label": label, "probability": round(p, 6)} for label, p in top]}
+
+
 def cmd_classify(args) -> int:
     from tqdm import tqdm
 
@@ -109,12 +116,8 @@ def cmd_classify(args) -> int:
         write = progress.write if out is sys.stdout else (lambda text, file: print(text, file=file))
         for path, top, error in classify_batches(paths, model, args.top_k, args.batch_size):
             progress.update()
-            if error is None:
-                record = {"image": path, "predictions": [{"label": label, "probability": round(p, 6)}
-                                                         for label, p in top]}
-            else:
-                failures += 1
-                record = {"image": path, "error": str(error)}
+            failures += error is not None
+            record = classify_record(path, top, error)
             if args.jsonl:  # one line per image as soon as it is done, for long runs and pipes
                 print(json.dumps(record), file=out, flush=True)
             elif args.json:
