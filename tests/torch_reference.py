@@ -6,22 +6,9 @@ nothing is copied from the original repositories.  Every model here has exactly 
 written by the original training code, and ``save_like_training`` writes whole checkpoint files the
 way that code did (``module.`` prefixes, extra dict entries, legacy pickle format, ``cuda:0`` tags).
 
-The models, ``xnor_binarize_`` and ``randomize_`` live in ``xnorinfer.testing.torch_models`` (the
-benchmark needs them in the installed package) and are re-exported here. Models (all float32, CPU):
-
-* ReActNet (liuzechun/ReActNet), with the eval semantics of the current ("NEW") code:
-  - ``ReActNetA``   : ``mobilenet/2_step2/reactnet.py``, class ``reactnet``.
-  - ``ReActNet18``  : ``resnet/2_step2/birealnet.py``, ``birealnet18`` (Bi-Real-18 based).
-  Binary activation = ``torch.sign`` (sign(0) = 0); binary conv = ``conv2d(x, sign(W))`` followed by a
-  per-output-channel multiply with ``alpha = mean_in(mean_kh(mean_kw(|W|)))`` (three nested means).
-  In training mode the straight-through-estimator forms of the NEW code are used instead.
-* XNOR-Net-PyTorch (jiecaoyu/XNOR-Net-PyTorch):
-  - ``NIN``         : ``CIFAR_10/models/nin.py`` (attribute ``xnor``, 59 keys).
-  - ``LeNet5``      : ``MNIST/models/LeNet_5.py`` (variant "A" = current master, "B" = older commit).
-  - ``AlexNetXNOR`` : ``ImageNet/networks/model_list/alexnet.py`` (XNOR version, input 227).
-  Weights are binarized outside the modules, as the original ``BinOp.binarization()`` does before
-  testing: call ``xnor_binarize_(model)`` after loading or randomizing.  ``binary_activations=False``
-  gives the BWN flavour (float activations, same layers and keys).
+The models (ReActNetA, ReActNet18, NIN, LeNet5, AlexNetXNOR; see their list and semantics there),
+``xnor_binarize_`` and ``randomize_`` live in ``xnorinfer.testing.torch_models``, where the
+benchmark finds them in an installed package; they are re-exported here.
 
 Helpers: ``xnor_binarize_``, ``randomize_``, ``gridify_`` / ``grid_input`` (parameters and inputs on a
 dyadic grid so float32 results can be compared exactly), ``exactness_report`` (checks that claim for
