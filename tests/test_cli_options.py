@@ -4,6 +4,7 @@
 import argparse
 import json
 import os
+import sys
 
 import pytest
 
@@ -113,3 +114,14 @@ def test_an_openmp_build_prints_no_warning(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == f"xnorinfer {xnorinfer.__version__}\n"
+
+
+@pytest.mark.parametrize("argv", [["convert", "ckpt.pth", "-o", "x.xnr", "--arch", "xnor-nin"],
+                                  ["import", "model.py:make", "--input-shape", "1,3,8,8", "-o", "x.xnr"]])
+def test_without_torch_the_converters_say_what_to_install(argv, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt.pth").write_bytes(b"not read")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    assert main(argv) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "pip install 'xnorinfer[torch]'" in err and "--index-url https://download.pytorch.org/whl/cpu" in err

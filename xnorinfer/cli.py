@@ -158,9 +158,9 @@ def cmd_convert(args) -> int:
 
 
 def cmd_import(args) -> int:
-    import torch
+    from .convert.torch_module import _torch, from_module, load_module
 
-    from .convert.torch_module import from_module, load_module
+    torch = _torch()  # without torch: the error says what to install, not "No module named 'torch'"
 
     start = time.perf_counter()
     module, source = load_module(args.factory, args.weights, state_dict_key=args.state_dict_key,

@@ -18,7 +18,8 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise ImportError("reading PyTorch checkpoints needs torch: pip install 'xnorinfer[torch]'") from None
+        raise ImportError("reading PyTorch checkpoints needs torch: pip install 'xnorinfer[torch]' (CPU wheels: "
+                          "pip install torch --index-url https://download.pytorch.org/whl/cpu)") from None
     return torch
 
 
