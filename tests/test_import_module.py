@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
 import xnorinfer  # noqa: E402
+from byom.xnor_resnet import BinActive  # noqa: E402  (an autograd.Function sign with an STE backward)
 from xnorinfer.convert import ConversionError, UnsupportedModuleError, from_module  # noqa: E402
 
 
@@ -37,25 +38,13 @@ def _ops(model):
     return [node.op for node in model._executor.graph.nodes]
 
 
-class SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sign()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1)
-
-
 class BinConv(nn.Conv2d):
     """sign(W) * mean|W| per output channel, signs of the input: an XNOR conv."""
 
     def forward(self, x):
         w = self.weight
         wb = w.sign() * w.abs().mean(dim=(1, 2, 3), keepdim=True)
-        return F.conv2d(SignSTE.apply(x), wb, self.bias, self.stride, self.padding, groups=self.groups)
+        return F.conv2d(BinActive.apply(x), wb, self.bias, self.stride, self.padding, groups=self.groups)
 
 
 class BWNConv(nn.Conv2d):
