@@ -93,14 +93,14 @@ XI_NEON_TARGET static inline __attribute__((always_inline)) uint32_t neon_bits16
     const uint32x4_t lanes = {1u, 2u, 4u, 8u};
     const uint32x4_t all = vorrq_u32(vorrq_u32(vandq_u32(m[0], lanes), vandq_u32(m[1], vshlq_n_u32(lanes, 4))),
                                      vorrq_u32(vandq_u32(m[2], vshlq_n_u32(lanes, 8)), vandq_u32(m[3], vshlq_n_u32(lanes, 12))));
-    return xi_neon_mask_bits(all, vdupq_n_u32(0xffffu));
+    return xi_neon_or_lanes(all);
 }
 
 /* The NEON packer: 16 floats per step, their signs and NaN lanes as 16-bit masks. On ARMv7
  * (XI_NEON_FTZ) a sum or input that is zero or subnormal may have been flushed, losing the sign the
  * scalar packer sees, so such lanes (|v| < FLT_MIN, rare) are redone by the scalar test. */
 XI_NEON_TARGET static inline __attribute__((always_inline)) int64_t
-pack_run_neon(const float *x, const float *bias, int n, const int le, uint64_t *out)
+pack_run_neon(const float *x, const float *bias, int n, const int le, const int has_bias, uint64_t *out)
 {
     const float32x4_t zero = vdupq_n_f32(0.0f);
     int64_t nans = 0;
@@ -116,7 +116,7 @@ pack_run_neon(const float *x, const float *bias, int n, const int le, uint64_t *
 #endif
             for (int r = 0; r < 4; ++r) {
                 float32x4_t v = vld1q_f32(x + base + k + 4 * r);
-                if (bias)
+                if (has_bias)
                     v = vaddq_f32(v, vld1q_f32(bias + base + k + 4 * r));
                 sign[r] = le ? vcleq_f32(v, zero) : vcltq_f32(v, zero);
                 nan[r] = vmvnq_u32(vceqq_f32(v, v));
@@ -147,8 +147,12 @@ pack_run_neon(const float *x, const float *bias, int n, const int le, uint64_t *
     return nans;
 }
 
+/* With or without a bias as a constant too, so that each of the four loops is branch-free. */
+#define XI_PACK_NEON_BIAS(x, bias, n, le, out) pack_run_neon(x, bias, n, le, 1, out)
+#define XI_PACK_NEON_NO_BIAS(x, bias, n, le, out) pack_run_neon(x, bias, n, le, 0, out)
 XI_NEON_TARGET int64_t xi_pack_run_neon(const float *x, const float *bias, int n, int zero_to, uint64_t *out)
 {
-    return XI_PACK_BY_MODE(pack_run_neon, x, bias, n, zero_to, out);
+    return bias ? XI_PACK_BY_MODE(XI_PACK_NEON_BIAS, x, bias, n, zero_to, out)
+                : XI_PACK_BY_MODE(XI_PACK_NEON_NO_BIAS, x, bias, n, zero_to, out);
 }
 #endif

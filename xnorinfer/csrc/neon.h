@@ -43,11 +43,10 @@
 #include <arm_neon.h>
 #include <stdint.h>
 
-/* Bit i of the result is lane i of a 4-lane compare mask, OR-ed with `weights` (lane i's bits). A
- * pairwise add rather than AArch64's VADDV, which ARMv7 lacks. */
-XI_NEON_TARGET static inline __attribute__((always_inline)) uint32_t xi_neon_mask_bits(uint32x4_t m, uint32x4_t weights)
+/* The OR of the lanes of w, whose lanes hold disjoint bits: a pairwise add rather than AArch64's
+ * ADDV, which ARMv7 lacks. */
+XI_NEON_TARGET static inline __attribute__((always_inline)) uint32_t xi_neon_or_lanes(uint32x4_t w)
 {
-    const uint32x4_t w = vandq_u32(m, weights);
 #if defined(__aarch64__)
     return vaddvq_u32(w);
 #else
@@ -55,6 +54,12 @@ XI_NEON_TARGET static inline __attribute__((always_inline)) uint32_t xi_neon_mas
     s = vpadd_u32(s, s);
     return vget_lane_u32(s, 0);
 #endif
+}
+
+/* Bit i of the result is lane i of a 4-lane compare mask m, given weights = lane i's bits. */
+XI_NEON_TARGET static inline __attribute__((always_inline)) uint32_t xi_neon_mask_bits(uint32x4_t m, uint32x4_t weights)
+{
+    return xi_neon_or_lanes(vandq_u32(m, weights));
 }
 #endif
 
