@@ -7,6 +7,21 @@
  * packs 32-channel pixels. The NEON packer (aarch64 and ARMv7) is at the end. */
 #include "bitpack_impl.h"
 
+#include <stddef.h>
+
+/* Lanes [k, end) of a word by the scalar packer's test: the ones after the last whole vector. */
+static inline __attribute__((always_inline)) int64_t pack_lanes(const float *x, const float *bias, int k, int end,
+                                                                const int le, uint64_t *word)
+{
+    int64_t nans = 0;
+    for (; k < end; ++k) {
+        const float v = bias ? x[k] + bias[k] : x[k];
+        *word |= (uint64_t)(le ? v <= 0.0f : v < 0.0f) << k;
+        nans += (v != v);
+    }
+    return nans;
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -34,11 +49,7 @@ pack_run_avx2(const float *x, const float *bias, int n, const int le, uint64_t *
         }
         if (nan_bits)
             nans += __builtin_popcountll(nan_bits);
-        for (; k < len; ++k) {
-            const float v = bias ? x[base + k] + bias[base + k] : x[base + k];
-            word |= (uint64_t)(le ? v <= 0.0f : v < 0.0f) << k;
-            nans += (v != v);
-        }
+        nans += pack_lanes(x + base, bias ? bias + base : NULL, k, len, le, &word);
         out[w] = word;
     }
     return nans;
@@ -130,18 +141,14 @@ pack_run_neon(const float *x, const float *bias, int n, const int le, const int 
 #ifdef XI_NEON_FTZ
             for (uint32_t redo = neon_bits16(tiny); redo; redo &= redo - 1) {
                 const int i = k + __builtin_ctz(redo);
-                const float v = bias ? x[base + i] + bias[base + i] : x[base + i];
-                word = (word & ~(1ull << i)) | (uint64_t)(le ? v <= 0.0f : v < 0.0f) << i;
+                word &= ~(1ull << i);
+                pack_lanes(x + base, has_bias ? bias + base : NULL, i, i + 1, le, &word); /* not NaN: tiny */
             }
 #endif
         }
         if (nan_bits)
             nans += xi_popcount64_swar(nan_bits);
-        for (; k < len; ++k) {
-            const float v = bias ? x[base + k] + bias[base + k] : x[base + k];
-            word |= (uint64_t)(le ? v <= 0.0f : v < 0.0f) << k;
-            nans += (v != v);
-        }
+        nans += pack_lanes(x + base, bias ? bias + base : NULL, k, len, le, &word);
         out[w] = word;
     }
     return nans;
