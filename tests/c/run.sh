@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds tests/c/kernel_check.c with the C kernels and runs it: on this machine under
 # AddressSanitizer and UBSan, then for aarch64 and 32-bit ARMv7 (armhf) under qemu user-mode
-# emulation. Each run checks every ISA its CPU supports (the scalar kernels and NEON on ARM) and
+# emulation (ARMv6 as Raspberry Pi OS 32-bit builds, ARMv7 as Debian armhf does and with NEON
+# enabled). Each run checks every ISA its CPU supports (the scalar kernels and NEON on ARM) and
 # prints them. The ARM legs need gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf and qemu-user
 # (or Debian's qemu-user-static); they are skipped with a message when those are missing, unless
 # XNORINFER_REQUIRE_ARM=1 (CI) makes that a failure.
@@ -44,7 +45,9 @@ arm_leg() {
     echo "$name ($qemu): $("$qemu" "$out/check-$name" "$cases") [$((SECONDS - start)) s]"
 }
 arm_leg aarch64 aarch64-linux-gnu-gcc "qemu-aarch64 qemu-aarch64-static"
-# Debian armhf's own flags (NEON by target attribute and HWCAP), then a -mfpu=neon build.
+# Raspberry Pi OS 32-bit's flags (ARMv6, ARM mode), Debian armhf's (ARMv7 Thumb-2): NEON by target
+# attribute and HWCAP in both; then a -mfpu=neon build.
+arm_leg armv6 arm-linux-gnueabihf-gcc "qemu-arm qemu-arm-static" -march=armv6+fp -marm
 arm_leg armv7 arm-linux-gnueabihf-gcc "qemu-arm qemu-arm-static"
 arm_leg armv7-neon arm-linux-gnueabihf-gcc "qemu-arm qemu-arm-static" -mfpu=neon
 if [ "$missing" = 1 ] && [ "${XNORINFER_REQUIRE_ARM:-0}" = 1 ]; then

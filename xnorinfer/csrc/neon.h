@@ -1,11 +1,10 @@
 /* Where the NEON (Advanced SIMD) kernels are compiled, and helpers they share.
  *
  * aarch64: Advanced SIMD is in every ARMv8-A CPU's base ISA, so no target attribute is needed.
- * 32-bit ARM (ARMv7-A): NEON is optional (Raspberry Pi OS and Debian armhf build for CPUs without
- * it), so unless the build already has -mfpu=neon each NEON function carries target("fpu=neon")
- * and runs only when the kernel reports HWCAP_NEON (isa.c). GCC's arm_neon.h enables the
- * intrinsics itself in that case; clang's does not, so a clang build without -mfpu=neon stays
- * scalar.
+ * 32-bit ARM: NEON is optional (Raspberry Pi OS 32-bit builds for ARMv6, Debian armhf for ARMv7
+ * without NEON), so unless the build already has -mfpu=neon each NEON function carries a target
+ * attribute and runs only when the kernel reports HWCAP_NEON (isa.c). That needs GCC; a clang
+ * build without -mfpu=neon stays scalar.
  *
  * ARMv7's Advanced SIMD always flushes subnormal inputs and results of float operations to zero
  * (FPSCR.FZ does not govern it), while the scalar VFP code keeps them; XI_NEON_FTZ marks that, and
@@ -20,11 +19,14 @@
 #define XI_NEON 1
 #define XI_NEON_FTZ 1
 #define XI_NEON_TARGET
-#elif defined(__arm__) && defined(__GNUC__) && !defined(__clang__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7 && \
+#elif defined(__arm__) && defined(__GNUC__) && !defined(__clang__) && defined(__ARM_ARCH) && __ARM_ARCH >= 6 && \
     defined(__ARM_PCS_VFP)
+/* arch, not only fpu: Raspberry Pi OS 32-bit builds for ARMv6 (the Pi 1 and Zero), where NEON
+ * instructions need ARMv7 too. */
 #define XI_NEON 1
 #define XI_NEON_FTZ 1
-#define XI_NEON_TARGET __attribute__((target("fpu=neon")))
+#define XI_NEON_TARGET __attribute__((target("arch=armv7-a+simd")))
+#define XI_NEON_BY_ATTRIBUTE 1
 #endif
 
 /* Region markers for llvm-mca (benchmarks/arm_mca.py builds with -DXI_MCA); nothing otherwise,
@@ -40,8 +42,15 @@
 #endif
 
 #ifdef XI_NEON
-#include <arm_neon.h>
 #include <stdint.h>
+#ifdef XI_NEON_BY_ATTRIBUTE
+#pragma GCC push_options
+#pragma GCC target("arch=armv7-a+simd")
+#include <arm_neon.h>
+#pragma GCC pop_options
+#else
+#include <arm_neon.h>
+#endif
 
 /* The OR of the lanes of w, whose lanes hold disjoint bits: a pairwise add rather than AArch64's
  * ADDV, which ARMv7 lacks. */
