@@ -7,9 +7,11 @@ out of the assembly and timed by llvm-mca for each CPU model:
 
     bgemm   bit-MACs per cycle: one step is MR rows x 8 channels x 64 bits
     pack    floats per cycle: one step packs 16 floats (the variant with a bias)
+    conv    FMA lanes per cycle: one step of the float conv is 6 pixels x 16 channels
 
 Where a loop is inlined several times (the GEMM's 1-4 row tiles, the packer's modes), the largest
-copy is the one timed: the full 4-row tile, the packer with a bias. A model, not hardware: llvm-mca
+copy is the one timed: the full 4-row tile, the packer with a bias, the NEON build's full
+6 x 16 conv block. A model, not hardware: llvm-mca
 assumes every load hits L1 and knows nothing of the loop's branch and front end beyond its model.
 Usage: python benchmarks/arm_mca.py [--json] [--save]   (needs gcc-aarch64-linux-gnu, llvm-19)
 """
@@ -27,12 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "xnorinfer" / "csrc"
 CC = "aarch64-linux-gnu-gcc"
 MCA = "llvm-mca-19"
-FLAGS = ["-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-math", "-ffp-contract=off", "-DXI_MCA"]
+FLAGS = ["-fopenmp", "-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-math", "-ffp-contract=off", "-DXI_MCA"]
 # neoverse-n1: an A76-class core (llvm 19 times cortex-a76 with another model, so named exactly);
 # cortex-a57: the proxy for the Raspberry Pi 4's A72; cortex-a55: in-order (A53-class, Pi 3 / Zero 2).
 CPUS = ["neoverse-n1", "cortex-a57", "cortex-a55"]
 # region name -> (source file, work per step, unit)
-LOOPS = {"bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"), "pack": ("bitpack_simd.c", 16, "floats")}
+LOOPS = {"bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"), "pack": ("bitpack_simd.c", 16, "floats"),
+         "conv": ("float_ops.c", 6 * 16, "FMAs")}
 
 
 def regions(asm, name):
