@@ -19,11 +19,7 @@
 #define XI_CONV_PX 1
 #define XI_CONV_CO 16
 #include "float_ops_impl.h"
-#undef XI_SUFFIX
-#undef XI_TARGET
 #undef XI_MADD
-#undef XI_CONV_PX
-#undef XI_CONV_CO
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define XI_FLOAT_X86 1
@@ -34,19 +30,11 @@
 #define XI_CONV_PX 6
 #define XI_CONV_CO 16
 #include "float_ops_impl.h"
-#undef XI_SUFFIX
-#undef XI_TARGET
-#undef XI_CONV_PX
-#undef XI_CONV_CO
 #define XI_SUFFIX avx512
 #define XI_TARGET __attribute__((target("avx512f,fma")))
 #define XI_CONV_PX 6
 #define XI_CONV_CO 64
 #include "float_ops_impl.h"
-#undef XI_SUFFIX
-#undef XI_TARGET
-#undef XI_CONV_PX
-#undef XI_CONV_CO
 #undef XI_MADD
 #endif
 
@@ -62,10 +50,6 @@
 #define XI_CONV_PX 6
 #define XI_CONV_CO 16
 #include "float_ops_impl.h"
-#undef XI_SUFFIX
-#undef XI_TARGET
-#undef XI_CONV_PX
-#undef XI_CONV_CO
 #undef XI_MADD
 #endif
 

@@ -364,3 +364,8 @@ XI_TARGET static void XI_FN(global_avg_pool)(int64_t n, int64_t pixels, int c, c
 #undef XI_FN
 #undef XI_CAT
 #undef XI_CAT_
+/* the instance's parameters, so that the next one can be defined (XI_MADD stays: shared by some) */
+#undef XI_SUFFIX
+#undef XI_TARGET
+#undef XI_CONV_PX
+#undef XI_CONV_CO
