@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
 import xnorinfer  # noqa: E402
+from byom.xnor_resnet import BinActive  # noqa: E402  (an autograd.Function sign with an STE backward)
 from xnorinfer.convert import ConversionError, UnsupportedModuleError, from_module  # noqa: E402
 
 
@@ -37,25 +38,13 @@ def _ops(model):
     return [node.op for node in model._executor.graph.nodes]
 
 
-class SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sign()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1)
-
-
 class BinConv(nn.Conv2d):
     """sign(W) * mean|W| per output channel, signs of the input: an XNOR conv."""
 
     def forward(self, x):
         w = self.weight
         wb = w.sign() * w.abs().mean(dim=(1, 2, 3), keepdim=True)
-        return F.conv2d(SignSTE.apply(x), wb, self.bias, self.stride, self.padding, groups=self.groups)
+        return F.conv2d(BinActive.apply(x), wb, self.bias, self.stride, self.padding, groups=self.groups)
 
 
 class BWNConv(nn.Conv2d):
@@ -249,3 +238,32 @@ def test_in_place_ops_are_functionalised():
     module = InPlace().eval()
     x = torch.randn(2, 3, 6, 6)
     _agree(module=module, model=from_module(module, x), x=x)
+
+
+class PaddedSigns(nn.Module):
+    """F.pad of the signs themselves before an unpadded binary conv (Larq-style "one" padding)."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+        self.conv = nn.Conv2d(4, 6, 3, bias=False)
+
+    def forward(self, x):
+        s = F.pad(torch.sign(x), (1, 1, 1, 1), value=self.value)
+        return F.conv2d(s, self.conv.weight.sign()).mean((2, 3))
+
+
+@pytest.mark.parametrize("value, pad_value", [(1.0, "one"), (-1.0, "minus_one"), (0.0, "zero")])
+def test_padding_the_signs_becomes_the_binary_convs_pad_value(value, pad_value):
+    module = PaddedSigns(value).eval()
+    x = torch.randn(2, 4, 5, 5)
+    model = from_module(module, x)
+    convs = [n for n in model.graph.nodes if n.op == "bconv2d"]
+    assert len(convs) == 1 and convs[0].attrs["pad_value"] == pad_value and convs[0].attrs["padding"] == [1] * 4
+    _agree(model, module, x)
+
+
+def test_reflect_padding_is_rejected_not_ignored():
+    module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Flatten()).eval()
+    with pytest.raises(UnsupportedModuleError, match="reflect"):
+        from_module(module, torch.randn(1, 3, 6, 6))

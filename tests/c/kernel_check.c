@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "bconv.h"
+#include "bgemm.h"
 #include "bitpack.h"
+#include "float_ops.h"
 #include "isa.h"
 #include "threads.h"
 
@@ -115,6 +117,110 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
         }
     }
     free(params), free(res), free(want), free(got), free(want_bits), free(got_bits);
+    return failures;
+}
+
+/* The GEMM kernels alone on runs longer than a convolution here reaches: a tap of more than 31
+ * words (1985+ channels) makes the NEON and AVX2 kernels widen their byte counters inside a tap,
+ * and 1-9 rows cover every tile height; every ISA against the portable scalar kernel. */
+static int check_bgemm(int case_id)
+{
+    static const int words[] = {1, 2, 30, 31, 32, 33, 62, 70};
+    const int m = pick(1, 9), nblocks = pick(1, 2), taps = pick(1, 4), tap_words = words[pick(0, 7)];
+    const int64_t k = (int64_t)taps * tap_words, ldc = nblocks * XI_BLOCK + pick(0, 3);
+    uint64_t *rows = malloc(8 * m * k), *b = malloc(8 * nblocks * k * XI_BLOCK);
+    const uint64_t **a = malloc(sizeof(*a) * m * taps);
+    int32_t *want = calloc((size_t)(m * ldc), 4), *got = calloc((size_t)(m * ldc), 4);
+    for (int64_t i = 0; i < m * k; ++i)
+        rows[i] = next();
+    for (int64_t i = 0; i < nblocks * k * XI_BLOCK; ++i)
+        b[i] = next();
+    for (int i = 0; i < m * taps; ++i) /* taps of a row out of order, as a convolution's are */
+        a[i] = rows + (int64_t)(i / taps) * k + (int64_t)(taps - 1 - i % taps) * tap_words;
+    xi_bgemm_scalar(m, nblocks, taps, tap_words, a, b, want, (int)ldc);
+    int failures = 0;
+    for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+        if (!xi_isa_supported((xi_isa)isa))
+            continue;
+        memset(got, 0, (size_t)(4 * m * ldc));
+        xi_bgemm_for((xi_isa)isa)(m, nblocks, taps, tap_words, a, b, got, (int)ldc);
+        if (memcmp(got, want, (size_t)(4 * m * ldc))) {
+            fprintf(stderr, "bgemm case %d (%s): m%d blocks %d taps %d words %d differs\n", case_id,
+                    xi_isa_name((xi_isa)isa), m, nblocks, taps, tap_words);
+            ++failures;
+        }
+    }
+    free(rows), free(b), free(a), free(want), free(got);
+    return failures;
+}
+
+static float *random_floats(int64_t n, int grid);
+
+/* The float convolution and dense layer: every ISA within rounding of a double reference (the
+ * SIMD builds use FMA where scalar rounds twice, and sum in other orders; the bound is recursive
+ * summation's, (terms + 1) * 2^-24 of the sum of the terms' magnitudes),
+ * and each ISA bit-identical on 1 and 2 threads. Zero padding on every side. */
+static int check_float(int case_id)
+{
+    static const int channels[] = {1, 3, 5, 16, 63, 65};
+    const int c = channels[pick(0, 5)], o = pick(1, 70), kh = pick(1, 5), kw = pick(1, 5);
+    const int sh = pick(1, 3), sw = pick(1, 3), pt = pick(0, 2), pl = pick(0, 2), pb = pick(0, 2), pr = pick(0, 2);
+    const int64_t n = pick(1, 2), h = pick(kh > pt + pb ? kh - pt - pb : 1, 9), w = pick(kw > pl + pr ? kw - pl - pr : 1, 9);
+    const int64_t ho = (h + pt + pb - kh) / sh + 1, wo = (w + pl + pr - kw) / sw + 1, rows = n * ho * wo;
+    const int64_t o_pad = xi_conv2d_padded_outputs(o), in = (int64_t)c * pick(1, 40);
+    float *x = random_floats(n * h * w * c, 0), *wt = calloc((size_t)(kh * kw * c * o_pad), 4);
+    float *dx = random_floats(n * in, 0), *dw = random_floats(o * in, 0), *panels = malloc(4 * o * in);
+    float *got[2] = {malloc(4 * rows * o), malloc(4 * rows * o)}, *dgot[2] = {malloc(4 * n * o), malloc(4 * n * o)};
+    for (int64_t t = 0; t < (int64_t)kh * kw * c; ++t)
+        for (int j = 0; j < o; ++j)
+            wt[t * o_pad + j] = randf();
+    xi_dense_panels(o, in, dw, panels);
+    const xi_conv_geom g = {n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, 0};
+    int failures = 0;
+    for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+        if (xi_isa_set((xi_isa)isa) != 0)
+            continue;
+        for (int threads = 1; threads <= 2; ++threads) {
+            xi_conv2d(&g, x, wt, NULL, NULL, got[threads - 1], NULL, NULL, 0, threads);
+            xi_dense(n, in, o, dx, panels, NULL, dgot[threads - 1], threads);
+        }
+        int bad = memcmp(got[0], got[1], 4 * rows * o) != 0 || memcmp(dgot[0], dgot[1], 4 * n * o) != 0;
+        for (int64_t r = 0; r < rows && !bad; ++r)
+            for (int j = 0; j < o && !bad; ++j) {
+                const int64_t b = r / (ho * wo), oy = r / wo % ho, ox = r % wo;
+                double want = 0, mag = 0;
+                for (int ky = 0; ky < kh; ++ky)
+                    for (int kx = 0; kx < kw; ++kx) {
+                        const int64_t iy = oy * sh - pt + ky, ix = ox * sw - pl + kx;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        for (int ci = 0; ci < c; ++ci) {
+                            const double term = (double)x[((b * h + iy) * w + ix) * c + ci] *
+                                                wt[((int64_t)(ky * kw + kx) * c + ci) * o_pad + j];
+                            want += term, mag += term < 0 ? -term : term;
+                        }
+                    }
+                const double err = got[0][r * o + j] - want;
+                bad = (err < 0 ? -err : err) > mag * (kh * kw * c + 1) / (1 << 24) + 1e-30;
+            }
+        for (int64_t r = 0; r < n && !bad; ++r)
+            for (int j = 0; j < o && !bad; ++j) {
+                double want = 0, mag = 0;
+                for (int64_t k = 0; k < in; ++k) {
+                    const double term = (double)dx[r * in + k] * dw[j * in + k];
+                    want += term, mag += term < 0 ? -term : term;
+                }
+                const double err = dgot[0][r * o + j] - want;
+                bad = (err < 0 ? -err : err) > mag * (double)(in + 1) / (1 << 24) + 1e-30;
+            }
+        if (bad) {
+            fprintf(stderr, "float case %d (%s): n%lld %lldx%lld c%d o%d k%dx%d s%dx%d pad %d,%d,%d,%d in %lld differs\n",
+                    case_id, xi_isa_name((xi_isa)isa), (long long)n, (long long)h, (long long)w, c, o, kh, kw, sh, sw,
+                    pt, pb, pl, pr, (long long)in);
+            ++failures;
+        }
+    }
+    free(x), free(wt), free(dx), free(dw), free(panels), free(got[0]), free(got[1]), free(dgot[0]), free(dgot[1]);
     return failures;
 }
 
@@ -274,7 +380,7 @@ int main(int argc, char **argv)
     const int cases = argc > 1 ? atoi(argv[1]) : 300;
     int failures = 0;
     for (int i = 0; i < cases; ++i)
-        failures += check_case(i) + check_block(i) + check_pack(i);
+        failures += check_case(i) + check_block(i) + check_pack(i) + check_bgemm(i) + check_float(i);
     printf("%d cases, isas:", cases);
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa)
         if (xi_isa_supported((xi_isa)isa))

@@ -6,6 +6,7 @@
 #include "bgemm.h"
 #include "bitpack.h"
 #include "bconv_epilogue.h"
+#include "popcount.h"
 #include "threads.h"
 
 enum {
@@ -15,16 +16,6 @@ enum {
 #define MIN_PARALLEL_BIT_MACS 4e6 /* ~5 us on one core */
 
 static int64_t blocks_for(int channels) { return (channels + XI_BLOCK - 1) / XI_BLOCK; }
-
-/* Set bits of a word, portably (the default build may not use the popcnt instruction): loading
- * ReActNet-A counts 450 K words, and a loop per set bit took ~20 ms of its load. */
-static int popcount64(uint64_t v)
-{
-    v -= (v >> 1) & 0x5555555555555555ull;
-    v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
-    v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (int)((v * 0x0101010101010101ull) >> 56);
-}
 
 int xi_bconv_paired_taps(int channels_per_group, int kh, int kw)
 {
@@ -61,7 +52,7 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels
                     dst[(t / 2) * XI_BLOCK] |= word << (t % 2 * 32);
                 else
                     dst[(t * gw + wd) * XI_BLOCK] = word;
-                bits += popcount64(word);
+                bits += xi_popcount64_swar(word); /* the default build may lack popcnt */
             }
             tap_popcount[(int64_t)t * o + oc] = bits;
         }

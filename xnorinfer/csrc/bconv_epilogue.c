@@ -72,19 +72,21 @@
 #include "bconv_epilogue_impl.h"
 #endif /* x86-64 */
 
-#if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
+#include "neon.h"
+/* Only where NEON float arithmetic keeps subnormals (aarch64): ARMv7's flushes them to zero, so an
+ * ARMv7 NEON epilogue would differ from scalar's bits wherever a value or an operand is tiny. There
+ * the NEON ISA runs the scalar epilogue (VFP, IEEE) after the NEON GEMM. */
+#if defined(XI_NEON) && !defined(XI_NEON_FTZ)
 #define XI_EPILOGUE_NEON 1
 
-/* Lane i's bit of a 4-lane compare result, as bit i. */
 static inline uint64_t xi_neon_bits(uint32x4_t m)
 {
     const uint32x4_t weights = {1u, 2u, 4u, 8u};
-    return vaddvq_u32(vandq_u32(m, weights));
+    return xi_neon_mask_bits(m, weights);
 }
 
 #define XI_SUFFIX neon
-#define XI_TARGET
+#define XI_TARGET XI_NEON_TARGET
 #define XI_LANES 4
 #define XI_VF float32x4_t
 #define XI_VLOAD(p) vld1q_f32(p)
@@ -99,7 +101,7 @@ static inline uint64_t xi_neon_bits(uint32x4_t m)
 #define XI_VLE_BITS(v, t) xi_neon_bits(vcleq_f32((v), (t)))
 #define XI_VNAN_LANES(v) ((unsigned)xi_neon_bits(vmvnq_u32(vceqq_f32((v), (v)))))
 #include "bconv_epilogue_impl.h"
-#endif /* aarch64 */
+#endif /* NEON */
 
 xi_epilogue_fn xi_epilogue_for(int isa)
 {

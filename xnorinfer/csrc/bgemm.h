@@ -39,6 +39,28 @@ void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words, const uint64_t
 void xi_bgemm_neon(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                    const uint64_t *b, int32_t *c, int ldc);
 
+/* The body of a kernel built from an always-inlined TILE(mr, taps, tap_words, a, b, c, ldc) of up
+ * to MR (<= 4) rows and one 8-channel block: the tiles of every block, each called with its row
+ * count as a constant so that each count is its own unrolled loop. */
+#define XI_BGEMM_BY_TILES(TILE, MR, m, nblocks, taps, tap_words, a, b, c, ldc)                      \
+    do {                                                                                           \
+        const int64_t bs_ = (int64_t)(taps) * (tap_words) * XI_BLOCK;                              \
+        for (int nb_ = 0; nb_ < (nblocks); ++nb_) {                                                \
+            for (int i0_ = 0; i0_ < (m); i0_ += (MR)) {                                            \
+                const int mr_ = (m) - i0_ < (MR) ? (m) - i0_ : (MR);                               \
+                const uint64_t *const *ra_ = (a) + (int64_t)i0_ * (taps);                          \
+                const uint64_t *bb_ = (b) + nb_ * bs_;                                             \
+                int32_t *cc_ = (c) + (int64_t)i0_ * (ldc) + nb_ * XI_BLOCK;                        \
+                switch (mr_) { /* counts above MR never occur; clamped so none indexes past it */  \
+                case 4: TILE((MR) >= 4 ? 4 : 1, taps, tap_words, ra_, bb_, cc_, ldc); break;       \
+                case 3: TILE((MR) >= 3 ? 3 : 1, taps, tap_words, ra_, bb_, cc_, ldc); break;       \
+                case 2: TILE((MR) >= 2 ? 2 : 1, taps, tap_words, ra_, bb_, cc_, ldc); break;       \
+                default: TILE(1, taps, tap_words, ra_, bb_, cc_, ldc); break;                      \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* The kernel for an ISA (which must be supported). */
 xi_bgemm_fn xi_bgemm_for(xi_isa isa);
 

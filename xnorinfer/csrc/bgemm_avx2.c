@@ -76,19 +76,6 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
 XI_TARGET void xi_bgemm_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                              const uint64_t *b, int32_t *c, int ldc)
 {
-    const int64_t bs = (int64_t)taps * tap_words * XI_BLOCK;
-    for (int nb = 0; nb < nblocks; ++nb) {
-        for (int i0 = 0; i0 < m; i0 += MR) {
-            const int mr = m - i0 < MR ? m - i0 : MR;
-            const uint64_t *const *ra = a + (int64_t)i0 * taps;
-            int32_t *cc = c + (int64_t)i0 * ldc + nb * XI_BLOCK;
-            switch (mr) {
-            case 4: tile(4, taps, tap_words, ra, b + nb * bs, cc, ldc); break;
-            case 3: tile(3, taps, tap_words, ra, b + nb * bs, cc, ldc); break;
-            case 2: tile(2, taps, tap_words, ra, b + nb * bs, cc, ldc); break;
-            default: tile(1, taps, tap_words, ra, b + nb * bs, cc, ldc); break;
-            }
-        }
-    }
+    XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);
 }
 #endif

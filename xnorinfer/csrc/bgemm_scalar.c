@@ -1,4 +1,6 @@
 #include "bgemm.h"
+#include "neon.h"
+#include "popcount.h"
 
 #define XI_SCALAR_NAME xi_bgemm_scalar
 #define XI_SCALAR_ATTR
@@ -11,7 +13,7 @@
 #define XI_SCALAR_ATTR __attribute__((target("popcnt")))
 #include "bgemm_scalar_impl.h"
 #else
-/* Other architectures have a popcount the compiler uses without being asked. */
+/* Elsewhere XI_POPCOUNT64 needs no target flag: an instruction (aarch64) or SWAR (32-bit ARM). */
 void xi_bgemm_scalar_popcnt(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                             const uint64_t *b, int32_t *c, int ldc)
 {
@@ -28,7 +30,7 @@ xi_bgemm_fn xi_bgemm_for(xi_isa isa)
     case XI_ISA_AVX2:
         return xi_bgemm_avx2;
 #endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
+#ifdef XI_NEON
     case XI_ISA_NEON:
         return xi_bgemm_neon;
 #endif

@@ -1,5 +1,6 @@
 /* Body of the scalar kernel, instantiated twice by bgemm_scalar.c: once portable, once with the
- * popcnt instruction enabled (x86-64 only; without it GCC calls a slow library routine).
+ * popcnt instruction enabled (x86-64 only; without it GCC calls a slow library routine). Counts
+ * with XI_POPCOUNT64 (popcount.h).
  * Expects XI_SCALAR_NAME and XI_SCALAR_ATTR. */
 
 XI_SCALAR_ATTR void XI_SCALAR_NAME(int m, int nblocks, int taps, int tap_words,
@@ -20,8 +21,8 @@ XI_SCALAR_ATTR void XI_SCALAR_NAME(int m, int nblocks, int taps, int tap_words,
                 for (int w = 0; w < tap_words; ++w) {
                     const uint64_t x0 = a0[w], x1 = a1[w];
                     for (int j = 0; j < XI_BLOCK; ++j) {
-                        acc0[j] += (uint64_t)__builtin_popcountll(x0 ^ bt[w * XI_BLOCK + j]);
-                        acc1[j] += (uint64_t)__builtin_popcountll(x1 ^ bt[w * XI_BLOCK + j]);
+                        acc0[j] += (uint64_t)XI_POPCOUNT64(x0 ^ bt[w * XI_BLOCK + j]);
+                        acc1[j] += (uint64_t)XI_POPCOUNT64(x1 ^ bt[w * XI_BLOCK + j]);
                     }
                 }
             }

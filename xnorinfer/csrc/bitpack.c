@@ -4,6 +4,7 @@
 
 #include "bitpack_impl.h"
 #include "isa.h"
+#include "neon.h"
 #include "threads.h"
 
 /* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
@@ -51,6 +52,10 @@ xi_pack_run_fn xi_pack_run_for(int isa)
         return xi_pack_run_avx512;
     case XI_ISA_AVX2:
         return xi_pack_run_avx2;
+#endif
+#ifdef XI_NEON
+    case XI_ISA_NEON:
+        return xi_pack_run_neon;
 #endif
     default:
         return xi_pack_run_scalar;

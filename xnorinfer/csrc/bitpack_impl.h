@@ -12,6 +12,7 @@ typedef int64_t (*xi_pack_run_fn)(const float *x, const float *bias, int n, int 
 int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, int zero_to, uint64_t *out);
 int64_t xi_pack_run_avx2(const float *x, const float *bias, int n, int zero_to, uint64_t *out);
 int64_t xi_pack_run_avx512(const float *x, const float *bias, int n, int zero_to, uint64_t *out);
+int64_t xi_pack_run_neon(const float *x, const float *bias, int n, int zero_to, uint64_t *out);
 
 /* BODY(x, bias, n, le, out) with le = whether zero packs as -1, a constant in each branch: a body
  * inlined with `le` known compiles to one compare per lane (`<` or `<=`), so the default mode's

@@ -29,6 +29,7 @@
             const int64_t at = ky * row_stride;                                                         \
             XI_NO_UNROLL /* unrolled, GCC runs out of registers and spills the sums to the stack */     \
             for (int64_t t = 0; t < run; ++t) {                                                         \
+                XI_MCA_MARK("BEGIN conv");                                                              \
                 const float *wr = wk + t * o_pad;                                                       \
                 XI_UNROLL_PIXELS                                                                        \
                 for (int p = 0; p < XI_CONV_PX; ++p) {                                                  \
@@ -36,6 +37,7 @@
                     for (int j = 0; j < CO; ++j)                                                        \
                         a[p][j] = XI_MADD(v, wr[j], a[p][j]);                                           \
                 }                                                                                       \
+                XI_MCA_MARK("END");                                                                     \
             }                                                                                           \
         }                                                                                               \
         for (int p = 0; p < XI_CONV_PX; ++p)                                                            \
@@ -362,3 +364,8 @@ XI_TARGET static void XI_FN(global_avg_pool)(int64_t n, int64_t pixels, int c, c
 #undef XI_FN
 #undef XI_CAT
 #undef XI_CAT_
+/* the instance's parameters, so that the next one can be defined (XI_MADD stays: shared by some) */
+#undef XI_SUFFIX
+#undef XI_TARGET
+#undef XI_CONV_PX
+#undef XI_CONV_CO

@@ -1,10 +1,35 @@
 #include "isa.h"
 
+#include "neon.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define XI_X86 1
 #endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
-#define XI_NEON 1
+
+#if defined(XI_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+/* The kernel's feature bits (uapi asm/hwcap.h), spelt out so that no kernel header is needed. */
+#if defined(__aarch64__)
+#define XI_HWCAP_NEON (1ul << 1) /* HWCAP_ASIMD */
+#else
+#define XI_HWCAP_NEON (1ul << 12) /* HWCAP_NEON */
+#endif
+#endif
+
+/* 1 if the CPU has Advanced SIMD. Linux says so in AT_HWCAP; elsewhere (macOS, Windows on ARM)
+ * only aarch64 builds get here, where it is part of the base ISA. aarch64's dotprod (HWCAP_ASIMDDP,
+ * UDOT could sum byte counts) and SVE are not used yet. */
+#ifdef XI_NEON
+static int cpu_has_neon(void)
+{
+#if defined(__linux__)
+    return (getauxval(AT_HWCAP) & XI_HWCAP_NEON) != 0;
+#elif defined(__aarch64__)
+    return 1;
+#else
+    return 0;
+#endif
+}
 #endif
 
 static const char *const isa_names[XI_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
@@ -62,8 +87,8 @@ int xi_isa_supported(xi_isa isa)
     }
 #endif
 #ifdef XI_NEON
-    if (isa == XI_ISA_NEON) /* Advanced SIMD is part of every ARMv8-A CPU */
-        return 1;
+    if (isa == XI_ISA_NEON)
+        return cpu_has_neon();
 #endif
     return isa == XI_ISA_SCALAR;
 }

@@ -14,7 +14,7 @@ typedef enum {
     XI_ISA_SCALAR = 0, /* portable C; uses the popcnt instruction where the CPU has it */
     XI_ISA_AVX2 = 1,   /* x86-64 AVX2: nibble-table popcount (AVX2 has no vector popcount) */
     XI_ISA_AVX512 = 2, /* x86-64 AVX-512F + VPOPCNTDQ */
-    XI_ISA_NEON = 3,   /* aarch64 Advanced SIMD: byte popcount (CNT) of two channels' words at a time */
+    XI_ISA_NEON = 3,   /* Advanced SIMD, aarch64 or ARMv7 with NEON: byte popcount (CNT) */
     XI_ISA_COUNT = 4
 } xi_isa;
 
