@@ -1,9 +1,12 @@
-"""The package as a wheel installs it: xnorinfer.testing must be in it, not only in the source tree
-that the editable install serves."""
+"""The package as pip installs it from a release: an sdist built from this checkout, a wheel built
+from that sdist alone (the round trip a user's `pip install xnorinfer-X.tar.gz` makes), unpacked as
+site-packages would hold it. xnorinfer.testing, the C sources, the models and the licence files must
+be in them, not only in the source tree that the editable install serves."""
 
 import json
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -12,18 +15,45 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_pip_like(args, what):
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"{what} failed:\n{done.stdout}\n{done.stderr}")
+
+
 @pytest.fixture(scope="module")
-def wheel_site(tmp_path_factory):
-    """A built wheel of this checkout, unpacked as site-packages would hold it."""
+def sdist(tmp_path_factory):
+    """`python -m build --sdist` of this checkout (the test extra installs build)."""
+    pytest.importorskip("build", reason="the sdist round trip needs `build` (in the test extra)")
+    out = tmp_path_factory.mktemp("sdist")
+    run_pip_like(["-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], "python -m build --sdist")
+    (path,) = out.glob("xnorinfer-*.tar.gz")
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheel_site(sdist, tmp_path_factory):
+    """A wheel built from the sdist alone (not from the checkout), unpacked as site-packages would hold it."""
     out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
-                            "-q", "-w", str(out)], capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.fail(f"pip wheel failed:\n{build.stdout}\n{build.stderr}")
+    run_pip_like(["-m", "pip", "wheel", str(sdist), "--no-deps", "-q", "-w", str(out)], "pip wheel of the sdist")
     site = out / "site"
     with zipfile.ZipFile(next(out.glob("xnorinfer-*.whl"))) as wheel:
         wheel.extractall(site)
     return site
+
+
+def test_sdist_carries_sources_models_licence_and_no_build_output(sdist):
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE", "NOTICE", "xnorinfer/_core.pyx",
+                 "xnorinfer/csrc/bconv.c", "xnorinfer/csrc/bgemm_neon.c", "xnorinfer/csrc/neon.h",
+                 "xnorinfer/testing/__init__.py", "xnorinfer/bench.py", "weights/cifar10_reactnet.xnr",
+                 "weights/cifar10_reactnet.json", "weights/cifar10_reactnet.md"):
+        assert name in names, name
+    # every C file the checkout has (a missing header breaks the build only on another machine)
+    for path in (ROOT / "xnorinfer" / "csrc").iterdir():
+        assert f"xnorinfer/csrc/{path.name}" in names, path.name
+    assert not any(n.endswith((".so", ".o")) for n in names)
 
 
 def test_testing_package_imports_from_the_wheel(wheel_site):
