@@ -116,12 +116,15 @@ def test_an_openmp_build_prints_no_warning(capsys):
     assert capsys.readouterr().out == f"xnorinfer {xnorinfer.__version__}\n"
 
 
-@pytest.mark.parametrize("argv", [["convert", "ckpt.pth", "-o", "x.xnr", "--arch", "xnor-nin"],
-                                  ["import", "model.py:make", "--input-shape", "1,3,8,8", "-o", "x.xnr"]])
-def test_without_torch_the_converters_say_what_to_install(argv, monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("argv, extra", [(["convert", "ckpt.pth", "-o", "x.xnr", "--arch", "xnor-nin"], "torch"),
+                                         (["import", "model.py:make", "--input-shape", "1,3,8,8", "-o", "x.xnr"], "torch"),
+                                         (["bench", "--quick"], "bench")])
+def test_without_torch_the_converters_say_what_to_install(argv, extra, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ckpt.pth").write_bytes(b"not read")
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     assert main(argv) == ExitCode.BAD_INPUT
-    err = capsys.readouterr().err
-    assert "pip install 'xnorinfer[torch]'" in err and "--index-url https://download.pytorch.org/whl/cpu" in err
+    (err,) = capsys.readouterr().err.splitlines()  # one line, naming the CPU index first, then the extra
+    assert err.startswith(f"xnorinfer {argv[0]}: error: ") and "needs PyTorch (torch>=2.13,<3)" in err
+    assert (f"pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'xnorinfer[{extra}]'"
+            in err)

@@ -93,3 +93,16 @@ def test_bench_runs_from_the_wheel_alone(wheel_site, tmp_path):
     (nin,) = report["models"]
     assert nin["model"] == "nin" and nin["xnorinfer"]["latency_ms"] > 0 and nin["pytorch"]["latency_ms"] > 0
     assert any(row["op"].startswith("bconv2d") for row in nin["layers"])
+
+
+def test_torch_pins_the_extras_and_the_error_message_agree():
+    """The torch, train and bench extras take any 2.x from the one release the tests run on (2.13);
+    the test extra keeps the exact CPU wheel CI has offline; the missing-torch error names the same range."""
+    tomllib = pytest.importorskip("tomllib")
+    from xnorinfer._optional import torch_missing_message
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in ("torch", "train", "bench"):
+        assert "torch>=2.13,<3" in extras[name], name
+    assert "torch==2.13.0" in extras["test"]
+    assert "torch>=2.13,<3" in torch_missing_message("x")

@@ -246,10 +246,9 @@ def add_arguments(parser):
 def run(args, out=None) -> list[dict]:
     """Runs the benchmark; prints each thread count's report to `out` unless args.json or
     args.quiet, and returns the reports."""
-    try:
-        import torch
-    except ImportError:
-        raise ImportError('xnorinfer bench needs PyTorch: pip install "xnorinfer[bench]"') from None
+    from ._optional import require_torch
+
+    torch = require_torch("xnorinfer bench", extra="bench")
     if args.quick:
         args.models, args.repeats, args.batch, args.turn_seconds = "nin", 3, 4, 0.0
     unknown = sorted(set(args.models.split(",")) - set(MODELS))

@@ -15,12 +15,9 @@ class ConversionError(ValueError):
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("reading PyTorch checkpoints needs torch: pip install 'xnorinfer[torch]' (CPU wheels: "
-                          "pip install torch --index-url https://download.pytorch.org/whl/cpu)") from None
-    return torch
+    from .._optional import require_torch
+
+    return require_torch("reading PyTorch checkpoints")
 
 
 def read_checkpoint(source) -> tuple[dict[str, np.ndarray], dict]:

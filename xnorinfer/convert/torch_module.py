@@ -91,12 +91,9 @@ UNSUPPORTED = "<unsupported>"  # the tensor name an unsupported node leaves behi
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("from_module needs PyTorch: pip install 'xnorinfer[torch]' (CPU wheels: "
-                          "pip install torch --index-url https://download.pytorch.org/whl/cpu)") from None
-    return torch
+    from .._optional import require_torch
+
+    return require_torch("from_module (xnorinfer import)")
 
 
 # ---------------------------------------------------------------------------------------------------
