@@ -87,3 +87,19 @@ def test_sample_images_classify():
     results = xnorinfer.classify([str(p) for p in images], model=model, top_k=1)
     correct = sum(top[0][0] == p.stem for p, top in zip(images, results))
     assert correct >= 6, f"{correct}/10 sample images right"
+
+
+def test_bwn_lenet5_full_split_accuracy_matches_the_card():
+    """The BWN LeNet-5 runs on the BWN kernels (1-bit weights, csrc/bwn.h): its full Fashion-MNIST
+    test-split accuracy is the card's within 0.05 pp."""
+    path = DATA / FILES["fashion-mnist"]
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the data sets live in ../shared/data; see its README)")
+    facts = json.loads((WEIGHTS / "fashion_mnist_bwn_lenet5.json").read_text())
+    with np.load(path, allow_pickle=False) as z:
+        x, y = z["x_test"][..., None], z["y_test"]
+    model = xnorinfer.load(WEIGHTS / "fashion_mnist_bwn_lenet5.xnr")
+    assert {"bwn_conv2d", "bwn_dense"} <= {node.op for node in model._executor.graph.nodes}
+    logits = model.predict(_normalised(model, x), layout="NHWC")
+    accuracy = 100.0 * float((logits.argmax(1) == y).mean())
+    assert abs(accuracy - facts["engine_test_top1"]) <= 0.05, accuracy

@@ -91,6 +91,20 @@ cdef extern from "csrc/float_ops.h":
                   float *out, int nthreads) nogil
     void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads) nogil
 
+cdef extern from "csrc/bwn.h":
+    ctypedef struct xi_bwn_geom:
+        int64_t n, h, w
+        int c, groups, o
+        int kh, kw, sh, sw, pad_t, pad_l
+        int64_t ho, wo
+    int64_t xi_bwn_conv_panel_words(int c, int groups, int o, int kh, int kw)
+    void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh, int kw,
+                            uint64_t *panels) nogil
+    int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
+                      const float *bias, float *out, int nthreads) nogil
+    void xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint64_t *packed,
+                      const float *alpha, const float *bias, float *out, int nthreads) nogil
+
 
 # ---- CPU features and instruction-set selection -------------------------------------------------
 
@@ -334,3 +348,39 @@ def global_avg_pool(const float[:, :, ::1] x not None, float[:, ::1] out not Non
     cdef int nthreads = xi_get_num_threads()
     with nogil:
         xi_global_avg_pool(x.shape[0], x.shape[1], <int>x.shape[2], &x[0, 0, 0], &out[0, 0], nthreads)
+
+
+# ---- BWN layers (1-bit weights, float activations) ----------------------------------------------
+
+def bwn_conv_panels(const uint64_t[:, :, :, ::1] packed not None, int c, int groups, uint64_t[::1] panels not None):
+    """panels = the (o, kh, kw, words) packed weights as csrc/bwn.h's bit panels."""
+    cdef int o = <int>packed.shape[0], kh = <int>packed.shape[1], kw = <int>packed.shape[2]
+    if panels.shape[0] != xi_bwn_conv_panel_words(c, groups, o, kh, kw) or packed.shape[3] != (c // groups + 63) // 64:
+        raise ValueError("bwn_conv_panels: the arrays do not fit the weights' shape")
+    with nogil:
+        xi_bwn_conv_panels(&packed[0, 0, 0, 0], c, groups, o, kh, kw, &panels[0])
+
+def bwn_conv_panel_words(int c, int groups, int o, int kh, int kw):
+    return xi_bwn_conv_panel_words(c, groups, o, kh, kw)
+
+def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint64_t[::1] panels not None,
+               const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None):
+    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo)."""
+    cdef xi_bwn_geom g
+    (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
+    cdef const float *b = _ptr(bias)
+    cdef int nthreads = xi_get_num_threads()
+    cdef int status
+    with nogil:
+        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], &panels[0], &alpha[0], b, &out[0, 0, 0, 0], nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
+
+def bwn_dense(const float[:, ::1] x not None, const uint64_t[:, ::1] packed not None, const float[::1] alpha not None,
+              const float[::1] bias, float[:, ::1] out not None):
+    """out (n, o) = x (n, in) against packed (o, words) 1-bit weights, times alpha, plus bias."""
+    cdef const float *b = _ptr(bias)
+    cdef int nthreads = xi_get_num_threads()
+    with nogil:
+        xi_bwn_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &packed[0, 0], &alpha[0], b, &out[0, 0],
+                     nthreads)

@@ -11,6 +11,7 @@
 #include "bconv.h"
 #include "bgemm.h"
 #include "bitpack.h"
+#include "bwn.h"
 #include "float_ops.h"
 #include "isa.h"
 #include "threads.h"
@@ -375,12 +376,96 @@ static int check_case(int case_id)
     return failures;
 }
 
+/* The BWN convolution and dense layer (1-bit weights, float activations): every ISA and 1 and 2
+ * threads bit-identical to the first (one summation order everywhere, bwn.h), and within
+ * 2^-22 * (sum |alpha * x| + |bias|) of a double reference. Groups, strides, padding. */
+static int check_bwn(int case_id)
+{
+    static const int channels[] = {1, 3, 5, 16, 63, 65, 200};
+    const int groups = pick(1, 3), cg = channels[pick(0, 6)], c = cg * groups, og = pick(1, 70), o = og * groups;
+    const int kh = pick(1, 11), kw = pick(1, 5), sh = pick(1, 3), sw = pick(1, 3), pt = pick(0, 2), pl = pick(0, 2);
+    const int64_t n = pick(1, 2), h = pick(kh > pt ? kh - pt : 1, kh + 4), w = pick(kw > pl ? kw - pl : 1, kw + 4);
+    const int64_t ho = (h + pt - kh) / sh + 1, wo = (w + pl - kw) / sw + 1, rows = n * ho * wo;
+    const int gw = (cg + 63) / 64;
+    const int64_t in = pick(1, 300), dwords = (in + 63) / 64;
+    float *x = random_floats(n * h * w * c, 0), *alpha = random_floats(o, 0), *bias = random_floats(o, 0);
+    float *dx = random_floats(n * in, 0);
+    uint64_t *wp = calloc((size_t)(o * kh * kw * gw), 8), *dw = calloc((size_t)(o * dwords), 8);
+    uint64_t *panels = malloc(8 * (size_t)xi_bwn_conv_panel_words(c, groups, o, kh, kw));
+    for (int j = 0; j < o; ++j) {
+        alpha[j] = alpha[j] < 0 ? -alpha[j] : alpha[j];
+        for (int t = 0; t < kh * kw; ++t)
+            for (int ci = 0; ci < cg; ++ci)
+                if (next() & 1)
+                    wp[((int64_t)j * kh * kw + t) * gw + ci / 64] |= 1ull << (ci % 64);
+        for (int64_t k = 0; k < in; ++k)
+            if (next() & 1)
+                dw[j * dwords + k / 64] |= 1ull << (k % 64);
+    }
+    xi_bwn_conv_panels(wp, c, groups, o, kh, kw, panels);
+    const xi_bwn_geom g = {n, h, w, c, groups, o, kh, kw, sh, sw, pt, pl, ho, wo};
+    float *got = malloc(4 * rows * o), *first = malloc(4 * rows * o), *dgot = malloc(4 * n * o), *dfirst = malloc(4 * n * o);
+    int failures = 0, have_first = 0;
+    for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+        if (xi_isa_set((xi_isa)isa) != 0)
+            continue;
+        for (int threads = 1; threads <= 2; ++threads) {
+            int bad = xi_bwn_conv2d(&g, x, panels, alpha, bias, got, threads) != 0;
+            xi_bwn_dense(n, in, o, dx, dw, alpha, bias, dgot, threads);
+            if (!have_first) {
+                memcpy(first, got, 4 * rows * o), memcpy(dfirst, dgot, 4 * n * o), have_first = 1;
+                for (int64_t r = 0; r < rows && !bad; ++r)
+                    for (int j = 0; j < o && !bad; ++j) {
+                        const int64_t b = r / (ho * wo), oy = r / wo % ho, ox = r % wo;
+                        const int gi = j / og;
+                        double want = 0, mag = 0;
+                        for (int ky = 0; ky < kh; ++ky)
+                            for (int kx = 0; kx < kw; ++kx) {
+                                const int64_t iy = oy * sh - pt + ky, ix = ox * sw - pl + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                for (int ci = 0; ci < cg; ++ci) {
+                                    const double v = x[((b * h + iy) * w + ix) * c + gi * cg + ci];
+                                    const int neg = (wp[((int64_t)j * kh * kw + ky * kw + kx) * gw + ci / 64] >> (ci % 64)) & 1;
+                                    want += neg ? -v : v, mag += v < 0 ? -v : v;
+                                }
+                            }
+                        want = want * alpha[j] + bias[j];
+                        mag = mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j]);
+                        const double err = got[r * o + j] - want;
+                        bad = (err < 0 ? -err : err) > mag / (1 << 22) + 1e-30;
+                    }
+                for (int64_t r = 0; r < n && !bad; ++r)
+                    for (int j = 0; j < o && !bad; ++j) {
+                        double want = 0, mag = 0;
+                        for (int64_t k = 0; k < in; ++k) {
+                            const double v = dx[r * in + k];
+                            want += (dw[j * dwords + k / 64] >> (k % 64)) & 1 ? -v : v, mag += v < 0 ? -v : v;
+                        }
+                        const double err = dgot[r * o + j] - (want * alpha[j] + bias[j]);
+                        bad = (err < 0 ? -err : err) > (mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j])) / (1 << 22) + 1e-30;
+                    }
+            } else {
+                bad |= memcmp(got, first, 4 * rows * o) != 0 || memcmp(dgot, dfirst, 4 * n * o) != 0;
+            }
+            if (bad) {
+                fprintf(stderr, "bwn case %d (%s, %d threads): n%lld %lldx%lld c%d g%d o%d k%dx%d s%dx%d pad %d,%d in %lld differs\n",
+                        case_id, xi_isa_name((xi_isa)isa), threads, (long long)n, (long long)h, (long long)w, c, groups, o,
+                        kh, kw, sh, sw, pt, pl, (long long)in);
+                ++failures;
+            }
+        }
+    }
+    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(panels), free(got), free(first), free(dgot), free(dfirst);
+    return failures;
+}
+
 int main(int argc, char **argv)
 {
     const int cases = argc > 1 ? atoi(argv[1]) : 300;
     int failures = 0;
     for (int i = 0; i < cases; ++i)
-        failures += check_case(i) + check_block(i) + check_pack(i) + check_bgemm(i) + check_float(i);
+        failures += check_case(i) + check_block(i) + check_pack(i) + check_bgemm(i) + check_float(i) + check_bwn(i);
     printf("%d cases, isas:", cases);
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa)
         if (xi_isa_supported((xi_isa)isa))

@@ -275,11 +275,18 @@ def _infer_bwn_conv(node, ins):
 def _compile_bwn_conv(node):
     p, a = node.params, node.attrs
     weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], _attr(node, "groups"))
-    return lambda x, out=None: ops.bwn_conv2d(x, weights, p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
+    args = (p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
+
+    def run(x, out=None):
+        call, out = ops.bwn.bind_bwn_conv2d(x, weights, *args, out=out)
+        call()
+        return out
+    run.bind = lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0]
+    return run
 
 
 register("bwn_conv2d", _infer_bwn_conv, _compile_bwn_conv,
-         required=["weight_bits", "alpha"], optional=["bias"],
+         required=["weight_bits", "alpha"], optional=["bias"], writes_into=(np.float32,),
          attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS})
 
 
@@ -295,11 +302,17 @@ def _infer_bwn_dense(node, ins):
 def _compile_bwn_dense(node):
     p = node.params
     weights = ops.BWNDenseWeights(p["weight_bits"], p["alpha"], node.attrs["in_features"])
-    return lambda x, out=None: ops.bwn_dense(x, weights, p.get("bias"))
+
+    def run(x, out=None):
+        call, out = ops.bwn.bind_bwn_dense(x, weights, p.get("bias"), out)
+        call()
+        return out
+    run.bind = lambda ins, out: ops.bwn.bind_bwn_dense(ins[0], weights, p.get("bias"), out)[0]
+    return run
 
 
 register("bwn_dense", _infer_bwn_dense, _compile_bwn_dense,
-         required=["weight_bits", "alpha"], optional=["bias"], attrs={"in_features": Int()})
+         required=["weight_bits", "alpha"], optional=["bias"], writes_into=(np.float32,), attrs={"in_features": Int()})
 
 
 # ---- binary layers ------------------------------------------------------------------------------

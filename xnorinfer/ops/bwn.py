@@ -1,15 +1,25 @@
 """Binary-weight layers (BWN): float activations, weights alpha[o] * sign(W).
 
-Weights are stored 1 bit each plus one float per output channel; they are expanded to float once,
-when the layer is built, so that inference runs on NumPy's float GEMM."""
+The weights stay 1 bit each: a layer keeps its packed words (and, for a convolution, the same bits
+re-laid as the kernel's bit panels) plus alpha, and the C kernels (csrc/bwn.h) read the bits
+directly: a convolution expands one block of output channels at a time into a small +-1.0 panel
+in cache, a dense layer flips the sign bits of its inputs where a weight bit is set. alpha (with a
+folded BatchNorm) and the bias are applied in the kernels' epilogue."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .. import _core
 from . import _validate as check
-from .binary import pack_signs, unpack_signs
-from .float_ops import conv2d, dense
+from .binary import _tail_bits_set, pack_signs, packed_words, unpack_signs
+
+
+def _alpha(alpha, channels):
+    alpha = check.channel_vector(alpha, "alpha", channels)
+    return np.ones(channels, np.float32) if alpha is None else alpha
 
 
 class BWNConvWeights:
@@ -17,16 +27,30 @@ class BWNConvWeights:
 
     def __init__(self, packed: np.ndarray, alpha, in_channels: int, groups: int = 1):
         packed = check.tensor(packed, "packed weights", np.uint64, 4)
-        if groups < 1 or in_channels % groups or packed.shape[0] % groups:
+        if groups < 1 or in_channels < 1 or in_channels % groups or packed.shape[0] % groups:
             raise ValueError(f"groups ({groups}) must divide in_channels ({in_channels}) and "
                              f"out_channels ({packed.shape[0]})")
+        o, kh, kw, words = packed.shape
+        if 0 in packed.shape:
+            raise ValueError(f"packed weights have an empty dimension: {packed.shape}")
+        cg = in_channels // groups
+        if words != packed_words(cg):
+            raise ValueError(f"{cg} input channels per group pack into {packed_words(cg)} words, "
+                             f"weights have {words}")
         self.packed = packed
-        self.alpha = check.channel_vector(alpha, "alpha", packed.shape[0])
-        self.in_channels, self.out_channels, self.groups = in_channels, packed.shape[0], groups
-        self.kernel_size = packed.shape[1:3]
-        signs = unpack_signs(packed, in_channels // groups)  # raises if the words do not fit
-        self.weight = np.ascontiguousarray(
-            (signs * self.alpha[:, None, None, None]).transpose(0, 3, 1, 2))
+        self.alpha = _alpha(alpha, o)
+        self.in_channels, self.out_channels, self.groups = in_channels, o, groups
+        self.kernel_size = (kh, kw)
+        # the kernel's layout of the same bits: one word per tap for 64 output channels
+        self._panels = np.empty(_core.bwn_conv_panel_words(in_channels, groups, o, kh, kw), np.uint64)
+        _core.bwn_conv_panels(packed, in_channels, groups, self._panels)
+
+    @property
+    def weight(self) -> np.ndarray:
+        """alpha[o] * sign(W) as float32 (O, C / groups, kh, kw), computed on each access: a
+        convenience for inspection, not used by inference (which reads the bits)."""
+        signs = unpack_signs(self.packed, self.in_channels // self.groups)
+        return np.ascontiguousarray((signs * self.alpha[:, None, None, None]).transpose(0, 3, 1, 2))
 
     @classmethod
     def from_float(cls, weight: np.ndarray, groups: int = 1, alpha=None) -> "BWNConvWeights":
@@ -43,10 +67,19 @@ class BWNDenseWeights:
 
     def __init__(self, packed: np.ndarray, alpha, in_features: int):
         packed = check.tensor(packed, "packed weights", np.uint64, 2)
+        if in_features < 1 or packed.shape[1] != packed_words(in_features):
+            raise ValueError(f"{in_features} input features pack into {packed_words(max(in_features, 1))} words, "
+                             f"weights have {packed.shape[1]}")
+        if _tail_bits_set(packed, in_features, 1):
+            raise ValueError("packed weights have bits set past the last input feature")
         self.packed = packed
-        self.alpha = check.channel_vector(alpha, "alpha", packed.shape[0])
+        self.alpha = _alpha(alpha, packed.shape[0])
         self.in_channels, self.out_channels = in_features, packed.shape[0]
-        self.weight = np.ascontiguousarray(unpack_signs(packed, in_features) * self.alpha[:, None])
+
+    @property
+    def weight(self) -> np.ndarray:
+        """alpha[o] * sign(W) as float32 (O, I), computed on each access; not used by inference."""
+        return np.ascontiguousarray(unpack_signs(self.packed, self.in_channels) * self.alpha[:, None])
 
     @classmethod
     def from_float(cls, weight: np.ndarray, alpha=None) -> "BWNDenseWeights":
@@ -59,13 +92,48 @@ class BWNDenseWeights:
 
 def bwn_conv2d(x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0) -> np.ndarray:
     """Float convolution of NHWC x with binary weights (zero padding, like PyTorch)."""
+    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding)
+    run()
+    return out
+
+
+def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None):
+    """`bwn_conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     if not isinstance(weights, BWNConvWeights):
         raise TypeError(f"weights must be BWNConvWeights, got {type(weights).__name__}")
-    return conv2d(x, weights.weight, bias, stride=stride, padding=padding, groups=weights.groups)
+    x = check.tensor(x, "x", np.float32, 4, finite=True)
+    n, h, w, c = x.shape
+    if c != weights.in_channels:
+        raise ValueError(f"x has {c} channels, the weights expect {weights.in_channels}")
+    o, (kh, kw) = weights.out_channels, weights.kernel_size
+    bias = check.channel_vector(bias, "bias", o)
+    sh, sw = check.positive_pair(stride, "stride")
+    pt, pb, pl, pr = check.padding4(padding)
+    ho = check.output_size(h, kh, sh, pt, pb, "bwn_conv2d (height)")
+    wo = check.output_size(w, kw, sw, pl, pr, "bwn_conv2d (width)")
+    out = check.output(out, (n, ho, wo, o), np.float32)
+    if out.size == 0:
+        return (lambda: None), out
+    geometry = (n, h, w, c, weights.groups, o, kh, kw, sh, sw, pt, pl, ho, wo)
+    return functools.partial(_core.bwn_conv2d, geometry, x, weights._panels, weights.alpha, bias, out), out
 
 
 def bwn_dense(x: np.ndarray, weights: BWNDenseWeights, bias=None) -> np.ndarray:
     """Float dense layer (N, I) -> (N, O) with binary weights."""
+    run, out = bind_bwn_dense(x, weights, bias)
+    run()
+    return out
+
+
+def bind_bwn_dense(x, weights: BWNDenseWeights, bias=None, out=None):
+    """`bwn_dense` checked once: (run, out)."""
     if not isinstance(weights, BWNDenseWeights):
         raise TypeError(f"weights must be BWNDenseWeights, got {type(weights).__name__}")
-    return dense(x, weights.weight, bias)
+    x = check.tensor(x, "x", np.float32, 2, finite=True)
+    if x.shape[1] != weights.in_channels:
+        raise ValueError(f"x has {x.shape[1]} features, the weights expect {weights.in_channels}")
+    bias = check.channel_vector(bias, "bias", weights.out_channels)
+    out = check.output(out, (x.shape[0], weights.out_channels), np.float32)
+    if out.size == 0:
+        return (lambda: None), out
+    return functools.partial(_core.bwn_dense, x, weights.packed, weights.alpha, bias, out), out

@@ -1,0 +1,94 @@
+/* Runtime dispatch of the BWN kernels (see bwn.h); the bodies are in bwn_impl.h. */
+#include "bwn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "isa.h"
+#include "neon.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
+/* Each instance: XI_SUFFIX, XI_TARGET, XI_BWN_MADD(x, s, acc) (acc + x * s, s = +-1.0, exact
+ * product), XI_BWN_PX pixels x XI_BWN_CO channels of conv sums in registers, XI_BWN_AVX512 for
+ * the dense layer's mask-register body. */
+#define XI_SUFFIX scalar
+#define XI_TARGET
+#define XI_BWN_MADD(x, s, acc) ((acc) + (x) * (s))
+#define XI_BWN_PX 4
+#define XI_BWN_CO 16
+#include "bwn_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define XI_BWN_X86 1
+#define XI_SUFFIX avx2
+#define XI_TARGET __attribute__((target("avx2,fma")))
+#define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
+#define XI_BWN_PX 6
+#define XI_BWN_CO 16
+#include "bwn_impl.h"
+#define XI_SUFFIX avx512
+#define XI_TARGET __attribute__((target("avx512f,fma")))
+#define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
+#define XI_BWN_PX 6
+#define XI_BWN_CO 64
+#define XI_BWN_AVX512 1
+#include "bwn_impl.h"
+#endif
+
+/* aarch64: FMLA by +-1.0 (exact product, one rounding: the same sums as the scalar build). ARMv7
+ * keeps the scalar build, as for the float kernels (its NEON flushes subnormals). */
+#if defined(XI_NEON) && defined(__aarch64__)
+#define XI_BWN_NEON 1
+#define XI_SUFFIX neon
+#define XI_TARGET
+#define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
+#define XI_BWN_PX 6
+#define XI_BWN_CO 16
+#include "bwn_impl.h"
+#endif
+
+#ifdef XI_BWN_X86
+#define XI_PICK(name)                                                                              \
+    (xi_isa_get() == XI_ISA_AVX512 ? name##_avx512 : xi_isa_get() == XI_ISA_AVX2 ? name##_avx2 : name##_scalar)
+#elif defined(XI_BWN_NEON)
+#define XI_PICK(name) (xi_isa_get() == XI_ISA_NEON ? name##_neon : name##_scalar)
+#else
+#define XI_PICK(name) name##_scalar
+#endif
+
+int64_t xi_bwn_conv_panel_words(int c, int groups, int o, int kh, int kw)
+{
+    const int64_t og = o / groups, blocks = (og + XI_BWN_BLOCK - 1) / XI_BWN_BLOCK;
+    return (int64_t)groups * blocks * kh * kw * (c / groups);
+}
+
+void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh, int kw, uint64_t *panels)
+{
+    const int cg = c / groups, og = o / groups, gw = (cg + 63) / 64, taps = kh * kw;
+    const int64_t K = (int64_t)taps * cg, blocks = (og + XI_BWN_BLOCK - 1) / XI_BWN_BLOCK;
+    memset(panels, 0, sizeof(uint64_t) * (size_t)(groups * blocks * K));
+    for (int oc = 0; oc < o; ++oc) {
+        const int gi = oc / og, j = oc % og;
+        uint64_t *panel = panels + (gi * blocks + j / XI_BWN_BLOCK) * K;
+        for (int t = 0; t < taps; ++t) {
+            const uint64_t *words = packed + ((int64_t)oc * taps + t) * gw;
+            for (int ci = 0; ci < cg; ++ci)
+                panel[(int64_t)t * cg + ci] |= ((words[ci / 64] >> (ci % 64)) & 1u) << (j % XI_BWN_BLOCK);
+        }
+    }
+}
+
+int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
+                  const float *bias, float *out, int nthreads)
+{
+    return XI_PICK(bwn_conv2d)(g, x, panels, alpha, bias, out, nthreads);
+}
+
+void xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint64_t *packed, const float *alpha,
+                  const float *bias, float *out, int nthreads)
+{
+    XI_PICK(bwn_dense)(n, in, o, x, packed, alpha, bias, out, nthreads);
+}

@@ -1,0 +1,54 @@
+/* BWN layers (binary weights, float activations): convolution and dense layers that read their
+ * weights at 1 bit. A weight is alpha[o] * s with s = +1 (bit clear) or -1 (bit set); the kernels
+ * sum the signed activations and multiply by alpha once, in the epilogue, with the bias:
+ *     out[.., o] = alpha[o] * (sum over the window of s * x) + bias[o]        (bias may be NULL)
+ *
+ * Summation order (the same on every ISA and thread count, so the results are bit-identical
+ * across both; documented in docs/architecture.md):
+ * - convolution: one running sum per output, over the taps in (ky, kx, c) order, one rounding per
+ *   term (s * x is exact; the SIMD builds add it with an FMA by +-1.0, the scalar one with an add);
+ *   padded taps add +0.0, which leaves the sum unchanged;
+ * - dense: 16 running sums per output, lane l taking the inputs k = l (mod 16) in order, then the
+ *   16 lanes added left to right.
+ * Compiled per instruction set (bwn_impl.h) and chosen at run time like the float kernels
+ * (float_ops.c's XI_PICK): when the kernel registry lands these are four more entries. */
+#ifndef XNORINFER_BWN_H
+#define XNORINFER_BWN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XI_BWN_BLOCK 64 /* output channels per word of the conv's bit panels */
+
+typedef struct {
+    int64_t n, h, w;       /* input batch and spatial size */
+    int c, groups, o;      /* input channels, groups, output channels */
+    int kh, kw, sh, sw, pad_t, pad_l;
+    int64_t ho, wo;        /* output size; taps outside the input contribute 0 (zero padding) */
+} xi_bwn_geom;
+
+/* Words of the conv's bit panels: groups * ceil((o / groups) / 64) * kh * kw * (c / groups). */
+int64_t xi_bwn_conv_panel_words(int c, int groups, int o, int kh, int kw);
+
+/* The weights' bits re-laid for xi_bwn_conv2d, still 1 bit each: packed is (o, kh, kw, gw) words
+ * (pack_signs's layout, channel ci of a group at bit ci % 64 of word ci / 64, a set bit is -1);
+ * panels[(gi * blocks + b) * K + k] holds in bit j the sign of output channel gi * (o / groups) +
+ * 64 * b + j at tap k = (ky * kw + kx) * (c / groups) + ci (clear bits past the group's last). */
+void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh, int kw, uint64_t *panels);
+
+/* out (n, ho, wo, o) NHWC from x (n, h, w, c) NHWC. Returns 0, or -1 if scratch memory could
+ * not be allocated. */
+int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
+                  const float *bias, float *out, int nthreads);
+
+/* out (n, o) = x (n, in) against packed (o, ceil(in / 64)) words, a set bit -1. */
+void xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint64_t *packed, const float *alpha,
+                  const float *bias, float *out, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
