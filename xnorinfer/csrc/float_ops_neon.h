@@ -101,6 +101,7 @@ static inline __attribute__((always_inline)) void pool_window_neon(const int is_
                     a3 = vld1q_f32(src + k + 12);
         for (int64_t iy = 0; iy < ny; ++iy)
             for (int64_t ix = iy == 0; ix < nx; ++ix) {
+                XI_MCA_MARK("BEGIN pool");
                 const float *s = src + iy * row + ix * col + k;
                 const float32x4_t s0 = vld1q_f32(s), s1 = vld1q_f32(s + 4), s2 = vld1q_f32(s + 8),
                                   s3 = vld1q_f32(s + 12);
@@ -110,6 +111,7 @@ static inline __attribute__((always_inline)) void pool_window_neon(const int is_
                 } else {
                     a0 = vaddq_f32(a0, s0), a1 = vaddq_f32(a1, s1), a2 = vaddq_f32(a2, s2), a3 = vaddq_f32(a3, s3);
                 }
+                XI_MCA_MARK("END");
             }
         if (!is_max)
             a0 = vdivq_f32(a0, dv), a1 = vdivq_f32(a1, dv), a2 = vdivq_f32(a2, dv), a3 = vdivq_f32(a3, dv);
@@ -146,6 +148,7 @@ static inline __attribute__((always_inline)) void dense_quad_neon(const int R, c
         for (int q = 0; q < 4; ++q)
             a[r][q] = vdupq_n_f32(0.0f);
     for (int64_t k = 0; k < body; k += XI_DENSE_LANES) {
+        XI_MCA_MARK("BEGIN dense");
         const float32x4_t x0 = vld1q_f32(xr + k), x1 = vld1q_f32(xr + k + 4), x2 = vld1q_f32(xr + k + 8),
                           x3 = vld1q_f32(xr + k + 12);
         for (int r = 0; r < nr; ++r) {
@@ -153,6 +156,7 @@ static inline __attribute__((always_inline)) void dense_quad_neon(const int R, c
             a[r][0] = vfmaq_f32(a[r][0], x0, vld1q_f32(p)), a[r][1] = vfmaq_f32(a[r][1], x1, vld1q_f32(p + 4));
             a[r][2] = vfmaq_f32(a[r][2], x2, vld1q_f32(p + 8)), a[r][3] = vfmaq_f32(a[r][3], x3, vld1q_f32(p + 12));
         }
+        XI_MCA_MARK("END");
     }
     for (int r = 0; r < nr; ++r)
         for (int q = 0; q < 4; ++q)
