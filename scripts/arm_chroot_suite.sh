@@ -51,6 +51,7 @@ cleanup() {
     for m in "${registered[@]}"; do echo -1 >"$binfmt/$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 qemu_name() { [ "$1" = arm64 ] && echo aarch64 || echo arm; }
 
@@ -110,6 +111,15 @@ run_arch() {
     for m in proc sys dev; do
         mountpoint -q "$dir/$m" || { mount --bind "/$m" "$dir/$m"; mounted+=("$dir/$m"); }
     done
+    # the shipped models' accuracy tests read ../shared/data (tests/test_shipped_models.py): bound
+    # read-only where the checkout has it, else those tests skip
+    if [ -d "$repo/../shared/data" ]; then
+        mkdir -p "$dir/root/shared/data"
+        mountpoint -q "$dir/root/shared/data" || {
+            mount --bind "$repo/../shared/data" "$dir/root/shared/data" &&
+                mount -o remount,bind,ro "$dir/root/shared/data" && mounted+=("$dir/root/shared/data")
+        }
+    fi
     rm -rf "$dir/root/xnorinfer" && mkdir -p "$dir/root/xnorinfer"
     (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
         while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) |
@@ -133,5 +143,5 @@ run_arch() {
 
 for a in "${archs[@]}"; do run_arch "$a"; done
 for a in "${archs[@]}"; do
-    echo "$a: $(grep -E '^=+ .*(passed|failed|error).* in ' "$base/$a.log" | tail -n1) ($(grep '^== .*pytest exit' "$base/$a.log" | tail -n1 | sed 's/^== //'))"
+    echo "$a: $(grep -E '(passed|failed|error).* in [0-9.]+s' "$base/$a.log" | tail -n1) ($(grep '^== .*pytest exit' "$base/$a.log" | tail -n1 | sed 's/^== //'))"
 done
