@@ -8,10 +8,14 @@ out of the assembly and timed by llvm-mca for each CPU model:
     bgemm   bit-MACs per cycle: one step is MR rows x 8 channels x 64 bits
     pack    floats per cycle: one step packs 16 floats (the variant with a bias)
     conv    FMA lanes per cycle: one step of the float conv is 6 pixels x 16 channels
+    dense   FMA lanes per cycle: one step of the dense layer is 4 outputs x 16 inputs
+    pool    floats per cycle: one step of pooling is one tap of 16 channels (max or sum)
 
 Where a loop is inlined several times (the GEMM's 1-4 row tiles, the packer's modes), the largest
 copy is the one timed: the full 4-row tile, the packer with a bias, the NEON build's full
-6 x 16 conv block. A model, not hardware: llvm-mca
+6 x 16 conv block, a whole-panel dense copy (the shortest: the last, partial panel's copy loops
+over its rows), the pooling copy with the most instructions (max:
+a compare and a select per vector). A model, not hardware: llvm-mca
 assumes every load hits L1 and knows nothing of the loop's branch and front end beyond its model.
 Usage: python benchmarks/arm_mca.py [--json] [--save]   (needs gcc-aarch64-linux-gnu, llvm-19)
 """
@@ -35,7 +39,8 @@ FLAGS = ["-fopenmp", "-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-m
 CPUS = ["neoverse-n1", "cortex-a57", "cortex-a55"]
 # region name -> (source file, work per step, unit)
 LOOPS = {"bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"), "pack": ("bitpack_simd.c", 16, "floats"),
-         "conv": ("float_ops.c", 6 * 16, "FMAs")}
+         "conv": ("float_ops.c", 6 * 16, "FMAs"), "dense": ("float_ops.c", 4 * 16, "FMAs"),
+         "pool": ("float_ops.c", 16, "floats")}
 
 
 def regions(asm, name):
@@ -75,7 +80,8 @@ def main():
     for loop, (source, work, unit) in LOOPS.items():
         asm = subprocess.run([CC, *FLAGS, "-I", str(CSRC), "-S", "-o", "-", str(CSRC / source)],
                              check=True, capture_output=True, text=True).stdout
-        body = max(regions(asm, loop), key=len)
+        # dense: the whole-panel copies (constant rows); the partial-panel one has a row loop
+        body = (min if loop == "dense" else max)(regions(asm, loop), key=len)
         for cpu in CPUS:
             cycles = cycles_per_step(body, cpu)
             results[cpu][loop] = round(work / cycles, 1)

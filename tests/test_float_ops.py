@@ -558,9 +558,9 @@ def test_relu_add_concat_match_elementwise_reference(shape, seed):
     check_output(out, shape, a)
     ref = np.empty_like(a)
     for idx in np.ndindex(a.shape):
-        ref[idx] = a[idx] if a[idx] > 0 else np.float32(0)
+        ref[idx] = np.float32(0) if a[idx] < 0 else a[idx]  # PyTorch's relu: -0.0 stays -0.0
     np.testing.assert_array_equal(out, ref)
-    assert not np.signbit(out).any()
+    assert np.array_equal(np.signbit(out), np.signbit(ref))
 
     out = F.add(a, b)
     check_output(out, shape, a, b)
@@ -905,3 +905,21 @@ def test_all_exports():
                 "softmax", "log_softmax", "add", "concat", "avg_pool2d", "max_pool2d", "global_avg_pool"}
     assert set(F.__all__) == expected
     assert all(callable(getattr(F, name)) for name in F.__all__)
+
+
+def test_relu_and_clamp_keep_the_sign_of_zero_as_pytorch():
+    """relu(-0.0) is -0.0 and clamp(-0.0, 0) too, as PyTorch's CPU kernels give them (x < lo ? lo :
+    x), on every NumPy version and CPU: np.maximum's and np.clip's answer varies (+0.0 with NumPy 2
+    on x86, -0.0 with 1.24 on armhf)."""
+    x = np.float32([[-0.0, 0.0, -1.0, 2.0, -0.0, 0.0, 7.0, -7.0] * 5])  # 40: SIMD and tail lanes
+    out = F.relu(x)
+    assert np.array_equal(np.signbit(out), np.signbit(x) & (x == 0))
+    np.testing.assert_array_equal(out, np.where(x < 0, 0, x))
+    out = F.clamp(x, 0.0, 6.0)
+    assert np.array_equal(np.signbit(out), np.signbit(x) & (x == 0))
+    np.testing.assert_array_equal(out, np.float32([[0, 0, 0, 2, 0, 0, 6, 0] * 5]))
+    out = F.clamp(-x, -1.0, 0.0)  # +0.0 at hi = 0.0 stays +0.0, -0.0 stays -0.0
+    np.testing.assert_array_equal(out, np.float32([[0, 0, 0, -1, 0, 0, -1, 0] * 5]))
+    assert np.array_equal(np.signbit(out), np.signbit(-x))
+    out = F.clamp(x, None, 0.0)
+    assert np.array_equal(np.signbit(out), np.signbit(x))

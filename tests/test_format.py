@@ -228,3 +228,29 @@ def test_compressed_arrays_are_refused(blob):
             dst.writestr(info.filename, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
     with pytest.raises(ModelFormatError, match="stored uncompressed"):
         xnorinfer.load(out.getvalue())
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_loaded_arrays_are_aligned_for_the_kernels(blob, pad):
+    """Within the file arrays.bin starts wherever the zip headers end; the kernels read uint64 and
+    float32 words in place (unaligned: a bus error on 32-bit ARM), so a load aligns them."""
+    from xnorinfer import format as fmt
+
+    padded = rewrite(blob, replace=None) if pad == 0 else _with_comment(blob, pad)
+    graph, _ = fmt._read(padded)
+    arrays = [a for node in graph.nodes for a in node.params.values()]
+    assert arrays and all(a.__array_interface__["data"][0] % 64 == 0 and a.flags.aligned for a in arrays)
+    assert not any(a.flags.writeable for a in arrays)
+
+
+def _with_comment(blob, pad):
+    """The archive with a local-header extra field of `pad` bytes before arrays.bin's data."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            new = zipfile.ZipInfo(info.filename, info.date_time)
+            new.compress_type = info.compress_type
+            new.extra = b"\xfe\xca" + (pad + 4).to_bytes(2, "little") + b"\0" * (pad + 4) if pad else b""
+            dst.writestr(new, data)
+    return out.getvalue()

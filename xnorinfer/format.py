@@ -170,7 +170,7 @@ def _read(data: bytes) -> tuple[Graph, dict]:
     if entries[ARRAYS].compress_type != zipfile.ZIP_STORED:
         # Stored data occupies its size in the file, so reading it cannot inflate a small file.
         raise ModelFormatError(f"{ARRAYS} must be stored uncompressed")
-    blob = _entry_bytes(data, entries[ARRAYS], MAX_FILE_BYTES)
+    blob = _aligned(_entry_bytes(data, entries[ARRAYS], MAX_FILE_BYTES))
     arrays = {key: _read_array(blob, key, spec, newer) for key, spec in array_doc.items()}
     nodes = []
     for i, doc in enumerate(graph_doc["nodes"]):
@@ -348,6 +348,21 @@ def _fields(doc, where: str, table: dict, newer: str) -> None:
 def _check_input_shape(shape) -> None:
     if not all(1 <= d <= MAX_ATTR for d in shape):
         raise ModelFormatError(f"graph input_shape {shape} must be 3 ints in [1, {MAX_ATTR}]")
+
+
+def _aligned(blob) -> np.ndarray:
+    """The bytes of arrays.bin at an ALIGN-byte aligned address, read-only: a copy where they are
+    not. Within the file they start wherever the zip headers end, and the kernels read uint64 and
+    float32 words from the arrays in place: unaligned, that is undefined behaviour in C, and a bus
+    error on 32-bit ARM (LDRD, VLDR)."""
+    view = np.frombuffer(blob, np.uint8)
+    if view.__array_interface__["data"][0] % ALIGN:
+        raw = np.empty(view.size + ALIGN, np.uint8)
+        skip = -raw.__array_interface__["data"][0] % ALIGN
+        view = raw[skip:skip + view.size]
+        view[...] = np.frombuffer(blob, np.uint8)
+    view.flags.writeable = False
+    return view
 
 
 def _read_array(blob, key: str, spec, newer: str) -> np.ndarray:

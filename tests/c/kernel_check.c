@@ -225,6 +225,61 @@ static int check_float(int case_id)
     return failures;
 }
 
+/* Max and average pooling: every ISA and 1 and 2 threads bit-equal to a naive loop (taps in
+ * row-major order, max as `s > m ? s : m`, the sum divided once), on values with +-0.0 (whose max
+ * keeps the first of equal zeros, unlike FMAX) and ties; channels across the 16/4/1-lane paths
+ * and past one 64-channel window, windows clipped by padding. */
+static int check_pool(int case_id)
+{
+    static const int channels[] = {1, 3, 4, 7, 16, 21, 64, 67, 130};
+    const int c = channels[pick(0, 8)], k = pick(1, 4), s = pick(1, 3), pad = pick(0, k / 2);
+    const int64_t n = pick(1, 2), h = pick(k > 2 * pad ? k - 2 * pad : 1, 12), w = pick(k > 2 * pad ? k - 2 * pad : 1, 12);
+    const int64_t ho = (h + 2 * pad - k) / s + 1, wo = (w + 2 * pad - k) / s + 1;
+    float *x = malloc(sizeof(float) * n * h * w * c), *want = malloc(sizeof(float) * n * ho * wo * c);
+    float *got = malloc(sizeof(float) * n * ho * wo * c), *divisor = malloc(sizeof(float) * ho * wo);
+    int32_t *y0 = malloc(4 * ho), *y1 = malloc(4 * ho), *x0 = malloc(4 * wo), *x1 = malloc(4 * wo);
+    static const float special[] = {0.0f, -0.0f, 0.5f, -0.5f};
+    for (int64_t i = 0; i < n * h * w * c; ++i)
+        x[i] = pick(0, 2) ? randf() : special[pick(0, 3)];
+    for (int64_t oy = 0; oy < ho; ++oy)
+        y0[oy] = (int32_t)(oy * s - pad < 0 ? 0 : oy * s - pad), y1[oy] = (int32_t)(oy * s - pad + k > h ? h : oy * s - pad + k);
+    for (int64_t ox = 0; ox < wo; ++ox)
+        x0[ox] = (int32_t)(ox * s - pad < 0 ? 0 : ox * s - pad), x1[ox] = (int32_t)(ox * s - pad + k > w ? w : ox * s - pad + k);
+    for (int64_t oy = 0; oy < ho; ++oy)
+        for (int64_t ox = 0; ox < wo; ++ox)
+            divisor[oy * wo + ox] = pick(0, 1) ? (float)(k * k) : (float)((y1[oy] - y0[oy]) * (x1[ox] - x0[ox]));
+    int failures = 0;
+    for (int is_max = 0; is_max <= 1; ++is_max) {
+        for (int64_t b = 0; b < n; ++b)
+            for (int64_t oy = 0; oy < ho; ++oy)
+                for (int64_t ox = 0; ox < wo; ++ox)
+                    for (int j = 0; j < c; ++j) {
+                        float a = x[((b * h + y0[oy]) * w + x0[ox]) * c + j];
+                        for (int64_t iy = y0[oy]; iy < y1[oy]; ++iy)
+                            for (int64_t ix = iy == y0[oy] ? x0[ox] + 1 : x0[ox]; ix < x1[ox]; ++ix) {
+                                const float v = x[((b * h + iy) * w + ix) * c + j];
+                                a = is_max ? (v > a ? v : a) : a + v;
+                            }
+                        want[((b * ho + oy) * wo + ox) * c + j] = is_max ? a : a / divisor[oy * wo + ox];
+                    }
+        for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
+            if (xi_isa_set((xi_isa)isa) != 0)
+                continue;
+            for (int threads = 1; threads <= 2; ++threads) {
+                xi_pool2d(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, got, threads);
+                if (memcmp(got, want, sizeof(float) * n * ho * wo * c)) { /* bits: -0.0 is not +0.0 */
+                    fprintf(stderr, "pool case %d (%s, %s, %d threads): n%lld %lldx%lld c%d k%d s%d pad %d differs\n",
+                            case_id, is_max ? "max" : "avg", xi_isa_name((xi_isa)isa), threads, (long long)n,
+                            (long long)h, (long long)w, c, k, s, pad);
+                    ++failures;
+                }
+            }
+        }
+    }
+    free(x), free(want), free(got), free(divisor), free(y0), free(y1), free(x0), free(x1);
+    return failures;
+}
+
 static float *random_floats(int64_t n, int grid)
 {
     float *v = malloc(sizeof(float) * (n > 0 ? n : 1));
@@ -465,7 +520,8 @@ int main(int argc, char **argv)
     const int cases = argc > 1 ? atoi(argv[1]) : 300;
     int failures = 0;
     for (int i = 0; i < cases; ++i)
-        failures += check_case(i) + check_block(i) + check_pack(i) + check_bgemm(i) + check_float(i) + check_bwn(i);
+        failures += check_case(i) + check_block(i) + check_pack(i) + check_bgemm(i) + check_float(i)
+                    + check_pool(i) + check_bwn(i);
     printf("%d cases, isas:", cases);
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa)
         if (xi_isa_supported((xi_isa)isa))

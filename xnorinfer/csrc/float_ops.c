@@ -40,8 +40,9 @@
 
 /* aarch64 only: every aarch64 CPU has FMLA, and its NEON keeps subnormals as scalar code does.
  * ARMv7's NEON flushes them and VFMA needs VFPv4, which the Cortex-A8 and A9 lack, so ARMv7
- * keeps the scalar build. Vectorised by the compiler like the x86 builds: 6 pixels x 16 channels
- * of sums are 24 of the 32 Q registers. */
+ * keeps the scalar build. The conv block (6 pixels x 16 channels of sums, 24 of the 32 Q
+ * registers), the dense panel and the pooling window are written with intrinsics
+ * (float_ops_neon.h); the rest is the generic code. */
 #if defined(XI_NEON) && defined(__aarch64__)
 #define XI_FLOAT_NEON 1
 #define XI_MADD(a, b, acc) __builtin_fmaf((a), (b), (acc))
@@ -49,6 +50,8 @@
 #define XI_TARGET
 #define XI_CONV_PX 6
 #define XI_CONV_CO 16
+#define XI_FLOAT_EXPLICIT 1
+#include "float_ops_neon.h"
 #include "float_ops_impl.h"
 #undef XI_MADD
 #endif

@@ -53,8 +53,12 @@
 #define XI_UNROLL_PIXELS
 #endif
 
+/* XI_FLOAT_EXPLICIT: the instance brings its own conv_block, conv_block_half, pool_window and
+ * dense_rows (float_ops_neon.h), the same sums in the same order. */
+#ifndef XI_FLOAT_EXPLICIT
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block), XI_CONV_CO)
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block_half), XI_CONV_CO / 2)
+#endif
 
 /* Output pixels [p0, p0 + npx) (npx <= XI_CONV_PX; flattened over images and rows) into dst, o
  * floats per pixel; the group's lanes past npx repeat pixel p_last (their sums are not stored).
@@ -174,6 +178,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     return failed ? -1 : nans ? -2 : 0;
 }
 
+#ifndef XI_FLOAT_EXPLICIT
 /* One window of channels [0, len) (len <= 64) from its top-left input pixel `src`: the max, or the
  * sum divided by d, taps in row-major order. Always inlined with constant is_max (and len = 64 for
  * whole blocks), so the running values stay in registers. */
@@ -193,6 +198,7 @@ XI_FN(pool_window)(const int is_max, const int len, const float *src, int64_t ny
     for (int k = 0; k < len; ++k)
         dst[k] = is_max ? acc[k] : acc[k] / d;
 }
+#endif
 
 /* One output pixel of a pooling window of ny x nx taps from its top-left tap `src` (taps `row`
  * and `col` floats apart), all c channels, 64 at a time. */
@@ -293,6 +299,7 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
     return failed ? -1 : 0;
 }
 
+#ifndef XI_FLOAT_EXPLICIT
 /* out[b, j] for the R outputs of one panel (see xi_dense_panels): each output's XI_DENSE_LANES
  * lanes of products, summed lane by lane in order. The R rows of weights are one sequential
  * stream, and their R chains of sums overlap instead of one waiting on each. Always inlined; with
@@ -319,6 +326,7 @@ XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, 
         outr[j0 + r] = bias ? sum + bias[j0 + r] : sum;
     }
 }
+#endif
 
 XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *panels,
                                    const float *bias, float *out, int nthreads)
@@ -369,3 +377,4 @@ XI_TARGET static void XI_FN(global_avg_pool)(int64_t n, int64_t pixels, int c, c
 #undef XI_TARGET
 #undef XI_CONV_PX
 #undef XI_CONV_CO
+#undef XI_FLOAT_EXPLICIT

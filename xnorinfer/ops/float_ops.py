@@ -171,7 +171,7 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
         if bias is not None:
             np.add(out, bias, out=out)
         if relu:
-            np.maximum(out, 0, out=out)
+            _relu_inplace(out)
     return grouped, out
 
 
@@ -265,10 +265,18 @@ def rprelu(x, gamma, slope, zeta) -> np.ndarray:
     return out
 
 
+def _relu_inplace(x):
+    """x = 0 where x < 0, in place: PyTorch's relu, which keeps -0.0 and NaN as they are (the C
+    kernels' `v < 0 ? 0 : v`). Not np.maximum, whose sign of max(-0.0, 0) depends on the NumPy
+    version and the CPU (+0.0 with NumPy 2 on x86, -0.0 with 1.24 on armhf)."""
+    np.copyto(x, np.float32(0), where=x < 0)
+    return x
+
+
 def relu(x) -> np.ndarray:
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise, as PyTorch: relu(-0.0) is -0.0 and NaN stays NaN."""
     x = _activation(x)
-    return np.maximum(x, np.float32(0))
+    return _relu_inplace(x.copy())
 
 
 def clamp(x, lo=None, hi=None) -> np.ndarray:
@@ -279,7 +287,14 @@ def clamp(x, lo=None, hi=None) -> np.ndarray:
             raise ValueError(f"{name} must be finite or None, got {bound!r}")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"lo ({lo}) must not exceed hi ({hi})")
-    return np.clip(x, None if lo is None else np.float32(lo), None if hi is None else np.float32(hi))
+    # x < lo -> lo, x > hi -> hi, else x itself (-0.0 and NaN included), as PyTorch's clamp; np.clip's
+    # sign of an equal zero varies with the NumPy version and the bounds given.
+    out = x.copy()
+    if lo is not None:
+        np.copyto(out, np.float32(lo), where=x < np.float32(lo))
+    if hi is not None:
+        np.copyto(out, np.float32(hi), where=out > np.float32(hi))
+    return out
 
 
 SIGN_ZERO = ("zero", "one", "minus_one")
