@@ -4,6 +4,7 @@ import itertools
 import pytest
 
 import xnorinfer
+from xnorinfer import _runtime
 
 ISAS = xnorinfer.available_isas()
 THREADS = (1, 2)
@@ -12,7 +13,7 @@ THREADS = (1, 2)
 @contextlib.contextmanager
 def kernel_config(isa, threads):
     """Run the body with one instruction set forced and a thread count, then restore both."""
-    old_isa, old_threads = xnorinfer.get_isa(), xnorinfer.get_num_threads()
+    old_isa, old_threads = xnorinfer.get_isa(), _runtime._thread_setting()
     xnorinfer.set_isa(isa)
     xnorinfer.set_num_threads(threads)
     try:

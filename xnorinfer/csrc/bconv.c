@@ -311,6 +311,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
      * chunks of the same pixels would write the same lines of packed words at the same time. */
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
+        xi_note_team();
         const int64_t chunk = (task / pixel_tiles) % chunks;
         const int64_t tile = (task % pixel_tiles + chunk * pixel_tiles / chunks) % pixel_tiles;
         const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
@@ -395,6 +396,7 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
     for (int64_t task = 0; task < ntasks; ++task) {
+        xi_note_team();
         const thread_scratch *ts = &team.threads[xi_thread_id()];
         const int64_t img = task / pixel_tiles, p0 = task % pixel_tiles * PIXEL_TILE, row0 = img * npix + p0;
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
