@@ -147,7 +147,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     (void)nthreads;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ngroups > 1 && npix * o_pad * depth > 200000)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
         if (!patch) {
 #pragma omp atomic write
             failed = 1;
@@ -169,7 +169,6 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                 }
             }
         }
-        free(patch);
     }
     return failed ? -1 : nans ? -2 : 0;
 }
@@ -254,8 +253,8 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
     int failed = 0;
 #pragma omp parallel num_threads(nbands) if (nbands > 1)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
-        float *buf = (float *)malloc(sizeof(float) * (size_t)(capacity * row_floats));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *buf = (float *)xi_scratch(XI_SCRATCH_EXTRA, sizeof(float) * (size_t)(capacity * row_floats));
         if (!patch || !buf) {
 #pragma omp atomic write
             failed = 1;
@@ -287,8 +286,6 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
                                       x1[px] - x0[px], row_floats, g->o, g->o, 1.0f, out + (r * pwo + px) * g->o);
             }
         }
-        free(patch);
-        free(buf);
     }
     return failed ? -1 : 0;
 }
