@@ -29,13 +29,19 @@ static pool *get_pool(int create)
         this_pool = (pool *)calloc(1, sizeof(pool));
     return this_pool;
 }
-static void forget_pool(void) { this_pool = NULL; }
+static void forget_pool(void)
+{
+    this_pool = NULL;
+}
 #else
 #include <pthread.h>
 static pthread_key_t key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static int key_ok = 0;
-static void make_key(void) { key_ok = pthread_key_create(&key, pool_free) == 0; }
+static void make_key(void)
+{
+    key_ok = pthread_key_create(&key, pool_free) == 0;
+}
 static pool *get_pool(int create)
 {
     pthread_once(&key_once, make_key);
