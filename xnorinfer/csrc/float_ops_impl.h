@@ -144,7 +144,7 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t ngroups = (npix + XI_CONV_PX - 1) / XI_CONV_PX;
     int64_t nans = 0;
     int failed = 0;
-    (void)nthreads;
+    (void)nthreads, (void)o_pad; /* read only by the OpenMP pragma */
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ngroups > 1 && npix * o_pad * depth > 200000)
     {
         float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
