@@ -1,9 +1,19 @@
 import contextlib
 import itertools
+import os
 
 import pytest
+from hypothesis import settings
 
 import xnorinfer
+from xnorinfer import _runtime
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "dev" (the default: random examples, and the
+# example database replays failures) or "ci" (derandomized: the same examples on every run, no
+# database). Each test's own @settings (max_examples) still applies.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ISAS = xnorinfer.available_isas()
 THREADS = (1, 2)
@@ -12,7 +22,7 @@ THREADS = (1, 2)
 @contextlib.contextmanager
 def kernel_config(isa, threads):
     """Run the body with one instruction set forced and a thread count, then restore both."""
-    old_isa, old_threads = xnorinfer.get_isa(), xnorinfer.get_num_threads()
+    old_isa, old_threads = xnorinfer.get_isa(), _runtime._thread_setting()
     xnorinfer.set_isa(isa)
     xnorinfer.set_num_threads(threads)
     try:

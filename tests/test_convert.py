@@ -50,6 +50,7 @@ def assert_logits_equal(engine, reference, rtol=1e-5):
 
 # ---- ReActNet-A ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_reactnet_a_official_size_on_the_grid(tmp_path):
     model = ref.ReActNetA()
     ref.gridify_(model, seed=0)
@@ -106,6 +107,8 @@ XNOR_CASES = {
     "alexnet": (lambda bin_act: ref.AlexNetXNOR(num_classes=10, binary_activations=bin_act), "alexnet",
                 (1, 3, 227, 227)),
 }
+# AlexNet's 227x227 input makes its cases the slow ones (pytest -m "not slow" skips them).
+XNOR_PARAMS = [pytest.param(case, marks=pytest.mark.slow) if case == "alexnet" else case for case in XNOR_CASES]
 
 
 def reference_binarized(model, centered):
@@ -114,7 +117,7 @@ def reference_binarized(model, centered):
     return binarized
 
 
-@pytest.mark.parametrize("case", list(XNOR_CASES))
+@pytest.mark.parametrize("case", XNOR_PARAMS)
 @pytest.mark.parametrize("binary_activations", [True, False], ids=["xnor", "bwn"])
 def test_xnor_nets_on_the_grid(tmp_path, case, binary_activations):
     make, kind, shape = XNOR_CASES[case]
@@ -128,7 +131,7 @@ def test_xnor_nets_on_the_grid(tmp_path, case, binary_activations):
     assert_logits_equal(engine.predict(x.numpy()), torch_logits(reference_binarized(model, False), x))
 
 
-@pytest.mark.parametrize("case", list(XNOR_CASES))
+@pytest.mark.parametrize("case", XNOR_PARAMS)
 @pytest.mark.parametrize("binary_activations", [True, False], ids=["xnor", "bwn"])
 def test_xnor_nets_layer_by_layer(tmp_path, case, binary_activations):
     make, kind, shape = XNOR_CASES[case]

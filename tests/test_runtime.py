@@ -1,10 +1,16 @@
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import xnorinfer
+from xnorinfer import _runtime
+
+CIFAR = Path(__file__).resolve().parents[1] / "weights" / "cifar10_reactnet.xnr"
 
 
 def run_python(code, **env):
@@ -73,3 +79,92 @@ def test_set_num_threads_round_trips_and_validates():
                 xnorinfer.set_num_threads(bad)
     finally:
         xnorinfer.set_num_threads(old)
+
+
+# ---- threads follow OpenMP (and threadpoolctl) unless pinned --------------------------------------
+
+THREADPOOL_SCRIPT = """
+import sys
+import numpy as np
+import xnorinfer
+from xnorinfer import _core
+from threadpoolctl import threadpool_limits
+
+model = xnorinfer.load(sys.argv[1])
+x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
+
+def report():  # the count the kernels are given, and the team the last binary convolution ran on
+    model.predict(x)
+    print(xnorinfer.get_num_threads(), _core.last_team_size())
+
+report()
+with threadpool_limits(limits=1, user_api="openmp"):
+    report()
+    xnorinfer.set_num_threads(2)  # a pin wins over the limit
+    report()
+    xnorinfer.set_num_threads(None)
+    report()
+report()
+"""
+
+
+def _openmp_build():
+    return "openmp    enabled" in run_python("import xnorinfer; xnorinfer.show_config()").stdout
+
+
+def test_threadpoolctl_limits_the_kernels_unless_pinned(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    if not _openmp_build():
+        pytest.skip("a build without OpenMP runs on one thread")
+    script = tmp_path / "limits.py"
+    script.write_text(THREADPOOL_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    result = subprocess.run([sys.executable, str(script), str(CIFAR)], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:5] == ["2 2", "1 1", "2 2", "1 1", "2 2"]
+
+
+def test_omp_num_threads_sets_the_team_of_an_unpinned_run(tmp_path):
+    if not _openmp_build():
+        pytest.skip("a build without OpenMP runs on one thread")
+    script = tmp_path / "limits.py"
+    script.write_text(THREADPOOL_SCRIPT.split("report()\nwith")[0] + "report()\n")
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        result = subprocess.run([sys.executable, str(script), str(CIFAR)], capture_output=True, text=True,
+                                timeout=120, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [threads, threads]
+
+
+def test_set_num_threads_none_unpins():
+    old = _runtime._thread_setting()
+    try:
+        xnorinfer.set_num_threads(1)
+        assert _runtime._thread_setting() == 1
+        xnorinfer.set_num_threads(None)
+        assert _runtime._thread_setting() is None
+        assert xnorinfer.get_num_threads() >= 1
+    finally:
+        xnorinfer.set_num_threads(old)
+
+
+def test_threadpoolctl_sees_the_libgomp_the_extension_links():
+    if not _openmp_build():
+        pytest.skip("a build without OpenMP has no OpenMP runtime")
+    ldd = shutil.which("ldd")
+    if ldd is None or sys.platform != "linux":
+        pytest.skip("needs ldd (Linux)")
+    from xnorinfer import _core
+
+    linked = [line.split("=>")[1].split("(")[0].strip() for line in
+              subprocess.run([ldd, _core.__file__], capture_output=True, text=True).stdout.splitlines()
+              if "omp" in line and "=>" in line]
+    assert linked, "the extension links no OpenMP runtime"
+    result = run_python("import json, xnorinfer, threadpoolctl; "
+                        "print(json.dumps([i['filepath'] for i in threadpoolctl.threadpool_info() "
+                        "if i['user_api'] == 'openmp']))")
+    assert result.returncode == 0, result.stderr
+    seen = {os.path.realpath(p) for p in json.loads(result.stdout)}
+    assert {os.path.realpath(p) for p in linked} <= seen

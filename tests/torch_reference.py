@@ -11,19 +11,15 @@ The models (ReActNetA, ReActNet18, NIN, LeNet5, AlexNetXNOR; see their list and 
 benchmark finds them in an installed package; they are re-exported here.
 
 Helpers: ``xnor_binarize_``, ``randomize_``, ``gridify_`` / ``grid_input`` (parameters and inputs on a
-dyadic grid so float32 results can be compared exactly), ``exactness_report`` (checks that claim for
-one input) and ``save_like_training``.
+dyadic grid so float32 results can be compared exactly) and ``save_like_training``.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 from collections import OrderedDict
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from xnorinfer.testing.torch_models import *  # noqa: F401,F403  -- the models themselves
 from xnorinfer.testing.torch_models import (  # noqa: F401  -- private helpers the grid code and tests use
@@ -196,164 +192,6 @@ def grid_input(shape, seed):
     """float32 tensor of the given shape with values k/8, k an integer in [-16, 16]."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(-16, 17, tuple(shape), generator=gen).float() / 8
-
-
-def _low_log2(t):
-    """log2 of the finest lowest set bit among the nonzero finite values of t (None if none)."""
-    v = t.detach().double().flatten()
-    v = v[(v != 0) & torch.isfinite(v)]
-    if v.numel() == 0:
-        return None
-    mant, exp = torch.frexp(v.abs())
-    mi = (mant * 2.0 ** 53).long()
-    return ((mi & -mi).double().log2() + exp.double() - 53).min().item()
-
-
-def _grid_bits(t, low=None):
-    """Mantissa bits needed to hold every value of t on one common dyadic grid: log2(max |t|) minus
-    log2(grid step), the step being the finest lowest set bit of t unless ``low`` (its log2) is given.
-    None when t holds no nonzero finite value."""
-    low = _low_log2(t) if low is None else low
-    v = t.detach().double().abs()
-    v = v[torch.isfinite(v)]
-    if low is None or v.numel() == 0 or v.max() == 0:
-        return None
-    return int(math.floor(v.max().log2().item()) - low) + 1
-
-
-def _accum_bits(mod, x):
-    """Worst case over all summation orders of a float Conv2d/Linear/average pool: bits of
-    sum(|products|) on the grid of the products (None when the layer sees no nonzero input)."""
-    x = x.detach()
-    lx = _low_log2(x)
-    if lx is None:
-        return None
-    if isinstance(mod, (nn.Conv2d, nn.Linear)):
-        lw = _low_log2(mod.weight)
-        if lw is None:
-            return None
-        if isinstance(mod, nn.Conv2d):
-            s = F.conv2d(x.abs(), mod.weight.abs(), None, mod.stride, mod.padding, mod.dilation,
-                         mod.groups)
-        else:
-            s = F.linear(x.abs(), mod.weight.abs())
-        low = lx + lw
-        if mod.bias is not None:
-            s = s + mod.bias.abs().view(1, -1, *([1] * (s.dim() - 2)))
-            lb = _low_log2(mod.bias)
-            low = low if lb is None else min(low, lb)
-        return _grid_bits(s, low)
-    if isinstance(mod, nn.AvgPool2d):
-        k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
-        return _grid_bits(F.avg_pool2d(x.abs(), mod.kernel_size, mod.stride, mod.padding) * k * k, lx)
-    if isinstance(mod, nn.AdaptiveAvgPool2d):
-        return _grid_bits(x.abs().sum(dim=(2, 3)), lx)
-    return None
-
-
-def _feeds_sign_only(model):
-    """Names of Sequential entries whose successor is a binarizing BinConv2d (BN -> sign)."""
-    names = set()
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Sequential):
-            kids = list(mod.named_children())
-            for (n, _), (_, nxt) in zip(kids, kids[1:]):
-                if isinstance(nxt, BinConv2d) and nxt.binary_activation:
-                    names.add(f"{name}.{n}" if name else n)
-    return names
-
-
-@torch.no_grad()
-def exactness_report(model, x):
-    """Check, for one input, that the float32 forward of ``model`` (eval) is exact.
-
-    Runs the model in float32 and a float64 copy side by side, recording every leaf module's output
-    and every sign input.  The copy's BNs divide by exactly the float32 sqrt(var + eps) (eps 0,
-    running_var = that root squared), i.e. the ideal BN an engine computes when sqrt is exact.
-    Outputs that only feed a sign (move11/move21/move0, a binarizing BinConv2d's ``bn``) are checked
-    through their sign decisions only.  Returns a dict:
-      ``exact``: output_exact, no inexact module, no sign mismatch, no sign input equal to 0;
-      ``any_order``: exact, and max_bits and accum_bits <= 24, so no float32 summation order or
-        fusion of these ops can round (the conditions are tensor-wide, hence conservative);
-      ``output_exact``: float32 output == float64 output (the latter representable in float32);
-      ``inexact``: names of modules whose float64 output differs from the float32 one;
-      ``sign_only_inexact``: the same for modules whose output only feeds a BN -> sign (NIN's
-        AvgPool2d(3) divides by 9: with ``gridify_`` the BN -> sign thresholds sit >= ~2^-12 away from
-        any pooled value, far beyond a float32 rounding of it, so these do not count against exact);
-      ``max_bits``: the most mantissa bits a recorded module output needs on a common grid;
-      ``accum_bits``: the most bits a float conv/linear/average pool needs for sum(|terms|) on the
-        grid of its terms (a bound on every partial sum, in any order);
-      ``min_sign_input``: the smallest |value| reaching a sign;
-      ``sign_mismatch``: number of sign decisions that differ between float32 and float64.
-    """
-    m32 = model.eval()
-    m64 = copy.deepcopy(model).double().eval()
-    for bn in m64.modules():
-        if isinstance(bn, _BN_TYPES) and bn.running_var is not None:
-            std = torch.sqrt(bn.running_var.float() + bn.eps).double()
-            bn.running_var.copy_(std * std)
-            bn.eps = 0.0
-
-    def record(net, accum=None):
-        outs, signs = OrderedDict(), []
-        handles = []
-        for name, mod in net.named_modules():
-            if isinstance(mod, BinaryActivation):
-                handles.append(mod.register_forward_pre_hook(
-                    lambda _m, inp: signs.append(inp[0].detach().clone())))
-            elif isinstance(mod, BinConv2d) and mod.binary_activation:
-                handles.append(mod.bn.register_forward_hook(
-                    lambda _m, _i, out: signs.append(out.detach().clone())))
-            if accum is not None and isinstance(mod, (nn.Conv2d, nn.Linear, nn.AvgPool2d,
-                                                      nn.AdaptiveAvgPool2d)):
-                handles.append(mod.register_forward_pre_hook(
-                    lambda m_, inp: accum.append(_accum_bits(m_, inp[0]))))
-            parent, _, leaf = name.rpartition(".")
-            sign_only = (leaf in _SIGN_FEEDING_BIASES
-                         or (leaf == "bn" and isinstance(net.get_submodule(parent), BinConv2d)
-                             and net.get_submodule(parent).binary_activation))
-            if len(list(mod.children())) == 0 and not sign_only:
-                def hook(_m, _i, out, name=name):
-                    key, k = name, 1
-                    while key in outs:
-                        k += 1
-                        key = f"{name}#{k}"
-                    outs[key] = out.detach().clone()
-                handles.append(mod.register_forward_hook(hook))
-        return outs, signs, handles
-
-    accum = []
-    o32, s32, h32 = record(m32)
-    o64, s64, h64 = record(m64, accum)
-    try:
-        y32 = m32(x.float())
-        y64 = m64(x.double())
-    finally:
-        for h in h32 + h64:
-            h.remove()
-    inexact = [k for k in o64 if not torch.equal(o64[k].float().double(), o64[k])
-               or not torch.equal(o64[k].float(), o32[k])]
-    feeds_sign = _feeds_sign_only(model)
-    sign_only_inexact = [k for k in inexact if k.split("#")[0] in feeds_sign]
-    inexact = [k for k in inexact if k not in sign_only_inexact]
-    bits = [b for b in (_grid_bits(t) for k, t in o64.items()
-                        if k not in inexact and k not in sign_only_inexact) if b is not None]
-    accum = [b for b in accum if b is not None]
-    min_sign = min((t.abs().min().item() for t in s64), default=float("inf"))
-    mismatch = sum(int((torch.sign(a.double()) != torch.sign(b)).sum()) for a, b in zip(s32, s64))
-    output_exact = bool(torch.equal(y64.float().double(), y64) and torch.equal(y64.float(), y32))
-    rep = {
-        "output_exact": output_exact,
-        "inexact": inexact,
-        "sign_only_inexact": sign_only_inexact,
-        "max_bits": max(bits, default=0),
-        "accum_bits": max(accum, default=0),
-        "min_sign_input": min_sign,
-        "sign_mismatch": mismatch,
-    }
-    rep["exact"] = output_exact and not inexact and mismatch == 0 and min_sign > 0
-    rep["any_order"] = rep["exact"] and rep["max_bits"] <= 24 and rep["accum_bits"] <= 24
-    return rep
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ cdef extern from "csrc/threads.h":
     int xi_openmp_enabled()
     int xi_get_num_threads()
     void xi_set_num_threads(int n)
+    int xi_get_thread_pin()
+    int xi_last_team_size()
     void xi_after_fork_in_child()
     int xi_is_forked_child()
 
@@ -138,6 +140,12 @@ def get_num_threads():
 
 def set_num_threads(int n):
     xi_set_num_threads(n)
+
+def get_thread_pin():
+    return xi_get_thread_pin()
+
+def last_team_size():
+    return xi_last_team_size()
 
 def after_fork_in_child():
     xi_after_fork_in_child()

@@ -40,16 +40,26 @@ def set_isa(name: str) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels use. Defaults to OpenMP's default, which honours OMP_NUM_THREADS; 1 in
-    a process made by fork() (see _after_fork_in_child)."""
+    """Threads the kernels use: the count set_num_threads pinned, else OpenMP's, read on every call
+    (so OMP_NUM_THREADS and threadpoolctl's threadpool_limits(user_api="openmp") take effect); 1
+    in a process made by fork() (see _after_fork_in_child)."""
     return _core.get_num_threads()
 
 
-def set_num_threads(n: int) -> None:
-    """Set the threads the kernels use (1 without OpenMP, and in a forked child)."""
+def set_num_threads(n: int | None) -> None:
+    """Pin the threads the kernels use (1 without OpenMP, and in a forked child); None unpins,
+    so that the count follows OpenMP's (and threadpoolctl's limits) again."""
+    if n is None:
+        _core.set_num_threads(0)
+        return
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of threads must be an int >= 1, got {n!r}")
+        raise ValueError(f"the number of threads must be an int >= 1 (or None), got {n!r}")
     _core.set_num_threads(n)
+
+
+def _thread_setting() -> int | None:
+    """What set_num_threads was last given (None: unpinned), to restore it later."""
+    return _core.get_thread_pin() or None
 
 
 # ---- fork ---------------------------------------------------------------------------------------

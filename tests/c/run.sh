@@ -17,6 +17,20 @@ flags=(-O2 -std=c11 -fno-trapping-math -ffp-contract=off -fopenmp -Wall -Wextra 
 gcc "${flags[@]}" -g -fsanitize=address,undefined -fno-sanitize-recover=all \
     "$here/kernel_check.c" "$src"/*.c -o "$out/check-native"
 echo "x86-64 (ASan+UBSan): $("$out/check-native" "$cases")"
+# The same sources -Wall -Wextra -Werror clean with clang too (with OpenMP: needs libomp-dev), and
+# without OpenMP (clang; gcc then warns only that it ignores the pragmas).
+if command -v clang >/dev/null; then
+    no_omp=()
+    for f in "${flags[@]}"; do [ "$f" = -fopenmp ] || no_omp+=("$f"); done
+    clang "${no_omp[@]}" -fsyntax-only "$here/kernel_check.c" "$src"/*.c
+    if echo '#include <omp.h>' | clang -fopenmp -x c -fsyntax-only - 2>/dev/null; then
+        clang "${flags[@]}" -fsyntax-only "$here/kernel_check.c" "$src"/*.c && echo "clang: no warnings"
+    else
+        echo "clang: no warnings without OpenMP (with it skipped: no omp.h for clang, apt install libomp-dev)"
+    fi
+else
+    echo "clang: skipped (not installed)"
+fi
 
 find_tool() { # the first of the given commands that exists
     for t in "$@"; do command -v "$t" >/dev/null && { echo "$t"; return 0; }; done

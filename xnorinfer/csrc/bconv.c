@@ -7,6 +7,7 @@
 #include "bitpack.h"
 #include "bconv_epilogue.h"
 #include "popcount.h"
+#include "scratch.h"
 #include "threads.h"
 
 enum {
@@ -70,34 +71,29 @@ typedef struct {
     float *out;
     int og, taps, paired;
     int64_t gw, xw, k, nblk; /* k: words per row of the GEMM */
-    float *unit; /* owned: the substitutes, or NULL */
 } conv_job;
 
-static int job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
-                    const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int packs)
+/* unit: room for 2 * g->o floats, the substitutes (the caller's scratch). */
+static void job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
+                     const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int packs, float *unit)
 {
     j->g = g, j->x = x, j->blocked = blocked, j->tap_popcount = tap_popcount, j->ep = *ep, j->out = out;
     j->og = g->o / g->groups, j->taps = g->kh * g->kw;
     j->paired = xi_bconv_paired_taps(g->c / g->groups, g->kh, g->kw);
     j->gw = xi_words_for(g->c / g->groups), j->xw = g->groups * j->gw;
     j->k = row_words(g->c / g->groups, g->kh, g->kw), j->nblk = blocks_for(j->og);
-    j->unit = NULL;
     if (!ep->scale || !ep->bias || (packs && !ep->pack_bias)) {
-        j->unit = (float *)malloc((size_t)g->o * 2 * sizeof(float));
-        if (!j->unit)
-            return -1;
         for (int c = 0; c < g->o; ++c)
-            j->unit[c] = 1.0f, j->unit[g->o + c] = 0.0f;
-        j->ep.scale = ep->scale ? ep->scale : j->unit;
-        j->ep.bias = ep->bias ? ep->bias : j->unit + g->o;
-        j->ep.pack_bias = ep->pack_bias ? ep->pack_bias : j->unit + g->o;
+            unit[c] = 1.0f, unit[g->o + c] = 0.0f;
+        j->ep.scale = ep->scale ? ep->scale : unit;
+        j->ep.bias = ep->bias ? ep->bias : unit + g->o;
+        j->ep.pack_bias = ep->pack_bias ? ep->pack_bias : unit + g->o;
     }
-    return 0;
 }
 
-/* One thread's scratch for tiles of PIXEL_TILE rows, carved from an allocation of its own with a
- * gap of LINE_GAP bytes on either side, so that no two threads ever write the same cache line (each
- * tile rewrites all of it: shared lines would bounce between the cores). */
+/* One thread's scratch for tiles of PIXEL_TILE rows, carved from its own per-thread buffer
+ * (scratch.h) with a gap of LINE_GAP bytes on either side, so that no two threads ever write the
+ * same cache line (each tile rewrites all of it: shared lines would bounce between the cores). */
 typedef struct {
     const uint64_t **ptrs;      /* PIXEL_TILE * max_taps input pointers */
     const uint64_t **pair_rows; /* PIXEL_TILE pointers to ... */
@@ -107,43 +103,32 @@ typedef struct {
     int *valid;                 /* valid taps per row */
     float *values;              /* one row's values when there is no float output */
     float *tile_values;         /* a block's first convolution's values: PIXEL_TILE * block channels */
-    void *allocation;
 } thread_scratch;
 
 enum { LINE_GAP = 128 }; /* two cache lines: some CPUs fetch lines in pairs */
 
-/* What the threads of one call share: this CPU's kernels, the words a padded tap reads, and one
- * scratch per thread for convolutions with at most max_taps taps and ldc counts per row (and, for
- * a block, block_channels channels in its first convolution's tile). */
+/* What the threads of one call share: this CPU's kernels, the words a padded tap reads, and the
+ * layout of each thread's scratch for convolutions with at most max_taps taps and ldc counts per
+ * row (and, for a block, block_channels channels in its first convolution's tile). */
 typedef struct {
     xi_bgemm_fn bgemm;
     xi_epilogue_fn epilogue;
-    thread_scratch *threads;
-    uint64_t *zeros;
-    int nthreads, max_taps, ldc;
+    const uint64_t *zeros;
+    int max_taps, ldc;
+    size_t sizes[8], total;
 } team_scratch;
-
-static void team_free(team_scratch *t)
-{
-    for (int i = 0; t->threads && i < t->nthreads; ++i)
-        free(t->threads[i].allocation);
-    free(t->threads), free(t->zeros);
-}
 
 /* `bytes` rounded up to whole cache lines, so each array of a scratch starts on a line of its own. */
 static size_t lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int64_t zero_words, int block_channels)
+/* zeros: zero_words words of zeros (the caller's scratch, set here). */
+static void team_init(team_scratch *t, int max_taps, int ldc, uint64_t *zeros, int64_t zero_words, int block_channels)
 {
     t->bgemm = xi_bgemm_for(xi_isa_get());
     t->epilogue = xi_epilogue_for(xi_isa_get());
-    t->nthreads = nthreads, t->max_taps = max_taps, t->ldc = ldc;
-    t->threads = (thread_scratch *)calloc((size_t)nthreads, sizeof(thread_scratch));
-    t->zeros = (uint64_t *)calloc((size_t)(zero_words > 0 ? zero_words : 1), sizeof(uint64_t));
-    if (!t->threads || !t->zeros) {
-        team_free(t);
-        return -1;
-    }
+    t->max_taps = max_taps, t->ldc = ldc;
+    memset(zeros, 0, (size_t)(zero_words > 0 ? zero_words : 1) * sizeof(uint64_t));
+    t->zeros = zeros;
     /* The arrays in order of their element size, each on whole lines. */
     const size_t sizes[] = {lines((size_t)PIXEL_TILE * max_taps * sizeof(uint64_t *)),
                             lines((size_t)PIXEL_TILE * sizeof(uint64_t *)),
@@ -153,26 +138,26 @@ static int team_alloc(team_scratch *t, int nthreads, int max_taps, int ldc, int6
                             lines((size_t)PIXEL_TILE * sizeof(int)),
                             lines((size_t)ldc * sizeof(float)),
                             lines((size_t)PIXEL_TILE * block_channels * sizeof(float))};
-    size_t total = 2 * LINE_GAP + 64; /* + 64: room to start the first array on a line */
+    t->total = 2 * LINE_GAP;
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); ++k)
-        total += sizes[k];
-    for (int i = 0; i < nthreads; ++i) {
-        thread_scratch *ts = &t->threads[i];
-        ts->allocation = malloc(total);
-        if (!ts->allocation) {
-            team_free(t);
-            return -1;
-        }
-        char *at = (char *)(((uintptr_t)ts->allocation + LINE_GAP + 63) / 64 * 64);
-        ts->ptrs = (const uint64_t **)at, at += sizes[0];
-        ts->pair_rows = (const uint64_t **)at, at += sizes[1];
-        ts->pairs = (uint64_t *)at, at += sizes[2];
-        ts->tile_signs = (uint64_t *)at, at += sizes[3];
-        ts->counts = (int32_t *)at, at += sizes[4];
-        ts->valid = (int *)at, at += sizes[5];
-        ts->values = (float *)at, at += sizes[6];
-        ts->tile_values = (float *)at;
-    }
+        t->total += t->sizes[k] = sizes[k];
+}
+
+/* The calling thread's scratch (its own buffer, 64-byte aligned); -1 when out of memory. */
+static int thread_scratch_get(const team_scratch *t, thread_scratch *ts)
+{
+    char *at = (char *)xi_scratch(XI_SCRATCH_THREAD, t->total);
+    if (!at)
+        return -1;
+    at += LINE_GAP;
+    ts->ptrs = (const uint64_t **)at, at += t->sizes[0];
+    ts->pair_rows = (const uint64_t **)at, at += t->sizes[1];
+    ts->pairs = (uint64_t *)at, at += t->sizes[2];
+    ts->tile_signs = (uint64_t *)at, at += t->sizes[3];
+    ts->counts = (int32_t *)at, at += t->sizes[4];
+    ts->valid = (int *)at, at += t->sizes[5];
+    ts->values = (float *)at, at += t->sizes[6];
+    ts->tile_values = (float *)at;
     return 0;
 }
 
@@ -276,9 +261,13 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
 int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocked,
                const int32_t *tap_popcount, const xi_epilogue *ep, float *out, int nthreads)
 {
-    conv_job j;
-    if (job_init(&j, g, x, blocked, tap_popcount, ep, out, ep->packed != NULL) != 0)
+    /* The call's shared scratch: the zero words of padded taps, then the epilogue's substitutes. */
+    const int64_t zero_words = xi_words_for(g->c / g->groups);
+    uint64_t *shared = (uint64_t *)xi_scratch(XI_SCRATCH_TEAM, (size_t)zero_words * 8 + (size_t)g->o * 2 * sizeof(float));
+    if (!shared)
         return -1;
+    conv_job j;
+    job_init(&j, g, x, blocked, tap_popcount, ep, out, ep->packed != NULL, (float *)(shared + zero_words));
     const int64_t nblk = j.nblk;
     const int64_t npix = g->ho * g->wo, pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE;
 
@@ -300,17 +289,20 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
 
     const int ldc = (int)(chunk_blocks * XI_BLOCK);
     team_scratch team;
-    if (team_alloc(&team, nthreads, j.taps, ldc, j.gw, 0) != 0) {
-        free(j.unit);
-        return -1;
-    }
-    int64_t nans = 0;
+    team_init(&team, j.taps, ldc, shared, zero_words, 0);
+    int64_t nans = 0, failed = 0;
 
     /* Tasks run pixel tiles innermost, so a thread's consecutive tasks (static schedule) share
      * their chunk of weights in cache. Each chunk starts at another tile: threads on different
      * chunks of the same pixels would write the same lines of packed words at the same time. */
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans, failed)
     for (int64_t task = 0; task < ntasks; ++task) {
+        thread_scratch ts;
+        xi_note_team();
+        if (thread_scratch_get(&team, &ts) != 0) {
+            ++failed;
+            continue;
+        }
         const int64_t chunk = (task / pixel_tiles) % chunks;
         const int64_t tile = (task % pixel_tiles + chunk * pixel_tiles / chunks) % pixel_tiles;
         const int grp = (int)((task / (pixel_tiles * chunks)) % g->groups);
@@ -319,13 +311,10 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
         const int64_t blk0 = chunk * chunk_blocks;
         const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
-        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team,
-                          &team.threads[xi_thread_id()]);
+        nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team, &ts);
     }
 
-    team_free(&team);
-    free(j.unit);
-    return nans ? -2 : 0;
+    return failed ? -1 : nans ? -2 : 0;
 }
 
 int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, int nrest, int nthreads)
@@ -360,18 +349,22 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
     g_first.out_stride = o;
     xi_epilogue ep_first = first->ep;
     ep_first.packed_words = words, ep_first.first_bit = 0; /* packed: set per tile */
+    /* The call's shared scratch: the zero words of padded taps, then each convolution's substitutes. */
+    const int64_t zero_words = xi_words_for(g->c);
+    size_t unit_floats = (size_t)o * 2;
+    for (int r = 0; r < nrest; ++r)
+        unit_floats += (size_t)rest[r].g.o * 2;
+    uint64_t *shared = (uint64_t *)xi_scratch(XI_SCRATCH_TEAM, (size_t)zero_words * 8 + unit_floats * sizeof(float));
+    if (!shared)
+        return -1;
+    float *unit = (float *)(shared + zero_words);
     conv_job jobs[1 + XI_BLOCK_MAX_REST];
-    int status = job_init(&jobs[0], &g_first, first->x, first->blocked, first->tap_popcount, &ep_first, NULL, 1);
+    job_init(&jobs[0], &g_first, first->x, first->blocked, first->tap_popcount, &ep_first, NULL, 1, unit);
+    unit += (size_t)o * 2;
     for (int r = 1; r <= nrest; ++r) {
         const xi_bconv_layer *L = &rest[r - 1];
-        jobs[r].unit = NULL;
-        if (status == 0)
-            status = job_init(&jobs[r], &L->g, NULL, L->blocked, L->tap_popcount, &L->ep, L->out, L->ep.packed != NULL);
-    }
-    if (status != 0) {
-        for (int r = 0; r <= nrest; ++r)
-            free(jobs[r].unit);
-        return status;
+        job_init(&jobs[r], &L->g, NULL, L->blocked, L->tap_popcount, &L->ep, L->out, L->ep.packed != NULL, unit);
+        unit += (size_t)L->g.o * 2;
     }
 
     /* Tasks are pixel tiles, each through every convolution of the block; conv_tile runs a
@@ -386,16 +379,18 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
         max_blocks = jobs[r].nblk > max_blocks ? jobs[r].nblk : max_blocks;
     const int ldc = (int)((max_blocks < MAX_CHUNK_BLOCKS ? max_blocks : MAX_CHUNK_BLOCKS) * XI_BLOCK);
     team_scratch team;
-    if (team_alloc(&team, nthreads, jobs[0].taps, ldc, jobs[0].gw, o) != 0) {
-        for (int r = 0; r <= nrest; ++r)
-            free(jobs[r].unit);
-        return -1;
-    }
-    int64_t nans = 0;
+    team_init(&team, jobs[0].taps, ldc, shared, zero_words, o);
+    int64_t nans = 0, failed = 0;
 
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans)
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1) reduction(+ : nans, failed)
     for (int64_t task = 0; task < ntasks; ++task) {
-        const thread_scratch *ts = &team.threads[xi_thread_id()];
+        thread_scratch scratch;
+        xi_note_team();
+        if (thread_scratch_get(&team, &scratch) != 0) {
+            ++failed;
+            continue;
+        }
+        const thread_scratch *ts = &scratch;
         const int64_t img = task / pixel_tiles, p0 = task % pixel_tiles * PIXEL_TILE, row0 = img * npix + p0;
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
         float *tile_values = ts->tile_values;
@@ -412,8 +407,5 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
         }
     }
 
-    team_free(&team);
-    for (int r = 0; r <= nrest; ++r)
-        free(jobs[r].unit);
-    return nans ? -2 : 0;
+    return failed ? -1 : nans ? -2 : 0;
 }

@@ -65,6 +65,7 @@ xi_pack_run_fn xi_pack_run_for(int isa)
 int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
                       uint64_t *out, int nthreads)
 {
+    (void)nthreads; /* read only by the OpenMP pragma */
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;
@@ -84,6 +85,7 @@ int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, in
 void xi_unpack_signs(const uint64_t *packed, int64_t npix, int c, int groups, float *out,
                      int nthreads)
 {
+    (void)nthreads; /* read only by the OpenMP pragma */
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 /* Lanes [k, end) of a word by the scalar packer's test: the ones after the last whole vector. */
-static inline __attribute__((always_inline)) int64_t pack_lanes(const float *x, const float *bias, int k, int end,
+static inline __attribute__((always_inline, unused)) int64_t pack_lanes(const float *x, const float *bias, int k, int end,
                                                                 const int le, uint64_t *word)
 {
     int64_t nans = 0;

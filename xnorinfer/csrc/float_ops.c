@@ -6,6 +6,7 @@
 
 #include "bitpack_impl.h"
 #include "isa.h"
+#include "scratch.h"
 #include "neon.h" /* XI_MCA_MARK, and the NEON build below */
 
 /* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */

@@ -148,10 +148,10 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
     const int64_t ngroups = (npix + XI_CONV_PX - 1) / XI_CONV_PX;
     int64_t nans = 0;
     int failed = 0;
-    (void)nthreads;
+    (void)nthreads, (void)o_pad; /* read only by the OpenMP pragma */
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ngroups > 1 && npix * o_pad * depth > 200000)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
         if (!patch) {
 #pragma omp atomic write
             failed = 1;
@@ -173,7 +173,6 @@ XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const 
                 }
             }
         }
-        free(patch);
     }
     return failed ? -1 : nans ? -2 : 0;
 }
@@ -260,8 +259,8 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
     int failed = 0;
 #pragma omp parallel num_threads(nbands) if (nbands > 1)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_CONV_PX * depth));
-        float *buf = (float *)malloc(sizeof(float) * (size_t)(capacity * row_floats));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *buf = (float *)xi_scratch(XI_SCRATCH_EXTRA, sizeof(float) * (size_t)(capacity * row_floats));
         if (!patch || !buf) {
 #pragma omp atomic write
             failed = 1;
@@ -293,8 +292,6 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
                                       x1[px] - x0[px], row_floats, g->o, g->o, 1.0f, out + (r * pwo + px) * g->o);
             }
         }
-        free(patch);
-        free(buf);
     }
     return failed ? -1 : 0;
 }

@@ -26,7 +26,7 @@ from ..ops import _validate
 from ..ops.binary import bind_bconv2d_block
 from ..ops.float_ops import bind_conv2d_max_pool
 from .ir import Graph, GraphError
-from .opset import OPS, infer_shapes, pack_zero_to
+from .opset import OPS, Bound, infer_shapes, pack_zero_to
 
 
 class Executor:
@@ -35,7 +35,7 @@ class Executor:
         self.infos = infer_shapes(graph)
         self._shape_cache = _LRU(MAX_CACHED_SHAPES)  # input shape -> tensor infos
         self._shape_cache[graph.input_shape] = self.infos
-        self._steps = [(node, OPS[node.op].compile(node), OPS[node.op].writes_into) for node in graph.nodes]
+        self._steps = [(node, OPS[node.op].compile(node)) for node in graph.nodes]
         last_read = {}
         for i, node in enumerate(graph.nodes):
             for name in node.inputs:
@@ -288,7 +288,7 @@ class _Plan:
         self.steps = []
         bound = {}  # the bound calls of blocks' convolutions, by node name
         in_block = {name for rest, _ in blocks.values() for name in rest} | set(blocks)
-        for node, run, writes_into in executor._steps:
+        for node, run in executor._steps:
             name = node.output
             fused = {}
             if name in packs_of:  # this conv writes (its words of) the packer's output too
@@ -306,7 +306,7 @@ class _Plan:
             if name in executor._inplace or name in fused_packs:
                 call = _nothing  # its output is written already; the step stays for timings
             else:
-                call = _bind(run, writes_into, [buffers[i] for i in node.inputs], buffers[name], fused)
+                call = _bind(run, [buffers[i] for i in node.inputs], buffers[name], fused)
             if node.name in in_block:
                 bound[node.name] = call
             self.steps.append((node.name, name, call))
@@ -407,10 +407,8 @@ def _bind_conv_pool(conv, rest):
     return bind_conv2d_max_pool(conv, rest[0])
 
 
-def _bind(run, writes_into, inputs, out, fused):
+def _bind(run, inputs, out, fused):
     """A no-argument call computing the layer into out (and the fused packer's words)."""
-    if hasattr(run, "bind"):
+    if isinstance(run, Bound):
         return run.bind(inputs, out, **fused)
-    if writes_into:
-        return lambda: run(*inputs, out=out)
     return lambda: np.copyto(out, run(*inputs))

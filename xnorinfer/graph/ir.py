@@ -69,9 +69,6 @@ class Graph:
     def producer(self) -> dict[str, Node]:
         return {node.output: node for node in self.nodes}
 
-    def param_count(self) -> int:
-        return sum(int(p.size) for node in self.nodes for p in node.params.values())
-
 
 class GraphBuilder:
     """Appends nodes with unique names; used by the converters."""

@@ -95,21 +95,30 @@ class OpSpec:
     required: tuple[str, ...]            # parameter names
     optional: tuple[str, ...]
     infer: Callable[[Node, list[TensorInfo]], TensorInfo]
-    # compile(node) -> run(*inputs, out=None) -> array. A run may also have run.bind(inputs, out)
-    # -> a no-argument callable computing into out: the executor binds each layer once per input
-    # shape (arguments checked once) and then calls only that.
+    # compile(node) -> run(*inputs) -> array, or a Bound: bind(inputs, out, **fused) -> a
+    # no-argument callable computing into out. The executor binds each layer once per input shape
+    # (arguments checked once) and then calls only that.
     compile: Callable[[Node], Callable]
-    writes_into: tuple = ()              # (dtype,) if run() accepts a preallocated `out`
     attrs: dict = field(default_factory=dict)  # name -> Attr: every attribute the op knows
 
 
 OPS: dict[str, OpSpec] = {}
 
 
-def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), writes_into=(), attrs=None):
-    """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run; attrs:
-    {name: Attr} (an attribute not listed is refused)."""
-    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, writes_into, dict(attrs or {}))
+class Bound:
+    """What compile returns for an op that computes into a preallocated output: bind(inputs, out,
+    **fused) -> a no-argument callable."""
+
+    __slots__ = ("bind",)
+
+    def __init__(self, bind):
+        self.bind = bind
+
+
+def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), attrs=None):
+    """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run or Bound;
+    attrs: {name: Attr} (an attribute not listed is refused)."""
+    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, dict(attrs or {}))
 
 
 # ---- attribute and parameter helpers -----------------------------------------------------------
@@ -228,15 +237,10 @@ def _compile_conv(node):
     p, a = node.params, node.attrs
     args = dict(bias=p.get("bias"), stride=_attr(node, "stride"), padding=_attr(node, "padding"),
                 groups=_attr(node, "groups"), scale=p.get("scale"), relu=_attr(node, "relu"))
-
-    def run(x, out=None):
-        return ops.conv2d(x, p["weight"], **args)
-    run.bind = lambda ins, out, **fused: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args, **fused)[0]
-    return run
+    return Bound(lambda ins, out, **fused: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args, **fused)[0])
 
 
 register("conv2d", _infer_conv, _compile_conv, required=["weight"], optional=["scale", "bias"],
-         writes_into=(np.float32,),
          attrs={"stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)})
 
 
@@ -249,14 +253,10 @@ def _infer_dense(node, ins):
 
 def _compile_dense(node):
     weight, bias = ops.float_ops.DenseWeights(node.params["weight"]), node.params.get("bias")
-
-    def run(x, out=None):
-        return ops.dense(x, weight, bias)
-    run.bind = lambda ins, out: ops.float_ops.bind_dense(ins[0], weight, bias, out)[0]
-    return run
+    return Bound(lambda ins, out: ops.float_ops.bind_dense(ins[0], weight, bias, out)[0])
 
 
-register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["bias"], writes_into=(np.float32,))
+register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["bias"])
 
 
 # ---- BWN: float activations, 1-bit weights -------------------------------------------------------
@@ -276,17 +276,11 @@ def _compile_bwn_conv(node):
     p, a = node.params, node.attrs
     weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], _attr(node, "groups"))
     args = (p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
-
-    def run(x, out=None):
-        call, out = ops.bwn.bind_bwn_conv2d(x, weights, *args, out=out)
-        call()
-        return out
-    run.bind = lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0]
-    return run
+    return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0])
 
 
 register("bwn_conv2d", _infer_bwn_conv, _compile_bwn_conv,
-         required=["weight_bits", "alpha"], optional=["bias"], writes_into=(np.float32,),
+         required=["weight_bits", "alpha"], optional=["bias"],
          attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS})
 
 
@@ -302,17 +296,11 @@ def _infer_bwn_dense(node, ins):
 def _compile_bwn_dense(node):
     p = node.params
     weights = ops.BWNDenseWeights(p["weight_bits"], p["alpha"], node.attrs["in_features"])
-
-    def run(x, out=None):
-        call, out = ops.bwn.bind_bwn_dense(x, weights, p.get("bias"), out)
-        call()
-        return out
-    run.bind = lambda ins, out: ops.bwn.bind_bwn_dense(ins[0], weights, p.get("bias"), out)[0]
-    return run
+    return Bound(lambda ins, out: ops.bwn.bind_bwn_dense(ins[0], weights, p.get("bias"), out)[0])
 
 
 register("bwn_dense", _infer_bwn_dense, _compile_bwn_dense,
-         required=["weight_bits", "alpha"], optional=["bias"], writes_into=(np.float32,), attrs={"in_features": Int()})
+         required=["weight_bits", "alpha"], optional=["bias"], attrs={"in_features": Int()})
 
 
 # ---- binary layers ------------------------------------------------------------------------------
@@ -335,14 +323,10 @@ def pack_zero_to(node) -> str:
 
 def _compile_pack(node):
     bias, groups, mode = node.params.get("bias"), _attr(node, "groups"), _attr(node, "zero_to")
-
-    def run(x, out=None):
-        return ops.pack_signs(x, bias, groups, out=out, zero_to=mode)
-    run.bind = lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out, zero_to=mode)[0]
-    return run
+    return Bound(lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out, zero_to=mode)[0])
 
 
-register("pack_signs", _infer_pack, _compile_pack, optional=["bias"], writes_into=(np.uint64,),
+register("pack_signs", _infer_pack, _compile_pack, optional=["bias"],
          attrs={"groups": GROUPS, "zero_to": Choice(ops.binary.ZERO_TO, "one")})
 
 
@@ -373,16 +357,12 @@ def _compile_bconv(node):
     weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], _attr(node, "groups"))
     args = dict(stride=_attr(node, "stride"), padding=_attr(node, "padding"), pad_value=_attr(node, "pad_value"),
                 scale=p.get("scale"), bias=p.get("bias"), rprelu=_rprelu(node))
-
-    def run(x, residual=None, out=None):
-        return ops.bconv2d(x, weights, residual=residual, out=out, **args)
-    run.bind = lambda ins, out, **fused: ops.binary.bind_bconv2d(
-        ins[0], weights, residual=ins[1] if len(ins) > 1 else None, out=out, **args, **fused)[0]
-    return run
+    return Bound(lambda ins, out, **fused: ops.binary.bind_bconv2d(
+        ins[0], weights, residual=ins[1] if len(ins) > 1 else None, out=out, **args, **fused)[0])
 
 
 register("bconv2d", _infer_bconv, _compile_bconv, arity=(1, 2), required=["weight_bits"],
-         optional=["scale", "bias", *RPRELU], writes_into=(np.float32,),
+         optional=["scale", "bias", *RPRELU],
          attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS,
                 "pad_value": Choice(ops.binary.PAD_VALUES, "zero")})
 
@@ -547,10 +527,7 @@ def _infer_concat(node, ins):
 
 
 def _compile_concat(node):
-    def run(*xs, out=None):
-        return ops.concat(list(xs))
-    run.bind = lambda ins, out: lambda: np.concatenate(ins, axis=-1, out=out)
-    return run
+    return Bound(lambda ins, out: lambda: np.concatenate(ins, axis=-1, out=out))
 
 
 register("concat", _infer_concat, _compile_concat, arity=(2, 64))
@@ -577,32 +554,23 @@ def _pool(kind):
                       ceil_mode=_attr(node, "ceil_mode"))
         if kind == "avg":
             common["count_include_pad"] = _attr(node, "count_include_pad")
-
-        def run(x, out=None):
-            call, out = ops.float_ops.bind_pool2d(kind, x, k, out=out, **common)
-            call()
-            return out
-        run.bind = lambda ins, out: ops.float_ops.bind_pool2d(kind, ins[0], k, out=out, **common)[0]
-        return run
+        return Bound(lambda ins, out: ops.float_ops.bind_pool2d(kind, ins[0], k, out=out, **common)[0])
     return infer, compile_
 
 
 POOL_ATTRS = {"kernel": Ints(2, minimum=1), "stride": Ints(2, minimum=1, default=None),  # None: the kernel
               "padding": Ints(2, default=[0, 0]), "ceil_mode": Bool(False)}
-register("avg_pool2d", *_pool("avg"), writes_into=(np.float32,),
+register("avg_pool2d", *_pool("avg"),
          attrs=dict(POOL_ATTRS, count_include_pad=Bool(True)))
-register("max_pool2d", *_pool("max"), writes_into=(np.float32,), attrs=POOL_ATTRS)
+register("max_pool2d", *_pool("max"), attrs=POOL_ATTRS)
 
 
 def _compile_global_avg_pool(node):
-    def run(x, out=None):
-        return ops.global_avg_pool(x)
-    run.bind = lambda ins, out: ops.float_ops.bind_global_avg_pool(ins[0], out)[0]
-    return run
+    return Bound(lambda ins, out: ops.float_ops.bind_global_avg_pool(ins[0], out)[0])
 
 
 register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
-         _compile_global_avg_pool, writes_into=(np.float32,))
+         _compile_global_avg_pool)
 
 
 def _infer_flatten(node, ins):

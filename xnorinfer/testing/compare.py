@@ -336,7 +336,7 @@ class _kernels:
         self.isa, self.threads = isa, threads
 
     def __enter__(self):
-        self.old = _runtime.get_isa(), _runtime.get_num_threads()
+        self.old = _runtime.get_isa(), _runtime._thread_setting()
         _runtime.set_isa(self.isa)
         _runtime.set_num_threads(self.threads)
 
