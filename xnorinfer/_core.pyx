@@ -4,7 +4,7 @@
 Arguments arrive already validated by the Python layer (xnorinfer.ops): C-contiguous arrays of the
 right dtype and consistent shapes. Nothing here allocates outputs or checks shapes."""
 
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef extern from "csrc/isa.h":
@@ -102,8 +102,10 @@ cdef extern from "csrc/bwn.h":
                             uint64_t *panels) nogil
     int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
                       const float *bias, float *out, int nthreads) nogil
-    void xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint64_t *packed,
-                      const float *alpha, const float *bias, float *out, int nthreads) nogil
+    int64_t xi_bwn_dense_lane_words(int64_t inp, int64_t o)
+    void xi_bwn_dense_lanes(const uint64_t *packed, int64_t inp, int64_t o, uint32_t *lanes) nogil
+    int xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint32_t *lanes,
+                     const float *alpha, const float *bias, float *out, int nthreads) nogil
 
 
 # ---- CPU features and instruction-set selection -------------------------------------------------
@@ -376,11 +378,27 @@ def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint6
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
 
-def bwn_dense(const float[:, ::1] x not None, const uint64_t[:, ::1] packed not None, const float[::1] alpha not None,
+def bwn_dense_lane_words(int64_t inp, int64_t o):
+    return xi_bwn_dense_lane_words(inp, o)
+
+def bwn_dense_lanes(const uint64_t[:, ::1] packed not None, int64_t inp, uint32_t[::1] lanes not None):
+    """lanes = the (o, words) packed weights as csrc/bwn.h's dense lanes."""
+    cdef int64_t o = packed.shape[0]
+    if lanes.shape[0] != xi_bwn_dense_lane_words(inp, o) or packed.shape[1] != (inp + 63) // 64:
+        raise ValueError("bwn_dense_lanes: the arrays do not fit the weights' shape")
+    with nogil:
+        xi_bwn_dense_lanes(&packed[0, 0], inp, o, &lanes[0])
+
+def bwn_dense(const float[:, ::1] x not None, const uint32_t[::1] lanes not None, const float[::1] alpha not None,
               const float[::1] bias, float[:, ::1] out not None):
-    """out (n, o) = x (n, in) against packed (o, words) 1-bit weights, times alpha, plus bias."""
+    """out (n, o) = x (n, in) against the 1-bit weights' lanes (bwn_dense_lanes), times alpha, plus bias."""
+    if lanes.shape[0] != xi_bwn_dense_lane_words(x.shape[1], out.shape[1]):
+        raise ValueError("bwn_dense: the lanes do not fit the layer's shape")
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
+    cdef int status
     with nogil:
-        xi_bwn_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &packed[0, 0], &alpha[0], b, &out[0, 0],
-                     nthreads)
+        status = xi_bwn_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &lanes[0], &alpha[0], b, &out[0, 0],
+                              nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the BWN dense layer's tables")

@@ -392,6 +392,7 @@ static int check_bwn(int case_id)
     float *dx = random_floats(n * in, 0);
     uint64_t *wp = calloc((size_t)(o * kh * kw * gw), 8), *dw = calloc((size_t)(o * dwords), 8);
     uint64_t *panels = malloc(8 * (size_t)xi_bwn_conv_panel_words(c, groups, o, kh, kw));
+    uint32_t *lanes = malloc(4 * (size_t)xi_bwn_dense_lane_words(in, o));
     for (int j = 0; j < o; ++j) {
         alpha[j] = alpha[j] < 0 ? -alpha[j] : alpha[j];
         for (int t = 0; t < kh * kw; ++t)
@@ -403,6 +404,7 @@ static int check_bwn(int case_id)
                 dw[j * dwords + k / 64] |= 1ull << (k % 64);
     }
     xi_bwn_conv_panels(wp, c, groups, o, kh, kw, panels);
+    xi_bwn_dense_lanes(dw, in, o, lanes);
     const xi_bwn_geom g = {n, h, w, c, groups, o, kh, kw, sh, sw, pt, pl, ho, wo};
     float *got = malloc(4 * rows * o), *first = malloc(4 * rows * o), *dgot = malloc(4 * n * o), *dfirst = malloc(4 * n * o);
     int failures = 0, have_first = 0;
@@ -411,7 +413,7 @@ static int check_bwn(int case_id)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
             int bad = xi_bwn_conv2d(&g, x, panels, alpha, bias, got, threads) != 0;
-            xi_bwn_dense(n, in, o, dx, dw, alpha, bias, dgot, threads);
+            bad |= xi_bwn_dense(n, in, o, dx, lanes, alpha, bias, dgot, threads) != 0;
             if (!have_first) {
                 memcpy(first, got, 4 * rows * o), memcpy(dfirst, dgot, 4 * n * o), have_first = 1;
                 for (int64_t r = 0; r < rows && !bad; ++r)
@@ -456,7 +458,7 @@ static int check_bwn(int case_id)
             }
         }
     }
-    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(panels), free(got), free(first), free(dgot), free(dfirst);
+    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(panels), free(lanes), free(got), free(first), free(dgot), free(dfirst);
     return failures;
 }
 
