@@ -86,7 +86,6 @@ cdef extern from "csrc/float_ops.h":
     void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                    const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                    const float *divisor, const float *x, float *out, int nthreads) nogil
-    void xi_dense_panels(int64_t o, int64_t inp, const float *w, float *panels) nogil
     void xi_dense(int64_t n, int64_t inp, int64_t o, const float *x, const float *panels, const float *bias,
                   float *out, int nthreads) nogil
     void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads) nogil
@@ -327,23 +326,16 @@ def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1]
         xi_pool2d(is_max, x.shape[0], x.shape[1], x.shape[2], <int>x.shape[3], out.shape[1], out.shape[2],
                   &y0[0], &y1[0], &x0[0], &x1[0], &divisor[0], &x[0, 0, 0, 0], &out[0, 0, 0, 0], nthreads)
 
-def dense_panels(const float[:, ::1] w not None, float[::1] panels not None):
-    """panels (o * in) = the weights w (o, in) in xi_dense's layout (see csrc/float_ops.h)."""
-    if panels.shape[0] != w.shape[0] * w.shape[1]:
-        raise ValueError("dense_panels: panels must hold o * in floats")
-    with nogil:
-        xi_dense_panels(w.shape[0], w.shape[1], &w[0, 0], &panels[0])
-
-def dense(const float[:, ::1] x not None, const float[::1] panels not None, const float[::1] bias,
+def dense(const float[:, ::1] x not None, const float[:, ::1] w not None, const float[::1] bias,
           float[:, ::1] out not None):
-    """out = x @ w.T + bias, w given as dense_panels lays it out."""
-    if panels.shape[0] != x.shape[1] * out.shape[1] or out.shape[0] != x.shape[0] \
+    """out = x @ w.T + bias, w (o, in) row-major."""
+    if w.shape[0] != out.shape[1] or w.shape[1] != x.shape[1] or out.shape[0] != x.shape[0] \
             or (bias is not None and bias.shape[0] != out.shape[1]):
-        raise ValueError("dense: x, panels, bias and out do not fit together")
+        raise ValueError("dense: x, w, bias and out do not fit together")
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
     with nogil:
-        xi_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &panels[0], b, &out[0, 0], nthreads)
+        xi_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &w[0, 0], b, &out[0, 0], nthreads)
 
 def global_avg_pool(const float[:, :, ::1] x not None, float[:, ::1] out not None):
     """x: (n, pixels, c)."""

@@ -170,12 +170,11 @@ static int check_float(int case_id)
     const int64_t ho = (h + pt + pb - kh) / sh + 1, wo = (w + pl + pr - kw) / sw + 1, rows = n * ho * wo;
     const int64_t o_pad = xi_conv2d_padded_outputs(o), in = (int64_t)c * pick(1, 40);
     float *x = random_floats(n * h * w * c, 0), *wt = calloc((size_t)(kh * kw * c * o_pad), 4);
-    float *dx = random_floats(n * in, 0), *dw = random_floats(o * in, 0), *panels = malloc(4 * o * in);
+    float *dx = random_floats(n * in, 0), *dw = random_floats(o * in, 0);
     float *got[2] = {malloc(4 * rows * o), malloc(4 * rows * o)}, *dgot[2] = {malloc(4 * n * o), malloc(4 * n * o)};
     for (int64_t t = 0; t < (int64_t)kh * kw * c; ++t)
         for (int j = 0; j < o; ++j)
             wt[t * o_pad + j] = randf();
-    xi_dense_panels(o, in, dw, panels);
     const xi_conv_geom g = {n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, 0};
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
@@ -183,7 +182,7 @@ static int check_float(int case_id)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
             xi_conv2d(&g, x, wt, NULL, NULL, got[threads - 1], NULL, NULL, 0, threads);
-            xi_dense(n, in, o, dx, panels, NULL, dgot[threads - 1], threads);
+            xi_dense(n, in, o, dx, dw, NULL, dgot[threads - 1], threads);
         }
         int bad = memcmp(got[0], got[1], 4 * rows * o) != 0 || memcmp(dgot[0], dgot[1], 4 * n * o) != 0;
         for (int64_t r = 0; r < rows && !bad; ++r)
@@ -221,7 +220,7 @@ static int check_float(int case_id)
             ++failures;
         }
     }
-    free(x), free(wt), free(dx), free(dw), free(panels), free(got[0]), free(got[1]), free(dgot[0]), free(dgot[1]);
+    free(x), free(wt), free(dx), free(dw), free(got[0]), free(got[1]), free(dgot[0]), free(dgot[1]);
     return failures;
 }
 
