@@ -4,7 +4,7 @@
 Arguments arrive already validated by the Python layer (xnorinfer.ops): C-contiguous arrays of the
 right dtype and consistent shapes. Nothing here allocates outputs or checks shapes."""
 
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef extern from "csrc/isa.h":
@@ -88,7 +88,6 @@ cdef extern from "csrc/float_ops.h":
     void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, int64_t wo,
                    const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                    const float *divisor, const float *x, float *out, int nthreads) nogil
-    void xi_dense_panels(int64_t o, int64_t inp, const float *w, float *panels) nogil
     void xi_dense(int64_t n, int64_t inp, int64_t o, const float *x, const float *panels, const float *bias,
                   float *out, int nthreads) nogil
     void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads) nogil
@@ -104,8 +103,10 @@ cdef extern from "csrc/bwn.h":
                             uint64_t *panels) nogil
     int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
                       const float *bias, float *out, int nthreads) nogil
-    void xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint64_t *packed,
-                      const float *alpha, const float *bias, float *out, int nthreads) nogil
+    int64_t xi_bwn_dense_lane_words(int64_t inp, int64_t o)
+    void xi_bwn_dense_lanes(const uint64_t *packed, int64_t inp, int64_t o, uint32_t *lanes) nogil
+    int xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint32_t *lanes,
+                     const float *alpha, const float *bias, float *out, int nthreads) nogil
 
 
 # ---- CPU features and instruction-set selection -------------------------------------------------
@@ -333,23 +334,16 @@ def pool2d(bint is_max, const float[:, :, :, ::1] x not None, const int32_t[::1]
         xi_pool2d(is_max, x.shape[0], x.shape[1], x.shape[2], <int>x.shape[3], out.shape[1], out.shape[2],
                   &y0[0], &y1[0], &x0[0], &x1[0], &divisor[0], &x[0, 0, 0, 0], &out[0, 0, 0, 0], nthreads)
 
-def dense_panels(const float[:, ::1] w not None, float[::1] panels not None):
-    """panels (o * in) = the weights w (o, in) in xi_dense's layout (see csrc/float_ops.h)."""
-    if panels.shape[0] != w.shape[0] * w.shape[1]:
-        raise ValueError("dense_panels: panels must hold o * in floats")
-    with nogil:
-        xi_dense_panels(w.shape[0], w.shape[1], &w[0, 0], &panels[0])
-
-def dense(const float[:, ::1] x not None, const float[::1] panels not None, const float[::1] bias,
+def dense(const float[:, ::1] x not None, const float[:, ::1] w not None, const float[::1] bias,
           float[:, ::1] out not None):
-    """out = x @ w.T + bias, w given as dense_panels lays it out."""
-    if panels.shape[0] != x.shape[1] * out.shape[1] or out.shape[0] != x.shape[0] \
+    """out = x @ w.T + bias, w (o, in) row-major."""
+    if w.shape[0] != out.shape[1] or w.shape[1] != x.shape[1] or out.shape[0] != x.shape[0] \
             or (bias is not None and bias.shape[0] != out.shape[1]):
-        raise ValueError("dense: x, panels, bias and out do not fit together")
+        raise ValueError("dense: x, w, bias and out do not fit together")
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
     with nogil:
-        xi_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &panels[0], b, &out[0, 0], nthreads)
+        xi_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &w[0, 0], b, &out[0, 0], nthreads)
 
 def global_avg_pool(const float[:, :, ::1] x not None, float[:, ::1] out not None):
     """x: (n, pixels, c)."""
@@ -384,11 +378,27 @@ def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint6
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
 
-def bwn_dense(const float[:, ::1] x not None, const uint64_t[:, ::1] packed not None, const float[::1] alpha not None,
+def bwn_dense_lane_words(int64_t inp, int64_t o):
+    return xi_bwn_dense_lane_words(inp, o)
+
+def bwn_dense_lanes(const uint64_t[:, ::1] packed not None, int64_t inp, uint32_t[::1] lanes not None):
+    """lanes = the (o, words) packed weights as csrc/bwn.h's dense lanes."""
+    cdef int64_t o = packed.shape[0]
+    if lanes.shape[0] != xi_bwn_dense_lane_words(inp, o) or packed.shape[1] != (inp + 63) // 64:
+        raise ValueError("bwn_dense_lanes: the arrays do not fit the weights' shape")
+    with nogil:
+        xi_bwn_dense_lanes(&packed[0, 0], inp, o, &lanes[0])
+
+def bwn_dense(const float[:, ::1] x not None, const uint32_t[::1] lanes not None, const float[::1] alpha not None,
               const float[::1] bias, float[:, ::1] out not None):
-    """out (n, o) = x (n, in) against packed (o, words) 1-bit weights, times alpha, plus bias."""
+    """out (n, o) = x (n, in) against the 1-bit weights' lanes (bwn_dense_lanes), times alpha, plus bias."""
+    if lanes.shape[0] != xi_bwn_dense_lane_words(x.shape[1], out.shape[1]):
+        raise ValueError("bwn_dense: the lanes do not fit the layer's shape")
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
+    cdef int status
     with nogil:
-        xi_bwn_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &packed[0, 0], &alpha[0], b, &out[0, 0],
-                     nthreads)
+        status = xi_bwn_dense(x.shape[0], x.shape[1], out.shape[1], &x[0, 0], &lanes[0], &alpha[0], b, &out[0, 0],
+                              nthreads)
+    if status != 0:
+        raise MemoryError("xnorinfer: out of memory for the BWN dense layer's tables")

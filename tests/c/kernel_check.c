@@ -170,12 +170,11 @@ static int check_float(int case_id)
     const int64_t ho = (h + pt + pb - kh) / sh + 1, wo = (w + pl + pr - kw) / sw + 1, rows = n * ho * wo;
     const int64_t o_pad = xi_conv2d_padded_outputs(o), in = (int64_t)c * pick(1, 40);
     float *x = random_floats(n * h * w * c, 0), *wt = calloc((size_t)(kh * kw * c * o_pad), 4);
-    float *dx = random_floats(n * in, 0), *dw = random_floats(o * in, 0), *panels = malloc(4 * o * in);
+    float *dx = random_floats(n * in, 0), *dw = random_floats(o * in, 0);
     float *got[2] = {malloc(4 * rows * o), malloc(4 * rows * o)}, *dgot[2] = {malloc(4 * n * o), malloc(4 * n * o)};
     for (int64_t t = 0; t < (int64_t)kh * kw * c; ++t)
         for (int j = 0; j < o; ++j)
             wt[t * o_pad + j] = randf();
-    xi_dense_panels(o, in, dw, panels);
     const xi_conv_geom g = {n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, 0};
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
@@ -183,7 +182,7 @@ static int check_float(int case_id)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
             xi_conv2d(&g, x, wt, NULL, NULL, got[threads - 1], NULL, NULL, 0, threads);
-            xi_dense(n, in, o, dx, panels, NULL, dgot[threads - 1], threads);
+            xi_dense(n, in, o, dx, dw, NULL, dgot[threads - 1], threads);
         }
         int bad = memcmp(got[0], got[1], 4 * rows * o) != 0 || memcmp(dgot[0], dgot[1], 4 * n * o) != 0;
         for (int64_t r = 0; r < rows && !bad; ++r)
@@ -221,7 +220,7 @@ static int check_float(int case_id)
             ++failures;
         }
     }
-    free(x), free(wt), free(dx), free(dw), free(panels), free(got[0]), free(got[1]), free(dgot[0]), free(dgot[1]);
+    free(x), free(wt), free(dx), free(dw), free(got[0]), free(got[1]), free(dgot[0]), free(dgot[1]);
     return failures;
 }
 
@@ -447,6 +446,7 @@ static int check_bwn(int case_id)
     float *dx = random_floats(n * in, 0);
     uint64_t *wp = calloc((size_t)(o * kh * kw * gw), 8), *dw = calloc((size_t)(o * dwords), 8);
     uint64_t *panels = malloc(8 * (size_t)xi_bwn_conv_panel_words(c, groups, o, kh, kw));
+    uint32_t *lanes = malloc(4 * (size_t)xi_bwn_dense_lane_words(in, o));
     for (int j = 0; j < o; ++j) {
         alpha[j] = alpha[j] < 0 ? -alpha[j] : alpha[j];
         for (int t = 0; t < kh * kw; ++t)
@@ -458,6 +458,7 @@ static int check_bwn(int case_id)
                 dw[j * dwords + k / 64] |= 1ull << (k % 64);
     }
     xi_bwn_conv_panels(wp, c, groups, o, kh, kw, panels);
+    xi_bwn_dense_lanes(dw, in, o, lanes);
     const xi_bwn_geom g = {n, h, w, c, groups, o, kh, kw, sh, sw, pt, pl, ho, wo};
     float *got = malloc(4 * rows * o), *first = malloc(4 * rows * o), *dgot = malloc(4 * n * o), *dfirst = malloc(4 * n * o);
     int failures = 0, have_first = 0;
@@ -466,7 +467,7 @@ static int check_bwn(int case_id)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
             int bad = xi_bwn_conv2d(&g, x, panels, alpha, bias, got, threads) != 0;
-            xi_bwn_dense(n, in, o, dx, dw, alpha, bias, dgot, threads);
+            bad |= xi_bwn_dense(n, in, o, dx, lanes, alpha, bias, dgot, threads) != 0;
             if (!have_first) {
                 memcpy(first, got, 4 * rows * o), memcpy(dfirst, dgot, 4 * n * o), have_first = 1;
                 for (int64_t r = 0; r < rows && !bad; ++r)
@@ -511,7 +512,7 @@ static int check_bwn(int case_id)
             }
         }
     }
-    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(panels), free(got), free(first), free(dgot), free(dfirst);
+    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(panels), free(lanes), free(got), free(first), free(dgot), free(dfirst);
     return failures;
 }
 

@@ -12,13 +12,15 @@
 #endif
 
 /* Each instance: XI_SUFFIX, XI_TARGET, XI_BWN_MADD(x, s, acc) (acc + x * s, s = +-1.0, exact
- * product), XI_BWN_PX pixels x XI_BWN_CO channels of conv sums in registers, XI_BWN_AVX512 for
- * the dense layer's mask-register body. */
+ * product), XI_BWN_PX pixels x XI_BWN_CO channels of conv sums in registers, XI_BWN_DENSE_RB
+ * blocks of 16 dense outputs looked up together, XI_BWN_AVX512 / XI_BWN_AVX2 for the dense
+ * layer's VPERMPS bodies. */
 #define XI_SUFFIX scalar
 #define XI_TARGET
 #define XI_BWN_MADD(x, s, acc) ((acc) + (x) * (s))
 #define XI_BWN_PX 4
 #define XI_BWN_CO 16
+#define XI_BWN_DENSE_RB 1
 #include "bwn_impl.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -28,12 +30,15 @@
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
 #define XI_BWN_PX 6
 #define XI_BWN_CO 16
+#define XI_BWN_DENSE_RB 1
+#define XI_BWN_AVX2 1
 #include "bwn_impl.h"
 #define XI_SUFFIX avx512
 #define XI_TARGET __attribute__((target("avx512f,fma")))
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
 #define XI_BWN_PX 6
 #define XI_BWN_CO 64
+#define XI_BWN_DENSE_RB 4
 #define XI_BWN_AVX512 1
 #include "bwn_impl.h"
 #endif
@@ -47,6 +52,7 @@
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
 #define XI_BWN_PX 6
 #define XI_BWN_CO 16
+#define XI_BWN_DENSE_RB 1
 #include "bwn_impl.h"
 #endif
 
@@ -87,8 +93,25 @@ int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, 
     return XI_PICK(bwn_conv2d)(g, x, panels, alpha, bias, out, nthreads);
 }
 
-void xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint64_t *packed, const float *alpha,
-                  const float *bias, float *out, int nthreads)
+int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o)
 {
-    XI_PICK(bwn_dense)(n, in, o, x, packed, alpha, bias, out, nthreads);
+    return (o + 15) / 16 * ((in + 31) / 32) * 16;
+}
+
+void xi_bwn_dense_lanes(const uint64_t *packed, int64_t in, int64_t o, uint32_t *lanes)
+{
+    const int64_t words = (in + 63) / 64, chunks = (in + 31) / 32;
+    memset(lanes, 0, sizeof(uint32_t) * (size_t)xi_bwn_dense_lane_words(in, o));
+    for (int64_t j = 0; j < o; ++j)
+        for (int64_t c = 0; c < chunks; ++c) {
+            const uint32_t w = (uint32_t)(packed[j * words + c / 2] >> (32 * (c % 2)));
+            /* bit 3 of each nibble kept, bits 0-2 flipped where it is set */
+            lanes[((j / 16) * chunks + c) * 16 + j % 16] = w ^ (((w >> 3) & 0x11111111u) * 7u);
+        }
+}
+
+int xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes, const float *alpha,
+                 const float *bias, float *out, int nthreads)
+{
+    return XI_PICK(bwn_dense)(n, in, o, x, lanes, alpha, bias, out, nthreads);
 }

@@ -8,8 +8,11 @@
  * - convolution: one running sum per output, over the taps in (ky, kx, c) order, one rounding per
  *   term (s * x is exact; the SIMD builds add it with an FMA by +-1.0, the scalar one with an add);
  *   padded taps add +0.0, which leaves the sum unchanged;
- * - dense: 16 running sums per output, lane l taking the inputs k = l (mod 16) in order, then the
- *   16 lanes added left to right.
+ * - dense: the inputs in groups of 4 (g = k / 4, zeros past the last), each group's signed sum
+ *   taken from a table built in a fixed order: entry m < 8 is ((s0 x0 + s1 x1) + s2 x2) + x3 with
+ *   s_b = -1 where bit b of m is set, entry 8 + m its negation; then 4 running sums per output,
+ *   sum q adding groups g = q (mod 4) in order, and out = alpha * ((P0 + P1) + (P2 + P3)) + bias.
+ *   (All sums start at +0.0, so the sign of a zero entry never shows.)
  * Compiled per instruction set (bwn_impl.h) and chosen at run time like the float kernels
  * (float_ops.c's XI_PICK): when the kernel registry lands these are four more entries. */
 #ifndef XNORINFER_BWN_H
@@ -44,9 +47,21 @@ void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh
 int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
                   const float *bias, float *out, int nthreads);
 
-/* out (n, o) = x (n, in) against packed (o, ceil(in / 64)) words, a set bit -1. */
-void xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint64_t *packed, const float *alpha,
-                  const float *bias, float *out, int nthreads);
+/* uint32 words of a dense layer's lanes: ceil(o / 16) * ceil(in / 32) * 16. */
+int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o);
+
+/* The dense weights' bits re-laid for xi_bwn_dense, still 1 bit each: packed is (o, ceil(in / 64))
+ * words, a set bit -1; lanes[(j / 16 * ceil(in / 32) + c) * 16 + j % 16] holds output j's inputs
+ * 32c..32c+31 as 8 codes of 4 bits (clear past the last input and output), code q for group
+ * 8c + q: the 4 weight bits n with bits 0-2 flipped where bit 3 is set, the index of n's entry in
+ * that group's table (entry 8 + m = -entry m, so bits 0-2 pick an entry of the first 8 and bit 3
+ * its sign). */
+void xi_bwn_dense_lanes(const uint64_t *packed, int64_t in, int64_t o, uint32_t *lanes);
+
+/* out (n, o) = x (n, in) against the lanes of xi_bwn_dense_lanes, times alpha, plus bias. Returns
+ * 0, or -1 if the tables' scratch memory could not be allocated. */
+int xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes, const float *alpha,
+                 const float *bias, float *out, int nthreads);
 
 #ifdef __cplusplus
 }

@@ -10,17 +10,22 @@
  * by: PX pixels x CO channels of sums in registers, one FMA by +-1.0 per term. The panel is
  * rebuilt per tile (1/TILE of the tile's work), so the layer never holds its weights as floats.
  *
- * Dense: each output's weights are streamed at 1 bit: 16 inputs at a time, the sign bit of each
- * flipped where its weight bit is set, then added to the output's 16 lanes. Outputs in blocks of
- * XI_BWN_ROWS, whose rows of words are read together, and every image of the batch against the
- * block while it is in L1. */
+ * Dense (T-MAC-style lookup tables): for each group of 4 inputs a 16-float table of its signed
+ * sums is built once per image (bwn_tables) and shared by every output; an output then adds one
+ * table entry per group, picked by its 4 weight bits (the lanes' codes, bwn.h). AVX-512 looks up
+ * 16 outputs at once with VPERMPS (one table = one ZMM), AVX2 8 outputs with VPERMPS on the
+ * table's first 8 entries plus a sign flip, the other builds a plain load per output. Outputs go in
+ * sets of XI_BWN_DENSE_RB blocks of 16 (the threads' unit of work), each set against every image
+ * of the batch while its bits are in cache. */
 #define XI_CAT_(a, b) a##_##b
 #define XI_CAT(a, b) XI_CAT_(a, b)
 #define XI_FN(name) XI_CAT(name, XI_SUFFIX)
 #define XI_BWN_TILE (8 * XI_BWN_PX)
-#ifndef XI_BWN_ROWS
-#define XI_BWN_ROWS 8
-#define XI_BWN_LANES 16
+#ifndef XI_BWN_PREFETCH
+#define XI_BWN_PREFETCH 16 /* chunks of 64 bytes the AVX-512 dense body prefetches ahead per block */
+#endif
+#ifndef XI_BWN_DENSE_IMAGES
+#define XI_BWN_DENSE_IMAGES 8 /* images whose tables a dense layer builds at once */
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -155,79 +160,160 @@ XI_TARGET static int XI_FN(bwn_conv2d)(const xi_bwn_geom *g, const float *x, con
     return failed ? -1 : 0;
 }
 
-/* out[j0 + r] for the R outputs whose rows of words start at w (`words` apart): see bwn.h for the
- * order. Always inlined with constant R, so that the lanes stay in registers. */
-XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(bwn_dense_rows)(const int R, int64_t in, int64_t words, const float *xr, const uint64_t *w,
-                      const float *alpha, const float *bias, float *outr)
+/* The dense layer's tables for one image (bwn.h): for each group g of 4 inputs (zeros past `in`),
+ * entry m < 8 is ((s0 x0 + s1 x1) + s2 x2) + x3 with s_b = -1 where bit b of m is set, and entry
+ * 8 + m its negation; 16 floats a group, 64-byte aligned. */
+XI_TARGET static void XI_FN(bwn_tables)(int64_t in, int64_t groups, const float *x, float *tab)
 {
-    const int64_t body = in - in % XI_BWN_LANES, tail = in % XI_BWN_LANES;
+    const int64_t full = in / 4 < groups ? in / 4 : groups;
 #ifdef XI_BWN_AVX512
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    __m512 lanes[XI_BWN_ROWS];
-    for (int r = 0; r < R; ++r)
-        lanes[r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < in; k += XI_BWN_LANES) {
-        const __mmask16 valid = k < body ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
-        const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(valid, xr + k));
-        const int64_t wi = k / 64;
-        const int shift = (int)(k % 64);
-        for (int r = 0; r < R; ++r) {
-            const __mmask16 m = (__mmask16)(w[r * words + wi] >> shift) & valid;
-            lanes[r] = _mm512_add_ps(lanes[r], _mm512_castsi512_ps(_mm512_mask_xor_epi32(v, m, v, sign)));
-        }
-    }
-    for (int r = 0; r < R; ++r) {
-        float l[XI_BWN_LANES];
-        _mm512_storeu_ps(l, lanes[r]);
-        float sum = 0.0f;
-        for (int i = 0; i < XI_BWN_LANES; ++i)
-            sum += l[i];
-        outr[r] = bias ? sum * alpha[r] + bias[r] : sum * alpha[r];
+    const __m512 s0 = _mm512_setr_ps(1, -1, 1, -1, 1, -1, 1, -1, -1, 1, -1, 1, -1, 1, -1, 1);
+    const __m512 s1 = _mm512_setr_ps(1, 1, -1, -1, 1, 1, -1, -1, -1, -1, 1, 1, -1, -1, 1, 1);
+    const __m512 s2 = _mm512_setr_ps(1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1);
+    const __m512 s3 = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (int64_t g = 0; g < full; ++g) {
+        const float *v = x + 4 * g; /* the products by +-1 are exact: each FMA is one rounded add */
+        __m512 t = _mm512_mul_ps(_mm512_set1_ps(v[0]), s0);
+        t = _mm512_fmadd_ps(_mm512_set1_ps(v[1]), s1, t);
+        t = _mm512_fmadd_ps(_mm512_set1_ps(v[2]), s2, t);
+        _mm512_store_ps(tab + 16 * g, _mm512_fmadd_ps(_mm512_set1_ps(v[3]), s3, t));
     }
 #else
-    float lanes[XI_BWN_ROWS][XI_BWN_LANES];
-    for (int r = 0; r < R; ++r)
-        for (int l = 0; l < XI_BWN_LANES; ++l)
-            lanes[r][l] = 0.0f;
-    for (int64_t k = 0; k < body; k += XI_BWN_LANES) {
-        const int64_t wi = k / 64;
-        const int shift = (int)(k % 64);
-        for (int r = 0; r < R; ++r) {
-            const uint32_t m = (uint32_t)(w[r * words + wi] >> shift);
-            for (int l = 0; l < XI_BWN_LANES; ++l)
-                lanes[r][l] += ((m >> l) & 1u) ? -xr[k + l] : xr[k + l];
+    for (int64_t g = 0; g < full; ++g) {
+        const float *v = x + 4 * g;
+        for (int m = 0; m < 8; ++m) {
+            const float a0 = m & 1 ? -v[0] : v[0], a1 = m & 2 ? -v[1] : v[1], a2 = m & 4 ? -v[2] : v[2];
+            const float t = ((a0 + a1) + a2) + v[3];
+            tab[16 * g + m] = t, tab[16 * g + 8 + m] = -t;
         }
     }
-    for (int r = 0; r < R; ++r) {
-        const uint32_t m = tail ? (uint32_t)(w[r * words + body / 64] >> (body % 64)) : 0;
-        for (int l = 0; l < tail; ++l)
-            lanes[r][l] += ((m >> l) & 1u) ? -xr[body + l] : xr[body + l];
-        float sum = 0.0f;
-        for (int l = 0; l < XI_BWN_LANES; ++l)
-            sum += lanes[r][l];
-        outr[r] = bias ? sum * alpha[r] + bias[r] : sum * alpha[r];
+#endif
+    for (int64_t g = full; g < groups; ++g) {
+        float v[4];
+        for (int b = 0; b < 4; ++b)
+            v[b] = 4 * g + b < in ? x[4 * g + b] : 0.0f;
+        for (int m = 0; m < 8; ++m) {
+            const float a0 = m & 1 ? -v[0] : v[0], a1 = m & 2 ? -v[1] : v[1], a2 = m & 4 ? -v[2] : v[2];
+            const float t = ((a0 + a1) + a2) + v[3];
+            tab[16 * g + m] = t, tab[16 * g + 8 + m] = -t;
+        }
+    }
+}
+
+/* sums[16 * b + j] for the RB blocks of 16 outputs whose lanes start at `lanes` (bwn.h): four
+ * running sums per output, P[g % 4] += table g's entry at the output's code for group g, groups in
+ * order, then (P0 + P1) + (P2 + P3). Always inlined with constant RB. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(bwn_dense_blocks)(const int RB, int64_t chunks, const uint32_t *lanes, const float *tab, float *sums)
+{
+#if defined(XI_BWN_AVX512)
+    __m512 acc[XI_BWN_DENSE_RB][4];
+    for (int b = 0; b < RB; ++b)
+        for (int q = 0; q < 4; ++q)
+            acc[b][q] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < chunks; ++c) {
+        __m512i w[XI_BWN_DENSE_RB];
+        for (int b = 0; b < RB; ++b) {
+            w[b] = _mm512_loadu_si512((const void *)(lanes + (b * chunks + c) * 16));
+            if (c + XI_BWN_PREFETCH < chunks) /* weights come from memory once per image: ask early */
+                _mm_prefetch((const char *)(lanes + (b * chunks + c + XI_BWN_PREFETCH) * 16), _MM_HINT_T0);
+        }
+        const float *t = tab + c * 128;
+        for (int q = 0; q < 8; ++q) { /* vpermps reads the low 4 bits of each index */
+            const __m512 table = _mm512_load_ps(t + 16 * q);
+            for (int b = 0; b < RB; ++b) {
+                const __m512i idx = q ? _mm512_srli_epi32(w[b], 4 * q) : w[b];
+                acc[b][q & 3] = _mm512_add_ps(acc[b][q & 3], _mm512_permutexvar_ps(idx, table));
+            }
+        }
+    }
+    for (int b = 0; b < RB; ++b)
+        _mm512_storeu_ps(sums + 16 * b, _mm512_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]),
+                                                      _mm512_add_ps(acc[b][2], acc[b][3])));
+#elif defined(XI_BWN_AVX2)
+    /* 8-entry tables: a code's low 3 bits pick the entry, its bit 3 (moved to the sign bit) flips
+     * the entry's sign, as entry 8 + m = -entry m. */
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
+    __m256 acc[XI_BWN_DENSE_RB][2][4];
+    for (int b = 0; b < RB; ++b)
+        for (int h = 0; h < 2; ++h)
+            for (int q = 0; q < 4; ++q)
+                acc[b][h][q] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < chunks; ++c) {
+        __m256i w[XI_BWN_DENSE_RB][2];
+        for (int b = 0; b < RB; ++b)
+            for (int h = 0; h < 2; ++h)
+                w[b][h] = _mm256_loadu_si256((const __m256i *)(lanes + (b * chunks + c) * 16 + 8 * h));
+        const float *t = tab + c * 128;
+        for (int q = 0; q < 8; ++q) {
+            const __m256 table = _mm256_load_ps(t + 16 * q);
+            for (int b = 0; b < RB; ++b)
+                for (int h = 0; h < 2; ++h) {
+                    const __m256i v = _mm256_slli_epi32(w[b][h], 28 - 4 * q); /* the code in bits 28-31 */
+                    const __m256 e = _mm256_permutevar8x32_ps(table, _mm256_srai_epi32(v, 28));
+                    const __m256 s = _mm256_xor_ps(e, _mm256_castsi256_ps(_mm256_and_si256(v, sign)));
+                    acc[b][h][q & 3] = _mm256_add_ps(acc[b][h][q & 3], s);
+                }
+        }
+    }
+    for (int b = 0; b < RB; ++b)
+        for (int h = 0; h < 2; ++h)
+            _mm256_storeu_ps(sums + 16 * b + 8 * h, _mm256_add_ps(_mm256_add_ps(acc[b][h][0], acc[b][h][1]),
+                                                                  _mm256_add_ps(acc[b][h][2], acc[b][h][3])));
+#else
+    for (int b = 0; b < RB; ++b) {
+        float p[16][4];
+        for (int j = 0; j < 16; ++j)
+            for (int q = 0; q < 4; ++q)
+                p[j][q] = 0.0f;
+        for (int64_t c = 0; c < chunks; ++c) {
+            const uint32_t *w = lanes + (b * chunks + c) * 16;
+            const float *t = tab + c * 128;
+            for (int q = 0; q < 8; ++q)
+                for (int j = 0; j < 16; ++j)
+                    p[j][q & 3] += t[16 * q + ((w[j] >> (4 * q)) & 15u)];
+        }
+        for (int j = 0; j < 16; ++j)
+            sums[16 * b + j] = (p[j][0] + p[j][1]) + (p[j][2] + p[j][3]);
     }
 #endif
 }
 
-XI_TARGET static void XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const float *x, const uint64_t *packed,
-                                       const float *alpha, const float *bias, float *out, int nthreads)
+XI_TARGET static int XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes,
+                                      const float *alpha, const float *bias, float *out, int nthreads)
 {
-    const int64_t words = (in + 63) / 64, blocks = (o + XI_BWN_ROWS - 1) / XI_BWN_ROWS;
+    const int64_t chunks = (in + 31) / 32, blocks = (o + 15) / 16;
+    const int64_t sets = (blocks + XI_BWN_DENSE_RB - 1) / XI_BWN_DENSE_RB;
+    const int64_t nb = n < XI_BWN_DENSE_IMAGES ? n : XI_BWN_DENSE_IMAGES;
+    char *raw = (char *)malloc(sizeof(float) * (size_t)(nb * chunks * 128) + 64);
+    if (!raw)
+        return -1;
+    float *tabs = (float *)(raw + (64 - (uintptr_t)raw % 64) % 64); /* a table per cache line */
     (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && blocks > 1 && o * in >= 65536)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-        const int64_t j0 = blk * XI_BWN_ROWS;
-        const uint64_t *w = packed + j0 * words;
-        const float *bb = bias ? bias + j0 : NULL;
-        for (int64_t b = 0; b < n; ++b) {
-            if (j0 + XI_BWN_ROWS <= o)
-                XI_FN(bwn_dense_rows)(XI_BWN_ROWS, in, words, x + b * in, w, alpha + j0, bb, out + b * o + j0);
-            else
-                XI_FN(bwn_dense_rows)((int)(o - j0), in, words, x + b * in, w, alpha + j0, bb, out + b * o + j0);
+    for (int64_t b0 = 0; b0 < n; b0 += nb) {
+        const int64_t cnt = n - b0 < nb ? n - b0 : nb;
+        for (int64_t b = 0; b < cnt; ++b)
+            XI_FN(bwn_tables)(in, 8 * chunks, x + (b0 + b) * in, tabs + b * chunks * 128);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && sets > 1 && o * in >= 65536)
+        for (int64_t set = 0; set < sets; ++set) {
+            const int64_t blk = set * XI_BWN_DENSE_RB, j0 = 16 * blk;
+            const int rb = blocks - blk < XI_BWN_DENSE_RB ? (int)(blocks - blk) : XI_BWN_DENSE_RB;
+            for (int64_t b = 0; b < cnt; ++b) {
+                float sums[16 * XI_BWN_DENSE_RB];
+                if (rb == XI_BWN_DENSE_RB)
+                    XI_FN(bwn_dense_blocks)(XI_BWN_DENSE_RB, chunks, lanes + blk * chunks * 16,
+                                            tabs + b * chunks * 128, sums);
+                else
+                    XI_FN(bwn_dense_blocks)(rb, chunks, lanes + blk * chunks * 16, tabs + b * chunks * 128, sums);
+                float *dst = out + (b0 + b) * o;
+                const int64_t rows = o - j0 < 16 * rb ? o - j0 : 16 * rb;
+                for (int64_t r = 0; r < rows; ++r)
+                    dst[j0 + r] = bias ? sums[r] * alpha[j0 + r] + bias[j0 + r] : sums[r] * alpha[j0 + r];
+            }
         }
     }
+    free(raw);
+    return 0;
 }
 
 #undef XI_NO_UNROLL
@@ -242,6 +328,10 @@ XI_TARGET static void XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const f
 #undef XI_BWN_MADD
 #undef XI_BWN_PX
 #undef XI_BWN_CO
+#undef XI_BWN_DENSE_RB
 #ifdef XI_BWN_AVX512
 #undef XI_BWN_AVX512
+#endif
+#ifdef XI_BWN_AVX2
+#undef XI_BWN_AVX2
 #endif

@@ -11,7 +11,7 @@
 
 /* The weights' output channels are padded to a multiple of every target's XI_CONV_CO. */
 #define XI_CONV_OALIGN 64
-#define XI_DENSE_ROWS 8   /* outputs a dense layer computes at once: one panel of xi_dense_panels */
+#define XI_DENSE_ROWS 8   /* outputs a dense layer computes at once, their rows read together */
 #define XI_DENSE_LANES 16 /* columns of a panel's chunk: each output's partial sums */
 
 #define XI_SUFFIX scalar
@@ -112,24 +112,10 @@ void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, i
     XI_PICK(pool2d)(is_max, n, h, w, c, ho, wo, y0, y1, x0, x1, divisor, x, out, nthreads);
 }
 
-void xi_dense_panels(int64_t o, int64_t in, const float *w, float *panels)
-{
-    const int64_t body = in - in % XI_DENSE_LANES, tail = in % XI_DENSE_LANES;
-    for (int64_t j0 = 0; j0 < o; j0 += XI_DENSE_ROWS) {
-        const int64_t rows = o - j0 < XI_DENSE_ROWS ? o - j0 : XI_DENSE_ROWS;
-        float *panel = panels + j0 * in;
-        for (int64_t k = 0; k < body; k += XI_DENSE_LANES)
-            for (int64_t r = 0; r < rows; ++r)
-                memcpy(panel + k * rows + r * XI_DENSE_LANES, w + (j0 + r) * in + k, XI_DENSE_LANES * sizeof(float));
-        for (int64_t r = 0; r < rows; ++r)
-            memcpy(panel + body * rows + r * tail, w + (j0 + r) * in + body, (size_t)tail * sizeof(float));
-    }
-}
-
-void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *panels, const float *bias,
+void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *w, const float *bias,
               float *out, int nthreads)
 {
-    XI_PICK(dense)(n, in, o, x, panels, bias, out, nthreads);
+    XI_PICK(dense)(n, in, o, x, w, bias, out, nthreads);
 }
 
 void xi_global_avg_pool(int64_t n, int64_t pixels, int c, const float *x, float *out, int nthreads)

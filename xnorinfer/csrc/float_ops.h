@@ -49,16 +49,10 @@ void xi_pool2d(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho, i
                const int32_t *y0, const int32_t *y1, const int32_t *x0, const int32_t *x1,
                const float *divisor, const float *x, float *out, int nthreads);
 
-/* The weights w (o, in) of a dense layer laid out for xi_dense, o * in floats: outputs in panels
- * of 8 (the last may hold fewer, R); in a panel, the columns in chunks of 16, each chunk the R
- * rows' 16 weights one after the other, then the last in % 16 columns row by row. So the weights
- * of the 8 outputs computed together are one sequential stream, which the hardware prefetches
- * well when they come from memory (a classifier's weights are read once per image). */
-void xi_dense_panels(int64_t o, int64_t in, const float *w, float *panels);
-
-/* out (n, o) = x (n, in) @ w (o, in)^T + bias (may be NULL): a fully connected layer, w given as
- * xi_dense_panels lays it out. */
-void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *panels, const float *bias,
+/* out (n, o) = x (n, in) @ w (o, in)^T + bias (may be NULL): a fully connected layer, w row-major
+ * as PyTorch and the file hold it (no second copy): outputs in blocks of 8 whose rows are read
+ * together, each output's 16 lanes of products summed in order, then the lanes left to right. */
+void xi_dense(int64_t n, int64_t in, int64_t o, const float *x, const float *w, const float *bias,
               float *out, int nthreads);
 
 /* out (n, c) = mean over the pixels of x (n, pixels, c), summed in float64. */

@@ -297,12 +297,12 @@ XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *
 }
 
 #ifndef XI_FLOAT_EXPLICIT
-/* out[b, j] for the R outputs of one panel (see xi_dense_panels): each output's XI_DENSE_LANES
- * lanes of products, summed lane by lane in order. The R rows of weights are one sequential
- * stream, and their R chains of sums overlap instead of one waiting on each. Always inlined; with
- * constant R (a whole panel) the lanes stay in registers. */
+/* out[b, j] for the R outputs whose rows of weights start at w (`in` floats apart): each output's
+ * XI_DENSE_LANES lanes of products, summed lane by lane in order. The R rows are read together
+ * (R sequential streams), and their R chains of sums overlap instead of one waiting on each.
+ * Always inlined; with constant R the lanes stay in registers. */
 XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, int64_t j0,
+XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *w, int64_t j0,
                   const float *bias, float *outr)
 {
     float lanes[XI_DENSE_ROWS][XI_DENSE_LANES];
@@ -313,10 +313,10 @@ XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, 
     for (int64_t k = 0; k < body; k += XI_DENSE_LANES)
         for (int r = 0; r < R; ++r)
             for (int l = 0; l < XI_DENSE_LANES; ++l)
-                lanes[r][l] = XI_MADD(xr[k + l], panel[k * R + r * XI_DENSE_LANES + l], lanes[r][l]);
+                lanes[r][l] = XI_MADD(xr[k + l], w[r * in + k + l], lanes[r][l]);
     for (int r = 0; r < R; ++r) {
         for (int l = 0; l < tail; ++l)
-            lanes[r][l] = XI_MADD(xr[body + l], panel[body * R + r * tail + l], lanes[r][l]);
+            lanes[r][l] = XI_MADD(xr[body + l], w[r * in + body + l], lanes[r][l]);
         float sum = 0.0f;
         for (int l = 0; l < XI_DENSE_LANES; ++l)
             sum += lanes[r][l];
@@ -325,7 +325,7 @@ XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *panel, 
 }
 #endif
 
-XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *panels,
+XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *weight,
                                    const float *bias, float *out, int nthreads)
 {
     const int64_t blocks = (o + XI_DENSE_ROWS - 1) / XI_DENSE_ROWS;
@@ -333,7 +333,7 @@ XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && o * in >= 65536)
     for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t j0 = blk * XI_DENSE_ROWS;
-        const float *panel = panels + j0 * in;
+        const float *panel = weight + j0 * in;
         for (int64_t b = 0; b < n; ++b) {
             if (j0 + XI_DENSE_ROWS <= o)
                 XI_FN(dense_rows)(XI_DENSE_ROWS, in, x + b * in, panel, j0, bias, out + b * o);

@@ -137,10 +137,10 @@ static inline __attribute__((always_inline)) void pool_window_neon(const int is_
     }
 }
 
-/* Rows [r0, r0 + 4) of a dense panel of R rows: 16 lanes each (16 Q registers), one FMLA chain per
- * lane over the body in k order; lanes gets their sums. */
-static inline __attribute__((always_inline)) void dense_quad_neon(const int R, const int r0, const int nr,
-                                                                  int64_t body, const float *xr, const float *panel,
+/* Rows [r0, r0 + nr) (nr <= 4) of the rows of weights at w (`in` floats apart): 16 lanes each (16 Q
+ * registers), one FMLA chain per lane over the body in k order; lanes gets their sums. */
+static inline __attribute__((always_inline)) void dense_quad_neon(const int r0, const int nr, int64_t in,
+                                                                  int64_t body, const float *xr, const float *w,
                                                                   float lanes[XI_DENSE_ROWS][XI_DENSE_LANES])
 {
     float32x4_t a[4][4];
@@ -152,7 +152,7 @@ static inline __attribute__((always_inline)) void dense_quad_neon(const int R, c
         const float32x4_t x0 = vld1q_f32(xr + k), x1 = vld1q_f32(xr + k + 4), x2 = vld1q_f32(xr + k + 8),
                           x3 = vld1q_f32(xr + k + 12);
         for (int r = 0; r < nr; ++r) {
-            const float *p = panel + k * R + (r0 + r) * XI_DENSE_LANES;
+            const float *p = w + (r0 + r) * in + k;
             a[r][0] = vfmaq_f32(a[r][0], x0, vld1q_f32(p)), a[r][1] = vfmaq_f32(a[r][1], x1, vld1q_f32(p + 4));
             a[r][2] = vfmaq_f32(a[r][2], x2, vld1q_f32(p + 8)), a[r][3] = vfmaq_f32(a[r][3], x3, vld1q_f32(p + 12));
         }
@@ -163,23 +163,24 @@ static inline __attribute__((always_inline)) void dense_quad_neon(const int R, c
             vst1q_f32(lanes[r0 + r] + 4 * q, a[r][q]);
 }
 
-/* out[b, j0 + r] for the R (<= 8) outputs of one panel, as the generic dense_rows. */
+/* out[b, j0 + r] for the R (<= 8) outputs whose rows of weights start at w, as the generic
+ * dense_rows. */
 static inline __attribute__((always_inline)) void dense_rows_neon(const int R, int64_t in, const float *xr,
-                                                                  const float *panel, int64_t j0, const float *bias,
+                                                                  const float *w, int64_t j0, const float *bias,
                                                                   float *outr)
 {
     float lanes[XI_DENSE_ROWS][XI_DENSE_LANES];
     const int64_t body = in - in % XI_DENSE_LANES, tail = in % XI_DENSE_LANES;
     if (R == XI_DENSE_ROWS) { /* a whole panel: two constant halves */
-        dense_quad_neon(R, 0, 4, body, xr, panel, lanes);
-        dense_quad_neon(R, 4, 4, body, xr, panel, lanes);
+        dense_quad_neon(0, 4, in, body, xr, w, lanes);
+        dense_quad_neon(4, 4, in, body, xr, w, lanes);
     } else {
         for (int r0 = 0; r0 < R; r0 += 4)
-            dense_quad_neon(R, r0, R - r0 < 4 ? R - r0 : 4, body, xr, panel, lanes);
+            dense_quad_neon(r0, R - r0 < 4 ? R - r0 : 4, in, body, xr, w, lanes);
     }
     for (int r = 0; r < R; ++r) {
         for (int l = 0; l < tail; ++l)
-            lanes[r][l] = XI_MADD(xr[body + l], panel[body * R + r * tail + l], lanes[r][l]);
+            lanes[r][l] = XI_MADD(xr[body + l], w[r * in + body + l], lanes[r][l]);
         float sum = 0.0f;
         for (int l = 0; l < XI_DENSE_LANES; ++l)
             sum += lanes[r][l];

@@ -1,9 +1,10 @@
 """Binary-weight layers (BWN): float activations, weights alpha[o] * sign(W).
 
-The weights stay 1 bit each: a layer keeps its packed words (and, for a convolution, the same bits
-re-laid as the kernel's bit panels) plus alpha, and the C kernels (csrc/bwn.h) read the bits
-directly: a convolution expands one block of output channels at a time into a small +-1.0 panel
-in cache, a dense layer flips the sign bits of its inputs where a weight bit is set. alpha (with a
+The weights stay 1 bit each: a layer keeps its packed words and the same bits re-laid for its
+kernel (a convolution's bit panels, a dense layer's lanes) plus alpha, and the C kernels
+(csrc/bwn.h) read the bits directly: a convolution expands one block of output channels at a time
+into a small +-1.0 panel in cache, a dense layer looks up each group of 4 weight bits in a table of
+its 4 inputs' signed sums. alpha (with a
 folded BatchNorm) and the bias are applied in the kernels' epilogue."""
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class BWNDenseWeights:
         self.packed = packed
         self.alpha = _alpha(alpha, packed.shape[0])
         self.in_channels, self.out_channels = in_features, packed.shape[0]
+        # the kernel's layout of the same bits: 16 outputs' codes of 4 bits side by side
+        self._lanes = np.empty(_core.bwn_dense_lane_words(in_features, packed.shape[0]), np.uint32)
+        _core.bwn_dense_lanes(packed, in_features, self._lanes)
 
     @property
     def weight(self) -> np.ndarray:
@@ -136,4 +140,4 @@ def bind_bwn_dense(x, weights: BWNDenseWeights, bias=None, out=None):
     out = check.output(out, (x.shape[0], weights.out_channels), np.float32)
     if out.size == 0:
         return (lambda: None), out
-    return functools.partial(_core.bwn_dense, x, weights.packed, weights.alpha, bias, out), out
+    return functools.partial(_core.bwn_dense, x, weights._lanes, weights.alpha, bias, out), out

@@ -185,15 +185,12 @@ def dense(x, weight, bias=None) -> np.ndarray:
 
 
 class DenseWeights:
-    """A dense layer's (O, I) float weights laid out once for the kernel: outputs in panels of 8
-    whose weights are one sequential stream (csrc/float_ops.h, xi_dense_panels)."""
+    """A dense layer's (O, I) float weights checked once; the kernel reads them as they are
+    (row-major, csrc/float_ops.h), so a model's layer holds no second copy."""
 
     def __init__(self, weight):
         self.weight = _v.tensor(weight, "weight", np.float32, 2, finite=True)
         self.shape = self.weight.shape
-        self.panels = np.empty(self.weight.size, np.float32)
-        if self.weight.size:
-            _core.dense_panels(self.weight, self.panels)
 
 
 def bind_dense(x, weight, bias=None, out=None):
@@ -210,7 +207,7 @@ def bind_dense(x, weight, bias=None, out=None):
         def empty():
             out[...] = 0 if bias is None else bias
         return empty, out
-    return functools.partial(_core.dense, x, weights.panels, bias, out), out
+    return functools.partial(_core.dense, x, weights.weight, bias, out), out
 
 
 def batch_norm(x, mean, var, gamma=None, beta=None, eps=1e-5) -> np.ndarray:
