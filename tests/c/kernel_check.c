@@ -489,7 +489,8 @@ static int check_bwn(int case_id)
                         want = want * alpha[j] + bias[j];
                         mag = mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j]);
                         const double err = got[r * o + j] - want;
-                        bad = (err < 0 ? -err : err) > mag / (1 << 22) + 1e-30;
+                        /* recursive summation's proven bound, K = kh * kw * cg terms (+2: alpha, bias) */
+                        bad = (err < 0 ? -err : err) > (kh * kw * cg + 2) * mag / (1 << 24) + 1e-30;
                     }
                 for (int64_t r = 0; r < n && !bad; ++r)
                     for (int j = 0; j < o && !bad; ++j) {
@@ -499,7 +500,7 @@ static int check_bwn(int case_id)
                             want += (dw[j * dwords + k / 64] >> (k % 64)) & 1 ? -v : v, mag += v < 0 ? -v : v;
                         }
                         const double err = dgot[r * o + j] - (want * alpha[j] + bias[j]);
-                        bad = (err < 0 ? -err : err) > (mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j])) / (1 << 22) + 1e-30;
+                        bad = (err < 0 ? -err : err) > (in + 2) * (mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j])) / (1 << 24) + 1e-30;
                     }
             } else {
                 bad |= memcmp(got, first, 4 * rows * o) != 0 || memcmp(dgot, dfirst, 4 * n * o) != 0;
