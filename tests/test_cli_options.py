@@ -4,6 +4,7 @@
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -128,3 +129,14 @@ def test_without_torch_the_converters_say_what_to_install(argv, extra, monkeypat
     assert err.startswith(f"xnorinfer {argv[0]}: error: ") and "needs PyTorch (torch>=2.13,<3)" in err
     assert (f"pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'xnorinfer[{extra}]'"
             in err)
+
+
+def test_a_reader_that_stops_early_ends_classify_quietly():
+    # `classify | head -0`: the pipe is closed before the first line (the interpreter and the model
+    # take far longer to load than this takes), so every write fails; no error line, exit code 0.
+    proc = subprocess.Popen([sys.executable, "-m", "xnorinfer", "classify", IMAGES],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=60)
+    assert stderr == b""
+    assert proc.returncode == ExitCode.OK

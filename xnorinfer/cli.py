@@ -349,6 +349,11 @@ def main(argv=None) -> int:
     command, run, debug = args.command, lambda: args.func(args), args.debug
     try:
         return ExitCode(run())
+    except BrokenPipeError:
+        # The reader has gone (`xnorinfer classify photos/ | head`): stop quietly, as Unix tools do.
+        # stdout goes to /dev/null so that Python's own flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     except INPUT_ERRORS as exc:
         # Expected failures (missing file, bad model, checkpoint mismatch) get one clear line.
         print(f"xnorinfer {command}: error: {exc}", file=sys.stderr)
