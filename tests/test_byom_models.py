@@ -29,7 +29,7 @@ def eval_logits(model, x):
 def assert_round_trip(module, model, make, x, path, key="state_dict", prefix=""):
     """Checkpoint written in the original's layout, read back into a fresh model: same logits."""
     module.save_checkpoint(model, path)
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     state = ckpt if key is None else ckpt[key]
     assert all(k.startswith(prefix) for k in state)
     fresh = make()

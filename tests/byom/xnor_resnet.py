@@ -20,7 +20,7 @@ the rounding is the same. Checkpoints are written as that code's CIFAR ``main.py
 ``{'best_acc': float, 'state_dict'}`` with any ``module.`` prefix removed, holding the latent
 (centred, clamped) weights of the last ``restore()``.
 
-    model = resnet20_xnor(); model.load_state_dict(torch.load(p)["state_dict"])
+    model = resnet20_xnor(); model.load_state_dict(torch.load(p, weights_only=True)["state_dict"])
     bin_op = prepare(model); logits = model(x)     # prepare = eval() + BinOp(model).binarization()
 
 The model code imports only torch, so the file also loads by path, as a user's model file would
