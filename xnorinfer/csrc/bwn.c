@@ -6,6 +6,7 @@
 
 #include "isa.h"
 #include "neon.h"
+#include "scratch.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>

@@ -118,8 +118,8 @@ XI_TARGET static int XI_FN(bwn_conv2d)(const xi_bwn_geom *g, const float *x, con
     (void)nthreads;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ntiles > 1 && npix * K * g->o > 200000)
     {
-        float *patch = (float *)malloc(sizeof(float) * (size_t)(XI_BWN_TILE * K));
-        float *panel = (float *)malloc(sizeof(float) * (size_t)(XI_BWN_CO * K));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_BWN_TILE * K));
+        float *panel = (float *)xi_scratch(XI_SCRATCH_EXTRA, sizeof(float) * (size_t)(XI_BWN_CO * K));
         if (!patch || !panel) {
 #pragma omp atomic write
             failed = 1;
@@ -154,8 +154,6 @@ XI_TARGET static int XI_FN(bwn_conv2d)(const xi_bwn_geom *g, const float *x, con
                     }
             }
         }
-        free(patch);
-        free(panel);
     }
     return failed ? -1 : 0;
 }
@@ -285,10 +283,10 @@ XI_TARGET static int XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const fl
     const int64_t chunks = (in + 31) / 32, blocks = (o + 15) / 16;
     const int64_t sets = (blocks + XI_BWN_DENSE_RB - 1) / XI_BWN_DENSE_RB;
     const int64_t nb = n < XI_BWN_DENSE_IMAGES ? n : XI_BWN_DENSE_IMAGES;
-    char *raw = (char *)malloc(sizeof(float) * (size_t)(nb * chunks * 128) + 64);
-    if (!raw)
+    /* 64-byte aligned: a table per cache line */
+    float *tabs = (float *)xi_scratch(XI_SCRATCH_TEAM, sizeof(float) * (size_t)(nb * chunks * 128));
+    if (!tabs)
         return -1;
-    float *tabs = (float *)(raw + (64 - (uintptr_t)raw % 64) % 64); /* a table per cache line */
     (void)nthreads;
     for (int64_t b0 = 0; b0 < n; b0 += nb) {
         const int64_t cnt = n - b0 < nb ? n - b0 : nb;
@@ -312,7 +310,6 @@ XI_TARGET static int XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const fl
             }
         }
     }
-    free(raw);
     return 0;
 }
 
