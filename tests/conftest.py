@@ -10,8 +10,10 @@ from xnorinfer import _runtime
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "dev" (the default: random examples, and the
 # example database replays failures) or "ci" (derandomized: the same examples on every run, no
-# database). Each test's own @settings (max_examples) still applies.
-settings.register_profile("dev", deadline=None)
+# database). Each test's own @settings (max_examples) still applies. "dev" says derandomize=False
+# outright: where a CI variable is set, Hypothesis's own default is derandomized, and a profile
+# inherits the default's values.
+settings.register_profile("dev", derandomize=False, deadline=None)
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
