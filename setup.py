@@ -30,10 +30,14 @@ def openmp_flags(compiler):
     """(compile flags, link flags) that enable OpenMP for this compiler, or None."""
     if os.environ.get("XNORINFER_DISABLE_OPENMP"):
         return None
-    candidates = [(["/openmp"], [])] if compiler.compiler_type == "msvc" else [
-        (["-fopenmp"], ["-fopenmp"]),
-        (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang with libomp
-    ]
+    candidates = (
+        [(["/openmp"], [])]
+        if compiler.compiler_type == "msvc"
+        else [
+            (["-fopenmp"], ["-fopenmp"]),
+            (["-Xpreprocessor", "-fopenmp"], ["-lomp"]),  # Apple clang with libomp
+        ]
+    )
     # The extension's link line carries CFLAGS and LDFLAGS (e.g. -L/opt/libomp/lib), but
     # distutils links executables with the bare compiler: without them the probe could fail where
     # the real build would work, or pass where it would not.
@@ -56,17 +60,25 @@ class BuildExt(build_ext):
         flags = openmp_flags(self.compiler)
         if flags is None:
             # pip shows this only with -v; `xnorinfer --version` and show_config() repeat it at run time.
-            print("\n" + "*" * 78 + "\nxnorinfer: WARNING: OpenMP not available (or disabled): building "
-                  "SINGLE-THREADED kernels.\nInstall libgomp (gcc) or libomp (clang), with matching CFLAGS and "
-                  "LDFLAGS, and rebuild.\n" + "*" * 78, file=sys.stderr)
+            print(
+                "\n" + "*" * 78 + "\nxnorinfer: WARNING: OpenMP not available (or disabled): building "
+                "SINGLE-THREADED kernels.\nInstall libgomp (gcc) or libomp (clang), with matching CFLAGS and "
+                "LDFLAGS, and rebuild.\n" + "*" * 78,
+                file=sys.stderr,
+            )
         for ext in self.extensions:
             if self.compiler.compiler_type != "msvc":
                 # -fno-trapping-math: nothing reads the FP exception flags, and without it GCC
                 # will not turn the epilogue's PReLU select into a vector blend.
                 # -ffp-contract=off: no fused multiply-adds where PyTorch rounds twice (and the
                 # same results on CPUs with and without FMA).
-                ext.extra_compile_args += ["-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-math",
-                                           "-ffp-contract=off"]
+                ext.extra_compile_args += [
+                    "-O3",
+                    "-std=c11",
+                    "-fno-strict-aliasing",
+                    "-fno-trapping-math",
+                    "-ffp-contract=off",
+                ]
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]

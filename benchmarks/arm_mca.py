@@ -38,9 +38,13 @@ FLAGS = ["-fopenmp", "-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-m
 # cortex-a57: the proxy for the Raspberry Pi 4's A72; cortex-a55: in-order (A53-class, Pi 3 / Zero 2).
 CPUS = ["neoverse-n1", "cortex-a57", "cortex-a55"]
 # region name -> (source file, work per step, unit)
-LOOPS = {"bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"), "pack": ("bitpack_simd.c", 16, "floats"),
-         "conv": ("float_ops.c", 6 * 16, "FMAs"), "dense": ("float_ops.c", 4 * 16, "FMAs"),
-         "pool": ("float_ops.c", 16, "floats")}
+LOOPS = {
+    "bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"),
+    "pack": ("bitpack_simd.c", 16, "floats"),
+    "conv": ("float_ops.c", 6 * 16, "FMAs"),
+    "dense": ("float_ops.c", 4 * 16, "FMAs"),
+    "pool": ("float_ops.c", 16, "floats"),
+}
 
 
 def regions(asm, name):
@@ -63,8 +67,12 @@ def cycles_per_step(body, cpu, iterations=200):
     with tempfile.NamedTemporaryFile("w", suffix=".s") as f:
         f.write("\n".join(body) + "\n")
         f.flush()
-        out = subprocess.run([MCA, "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", f"-iterations={iterations}", f.name],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [MCA, "-mtriple=aarch64-linux-gnu", f"-mcpu={cpu}", f"-iterations={iterations}", f.name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     return int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / iterations
 
 
@@ -78,18 +86,27 @@ def main():
             sys.exit(f"arm_mca: {tool} not found (apt-get install gcc-aarch64-linux-gnu llvm-19)")
     results, lines = {cpu: {} for cpu in CPUS}, []
     for loop, (source, work, unit) in LOOPS.items():
-        asm = subprocess.run([CC, *FLAGS, "-I", str(CSRC), "-S", "-o", "-", str(CSRC / source)],
-                             check=True, capture_output=True, text=True).stdout
+        asm = subprocess.run(
+            [CC, *FLAGS, "-I", str(CSRC), "-S", "-o", "-", str(CSRC / source)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         # dense: the whole-panel copies (constant rows); the partial-panel one has a row loop
         body = (min if loop == "dense" else max)(regions(asm, loop), key=len)
         for cpu in CPUS:
             cycles = cycles_per_step(body, cpu)
             results[cpu][loop] = round(work / cycles, 1)
-            lines.append(f"{loop:6s} {cpu:12s} {cycles:6.2f} cycles/step  {work / cycles:6.1f} {unit}/cycle"
-                         f"  ({len(body)} instructions)")
+            lines.append(
+                f"{loop:6s} {cpu:12s} {cycles:6.2f} cycles/step  {work / cycles:6.1f} {unit}/cycle"
+                f"  ({len(body)} instructions)"
+            )
     gcc = subprocess.run([CC, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    mca = next(l.strip() for l in subprocess.run([MCA, "--version"], capture_output=True, text=True).stdout.splitlines()
-               if "version" in l)
+    mca = next(
+        l.strip()
+        for l in subprocess.run([MCA, "--version"], capture_output=True, text=True).stdout.splitlines()
+        if "version" in l
+    )
     text = "\n".join([f"# {gcc}; {mca}; flags {' '.join(FLAGS)}", *lines])
     print(text)
     if args.save:

@@ -15,8 +15,16 @@ from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 # (side, channels in, channels out, kernel, stride): the first is the reference layer;
 # --all adds one of each kind ReActNet-A has.
 LAYERS = [(56, 128, 128, 3, 1)]
-REACTNET_A = [(112, 32, 32, 3, 1), (112, 32, 32, 1, 1), (56, 128, 128, 1, 1), (28, 256, 256, 3, 1),
-              (14, 512, 512, 3, 1), (14, 512, 512, 1, 1), (7, 1024, 1024, 3, 1), (14, 512, 512, 3, 2)]
+REACTNET_A = [
+    (112, 32, 32, 3, 1),
+    (112, 32, 32, 1, 1),
+    (56, 128, 128, 1, 1),
+    (28, 256, 256, 3, 1),
+    (14, 512, 512, 3, 1),
+    (14, 512, 512, 1, 1),
+    (7, 1024, 1024, 3, 1),
+    (14, 512, 512, 3, 2),
+]
 
 
 def main():
@@ -42,8 +50,9 @@ def main():
             for isa in isas:
                 xnorinfer.set_isa(isa)
                 bconv2d(x, weights, stride, k // 2, out=out)  # warm caches after the other ISA
-                samples[isa] += sample_seconds(lambda: bconv2d(x, weights, stride, k // 2, out=out),
-                                               max(1, args.repeats // ROUNDS))
+                samples[isa] += sample_seconds(
+                    lambda: bconv2d(x, weights, stride, k // 2, out=out), max(1, args.repeats // ROUNDS)
+                )
         cells = []
         for isa in isas:
             t = float(np.median(samples[isa]))

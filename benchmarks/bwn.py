@@ -57,8 +57,16 @@ def worker(root, path, threads, side, channels):
     model = xnorinfer.load(path)
     model.predict(x1)
     grown = rss_kib() - before
-    print(json.dumps({"rss_growth_mib": grown / 1024, "file_mib": os.path.getsize(path) / 2**20,
-                      "xnorinfer": str(Path(xnorinfer.__file__).parent)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "rss_growth_mib": grown / 1024,
+                "file_mib": os.path.getsize(path) / 2**20,
+                "xnorinfer": str(Path(xnorinfer.__file__).parent),
+            }
+        ),
+        flush=True,
+    )
     for line in sys.stdin:
         kind, n = line.split()
         x = x1 if kind == "b1" else x16
@@ -77,9 +85,13 @@ def sample(fn, n):
 
 class Worker:
     def __init__(self, root, path, threads, side, channels):
-        self.p = subprocess.Popen([sys.executable, __file__, "--worker", root, str(path), str(threads), str(side),
-                                   str(channels)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                  env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+        self.p = subprocess.Popen(
+            [sys.executable, __file__, "--worker", root, str(path), str(threads), str(side), str(channels)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
+        )
         self.info = json.loads(self.p.stdout.readline())
 
     def __call__(self, kind, n):
@@ -115,13 +127,15 @@ def bench_model(name, threads, engines, args, tmp):
             import onnxruntime as ort
 
             onnx_path = f"{tmp}/{name}.onnx"
-            torch.onnx.export(ptorch, torch.from_numpy(x1), onnx_path, input_names=["x"],
-                              dynamic_axes={"x": {0: "n"}}, dynamo=False)
+            torch.onnx.export(
+                ptorch, torch.from_numpy(x1), onnx_path, input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False
+            )
             options = ort.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
             session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
             runners["onnxruntime"] = lambda kind, n: sample(
-                lambda: session.run(None, {"x": x1 if kind == "b1" else x16}), n)
+                lambda: session.run(None, {"x": x1 if kind == "b1" else x16}), n
+            )
         except ImportError:
             pass
         workers = {label: Worker(root, path, threads, side, channels) for label, root in engines.items()}
@@ -170,11 +184,19 @@ def dense_report(args):
                 fn()
                 out.append(time.perf_counter() - start)
             return 1e3 * float(np.median(out))
+
         layer = timed(lambda: ops.bwn_dense(x, weights, p.get("bias")))
         stream = timed(lambda: np.add.reduce(words.reshape(-1)))
-        rows.append({"layer": node.name, "shape": [weights.out_channels, weights.in_channels],
-                     "packed_kib": words.nbytes / 1024, "layer_ms": layer, "stream_ms": stream,
-                     "ratio": layer / stream})
+        rows.append(
+            {
+                "layer": node.name,
+                "shape": [weights.out_channels, weights.in_channels],
+                "packed_kib": words.nbytes / 1024,
+                "layer_ms": layer,
+                "stream_ms": stream,
+                "ratio": layer / stream,
+            }
+        )
     return rows
 
 
@@ -208,11 +230,16 @@ def main(argv=None):
                 print(f"\n{name}, {threads} thread(s), file {r['file_mib']:.2f} MiB")
                 for label in [k for k in r if isinstance(r[k], dict)]:
                     m = r[label]
-                    mem = (f"  RSS +{m['rss_growth_mib']:.1f} MiB ({m['rss_growth_mib'] / r['file_mib']:.2f}x file)"
-                           if "rss_growth_mib" in m else "")
-                    print(f"  {label:12s} b1 {m['latency_ms']:9.2f} ms ({r['pytorch']['latency_ms'] / m['latency_ms']:5.2f}x "
-                          f"pytorch)  b16 {m['ips16']:8.1f} img/s ({m['ips16'] / r['pytorch']['ips16']:5.2f}x){mem}",
-                          flush=True)
+                    mem = (
+                        f"  RSS +{m['rss_growth_mib']:.1f} MiB ({m['rss_growth_mib'] / r['file_mib']:.2f}x file)"
+                        if "rss_growth_mib" in m
+                        else ""
+                    )
+                    print(
+                        f"  {label:12s} b1 {m['latency_ms']:9.2f} ms ({r['pytorch']['latency_ms'] / m['latency_ms']:5.2f}x "
+                        f"pytorch)  b16 {m['ips16']:8.1f} img/s ({m['ips16'] / r['pytorch']['ips16']:5.2f}x){mem}",
+                        flush=True,
+                    )
     report = {"results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
@@ -223,8 +250,10 @@ def main(argv=None):
         xnorinfer.set_num_threads(1)
         report["dense"] = dense_report(args)
         for row in report["dense"]:
-            print(f"dense {row['layer']} {row['shape']}: {row['layer_ms']:.3f} ms, stream of {row['packed_kib']:.0f} KiB "
-                  f"{row['stream_ms']:.3f} ms: {row['ratio']:.2f}x")
+            print(
+                f"dense {row['layer']} {row['shape']}: {row['layer_ms']:.3f} ms, stream of {row['packed_kib']:.0f} KiB "
+                f"{row['stream_ms']:.3f} ms: {row['ratio']:.2f}x"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

@@ -44,15 +44,20 @@ def reference(model, arch, centered):
 
 def minimum_bytes(model):
     """Binary weights at 1 bit, every other parameter and BN statistic at 4 bytes."""
-    binary = sum((m.weights if getattr(m, "flat", False) else m.weight).numel()
-                 for _, m, kind, _ in ref._classify(model) if kind in ("hbconv", "xnorw"))
+    binary = sum(
+        (m.weights if getattr(m, "flat", False) else m.weight).numel()
+        for _, m, kind, _ in ref._classify(model)
+        if kind in ("hbconv", "xnorw")
+    )
     total = sum(t.numel() for k, t in model.state_dict().items() if not k.endswith("num_batches_tracked"))
     return binary / 8 + (total - binary) * 4
 
 
 def main():
-    print(f"{'arch':13} {'grid max|d|/max':>16} {'layer max rel':>14} {'centred rel':>12} {'file MB':>8} "
-          f"{'min MB':>7} {'load ms':>8}")
+    print(
+        f"{'arch':13} {'grid max|d|/max':>16} {'layer max rel':>14} {'centred rel':>12} {'file MB':>8} "
+        f"{'min MB':>7} {'load ms':>8}"
+    )
     for arch, make, kind, grid_shape, size in CASES:
         centered = True
         with tempfile.TemporaryDirectory() as tmp:
@@ -85,8 +90,11 @@ def main():
             start = time.perf_counter()
             xnorinfer.load(out)
             load_ms = (time.perf_counter() - start) * 1e3
-            print(f"{arch:13} {grid:16.2e} {layers:14.2e} {centred:12.2e} {out.stat().st_size / 1e6:8.3f} "
-                  f"{minimum_bytes(model) / 1e6:7.3f} {load_ms:8.1f}", flush=True)
+            print(
+                f"{arch:13} {grid:16.2e} {layers:14.2e} {centred:12.2e} {out.stat().st_size / 1e6:8.3f} "
+                f"{minimum_bytes(model) / 1e6:7.3f} {load_ms:8.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,16 @@ def main(argv=None) -> int:
     from dask_classify import classify_on_cluster
 
     model = xnorinfer.load("cifar10_reactnet")
-    result = {"machine": os.uname().machine, "cpus": os.cpu_count(), "images": args.images,
-              "isa": xnorinfer.get_isa(), "model": "cifar10_reactnet", "top_k": 5, "chunk": args.chunk, "runs": {}}
+    result = {
+        "machine": os.uname().machine,
+        "cpus": os.cpu_count(),
+        "images": args.images,
+        "isa": xnorinfer.get_isa(),
+        "model": "cifar10_reactnet",
+        "top_k": 5,
+        "chunk": args.chunk,
+        "runs": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         paths, result["source"] = write_images(Path(tmp), args.images)
 
@@ -85,8 +93,12 @@ def main(argv=None) -> int:
         xnorinfer.set_num_threads(1)
 
         for workers in (int(w) for w in args.workers.split(",")):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 classify_on_cluster(paths[:64], client, model, chunk=32)  # warm-up: workers import xnorinfer
                 seconds = []
                 for _ in range(args.runs):
@@ -99,9 +111,20 @@ def main(argv=None) -> int:
             seconds = []
             for _ in range(args.runs):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, str(ROOT / "examples" / "dask_classify.py"), tmp, "--workers",
-                                str(workers), "--chunk", str(args.chunk), "--json"], check=True,
-                               stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        str(ROOT / "examples" / "dask_classify.py"),
+                        tmp,
+                        "--workers",
+                        str(workers),
+                        "--chunk",
+                        str(args.chunk),
+                        "--json",
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
                 seconds.append(time.perf_counter() - start)
             result["runs"][f"dask_classify.py --workers {workers}, whole command"] = rate(len(paths), seconds)
 

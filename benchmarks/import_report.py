@@ -54,8 +54,10 @@ def main(argv=None):
     xnorinfer.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    print(f"xnorinfer {xnorinfer.__version__}, torch {torch.__version__}, ISA {xnorinfer.get_isa()}, "
-          f"{args.threads} thread(s)\n")
+    print(
+        f"xnorinfer {xnorinfer.__version__}, torch {torch.__version__}, ISA {xnorinfer.get_isa()}, "
+        f"{args.threads} thread(s)\n"
+    )
 
     resnet = xnor_resnet.resnet20_xnor()
     xnor_resnet.randomize(resnet, 0)
@@ -63,10 +65,22 @@ def main(argv=None):
     reactnet = reactnet_official.reactnet(num_classes=1000)
     reactnet_official.randomize(reactnet, 0, input_size=224, calibrate=False)
     reactnet.eval()
-    cases = [("ResNet-20 XNOR (sign of ReLU), 32x32", resnet, (1, 3, 32, 32),
-              lambda: _hand_built_resnet20(resnet), "hand-built graph"),
-             ("ReActNet-A, 224x224", reactnet, (1, 3, 224, 224),
-              lambda: from_torch(reactnet.state_dict(), "reactnet-a"), "dedicated converter")]
+    cases = [
+        (
+            "ResNet-20 XNOR (sign of ReLU), 32x32",
+            resnet,
+            (1, 3, 32, 32),
+            lambda: _hand_built_resnet20(resnet),
+            "hand-built graph",
+        ),
+        (
+            "ReActNet-A, 224x224",
+            reactnet,
+            (1, 3, 224, 224),
+            lambda: from_torch(reactnet.state_dict(), "reactnet-a"),
+            "dedicated converter",
+        ),
+    ]
     rows = []
     for title, module, shape, other, other_name in cases:
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))

@@ -24,7 +24,9 @@ def peak_kib():
         return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
 """
 BARE = PEAK + "import numpy\nprint(peak_kib())"
-ENGINE = PEAK + """
+ENGINE = (
+    PEAK
+    + """
 import sys, time
 import numpy as np
 import xnorinfer
@@ -40,6 +42,7 @@ for _ in range(20):
     loads.append(time.perf_counter() - start)
 print(peak, 1e3 * float(np.median(loads)))
 """
+)
 
 
 def main():
@@ -55,10 +58,13 @@ def main():
         bare_kb = int(subprocess.run([sys.executable, "-c", BARE], capture_output=True, text=True, check=True).stdout)
         out = subprocess.run([sys.executable, "-c", ENGINE, str(path)], capture_output=True, text=True, check=True)
         engine_kb, load_ms = out.stdout.split()
-        result = {"file_mb": round(path.stat().st_size / 1e6, 2), "bare_numpy_peak_rss_mb": round(bare_kb / 1024, 1),
-                  "engine_peak_rss_mb": round(int(engine_kb) / 1024, 1),
-                  "engine_above_numpy_mb": round((int(engine_kb) - bare_kb) / 1024, 1),
-                  "load_ms_median": round(float(load_ms), 1)}
+        result = {
+            "file_mb": round(path.stat().st_size / 1e6, 2),
+            "bare_numpy_peak_rss_mb": round(bare_kb / 1024, 1),
+            "engine_peak_rss_mb": round(int(engine_kb) / 1024, 1),
+            "engine_above_numpy_mb": round((int(engine_kb) - bare_kb) / 1024, 1),
+            "load_ms_median": round(float(load_ms), 1),
+        }
     print(json.dumps(result, indent=1))
 
 

@@ -1,7 +1,7 @@
 """Classify images from Python with the shipped CIFAR-10 model (or any .xnr model).
 
-    python examples/classify.py examples/images/*.png
-    python examples/classify.py --model weights/fashion_mnist_reactnet.xnr shirt.jpg"""
+python examples/classify.py examples/images/*.png
+python examples/classify.py --model weights/fashion_mnist_reactnet.xnr shirt.jpg"""
 
 import argparse
 

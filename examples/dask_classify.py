@@ -35,7 +35,7 @@ def classify_on_cluster(paths, client, model, top_k=5, batch_size=32, chunk=256,
     # One copy per worker, not one per task. hash=False: a content-hashed key is shared with an
     # earlier call's scatter, whose release would then delete this call's model from the workers.
     shared = client.scatter(model, broadcast=True, hash=False)
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     # partial, not keywords to map: client.map has a batch_size argument of its own
     task = functools.partial(classify_chunk, top_k=top_k, batch_size=batch_size, threads=threads)
     futures = client.map(task, chunks, model=shared, pure=False)
@@ -48,7 +48,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="a .xnr file or a shipped model's name (default cifar10_reactnet)")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     parser.add_argument("--threads-per-worker", type=int, default=1, help="kernel threads per worker (default 1)")
-    parser.add_argument("--scheduler", help="address of a running scheduler (tcp://host:8786) instead of a LocalCluster")
+    parser.add_argument(
+        "--scheduler", help="address of a running scheduler (tcp://host:8786) instead of a LocalCluster"
+    )
     parser.add_argument("--top-k", type=int, default=5, help="predictions per image (default 5)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--chunk", type=int, default=256, help="images per task (default 256)")
@@ -64,11 +66,19 @@ def main(argv=None) -> int:
             client = stack.enter_context(Client(args.scheduler))
         else:
             # worker processes (OpenMP inside each), on loopback only and without the web dashboard
-            cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                                       host="127.0.0.1", dashboard_address=None))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=args.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+            )
             client = stack.enter_context(Client(cluster))
-        records = classify_on_cluster(paths, client, model, args.top_k, args.batch_size, args.chunk,
-                                      args.threads_per_worker)
+        records = classify_on_cluster(
+            paths, client, model, args.top_k, args.batch_size, args.chunk, args.threads_per_worker
+        )
     if args.json:
         print(json.dumps(records, indent=2))
     else:

@@ -21,12 +21,12 @@ def best_of(fn, repeats=10):
 def main():
     xnorinfer.show_config()
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 56, 56, 128)).astype(np.float32)      # NHWC activations
-    w = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)      # PyTorch OIHW latent weights
+    x = rng.standard_normal((1, 56, 56, 128)).astype(np.float32)  # NHWC activations
+    w = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)  # PyTorch OIHW latent weights
 
-    weights = ops.BinaryConvWeights.from_float(w)                      # 1 bit per weight
-    packed = ops.pack_signs(x)                                          # 1 bit per activation
-    binary = ops.bconv2d(packed, weights, stride=1, padding=1)          # zero padding, like PyTorch
+    weights = ops.BinaryConvWeights.from_float(w)  # 1 bit per weight
+    packed = ops.pack_signs(x)  # 1 bit per activation
+    binary = ops.bconv2d(packed, weights, stride=1, padding=1)  # zero padding, like PyTorch
 
     signs_x = np.where(x < 0, -1, 1).astype(np.float32)
     signs_w = np.where(w < 0, -1, 1).astype(np.float32)
@@ -37,8 +37,10 @@ def main():
     t_float = best_of(lambda: ops.conv2d(signs_x, signs_w, stride=1, padding=1), repeats=3)
     macs = 56 * 56 * 128 * 128 * 9
     print(f"\n3x3 conv 56x56x128 -> 128: binary result equals the float convolution exactly")
-    print(f"  xnorinfer ({xnorinfer.get_isa()}, {xnorinfer.get_num_threads()} threads): "
-          f"{t_bin * 1e3:7.2f} ms  ({macs / t_bin / 1e9:6.0f} Gbit-MAC/s, packing included)")
+    print(
+        f"  xnorinfer ({xnorinfer.get_isa()}, {xnorinfer.get_num_threads()} threads): "
+        f"{t_bin * 1e3:7.2f} ms  ({macs / t_bin / 1e9:6.0f} Gbit-MAC/s, packing included)"
+    )
     print(f"  float32 NumPy im2col + GEMM:     {t_float * 1e3:7.2f} ms  ({t_float / t_bin:.1f}x slower)")
     print(f"  weights: {weights.packed.nbytes / 1024:.0f} KiB packed vs {w.nbytes / 1024:.0f} KiB float")
 

@@ -33,10 +33,51 @@ CASE_TIMEOUT_S = 30  # one case; the slowest legitimate one (load, predict, clas
 KINDS = {"flip": 3, "truncate": 1, "zip": 3, "bomb": 1, "manifest": 7, "array_table": 2, "array_data": 3}
 
 HOSTILE_VALUES = [
-    None, True, False, 0, -1, 1, 2, 3, 7, 64, 2 ** 31, 2 ** 63, 10 ** 19, -10 ** 19, 1e308, -1e308, 1e-320, 0.5,
-    float("inf"), float("nan"), "", "x" * 2000, "zero", "one", "minus_one", "hwc", "chw", "dense", [], [0], [1, 1],
-    [0, 0, 0, 0], [2 ** 40, 1], [-1, 3], [1, 2, 3], [3, 32, 32], [1, 28, 28], [20_000, 20_000, 3], {}, {"a": 1},
-    {"crop": 20_000}, {"crop": 0}, {"resize": 4096, "crop": 4096}, list(range(1000)), ["a"] * 10,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    3,
+    7,
+    64,
+    2**31,
+    2**63,
+    10**19,
+    -(10**19),
+    1e308,
+    -1e308,
+    1e-320,
+    0.5,
+    float("inf"),
+    float("nan"),
+    "",
+    "x" * 2000,
+    "zero",
+    "one",
+    "minus_one",
+    "hwc",
+    "chw",
+    "dense",
+    [],
+    [0],
+    [1, 1],
+    [0, 0, 0, 0],
+    [2**40, 1],
+    [-1, 3],
+    [1, 2, 3],
+    [3, 32, 32],
+    [1, 28, 28],
+    [20_000, 20_000, 3],
+    {},
+    {"a": 1},
+    {"crop": 20_000},
+    {"crop": 0},
+    {"resize": 4096, "crop": 4096},
+    list(range(1000)),
+    ["a"] * 10,
 ]
 HOSTILE_FLOATS = np.array([3e38, -3e38, 1e30, -1e30, np.inf, -np.inf, np.nan, 0.0, 1e-45, 65504.0], np.float32)
 
@@ -70,17 +111,18 @@ def _truncate(rng, blob, manifest, arrays):
 def _zip(rng, blob, manifest, arrays):
     text = json.dumps(manifest).encode()
     entries = [hostile.entry("model.json", text, zipfile.ZIP_DEFLATED), hostile.entry("arrays.bin", arrays)]
-    how = rng.choice(["flags", "method", "size", "crc", "duplicate", "drop", "extra", "swap", "directory",
-                      "local header", "name"])
+    how = rng.choice(
+        ["flags", "method", "size", "crc", "duplicate", "drop", "extra", "swap", "directory", "local header", "name"]
+    )
     e = rng.choice(entries)
     if how == "flags":
         e["flags"] = rng.choice([0x1, 0x8, 0x40, 0x800, 0xFFFF])
     elif how == "method":
         e["method"] = rng.choice([1, 6, 9, 12, 14, 19, 93, 95, 98, 99, 0xFFFF])
     elif how == "size":
-        e["size"] = rng.choice([0, 1, e["size"] - 1, e["size"] + 1, 2 ** 31, 2 ** 32 - 1])
+        e["size"] = rng.choice([0, 1, e["size"] - 1, e["size"] + 1, 2**31, 2**32 - 1])
     elif how == "crc":
-        e["crc"] = rng.randrange(2 ** 32)
+        e["crc"] = rng.randrange(2**32)
     elif how == "duplicate":
         entries.append(copy.deepcopy(rng.choice(entries)))
     elif how == "drop":
@@ -102,7 +144,9 @@ def _zip(rng, blob, manifest, arrays):
 
 def _bomb(rng, blob, manifest, arrays):
     size = rng.choice([17 << 20, 100 << 20, 1 << 30, int(1.9 * (1 << 30))])
-    return f"{size >> 20} MiB", hostile.archive([hostile.bomb_manifest(manifest, size), hostile.entry("arrays.bin", arrays)])
+    return f"{size >> 20} MiB", hostile.archive(
+        [hostile.bomb_manifest(manifest, size), hostile.entry("arrays.bin", arrays)]
+    )
 
 
 def _paths(value, prefix=()):
@@ -138,7 +182,9 @@ def _manifest(rng, blob, manifest, arrays):
     elif action == "delete":
         del parent[key]
     elif action == "add key" and isinstance(parent, dict):
-        parent[rng.choice(["dilation", "transposed", "x", "attrs", "zero_to", "pad_value"])] = rng.choice(HOSTILE_VALUES[:20])
+        parent[rng.choice(["dilation", "transposed", "x", "attrs", "zero_to", "pad_value"])] = rng.choice(
+            HOSTILE_VALUES[:20]
+        )
     else:
         parent[key] = [parent[key]]
     return f"{action} {'/'.join(map(str, path))}", hostile.model_file(m, arrays)
@@ -150,10 +196,11 @@ def _array_table(rng, blob, manifest, arrays):
     spec = m["arrays"][key]
     field = rng.choice(["shape", "offset", "dtype", "swap"])
     if field == "shape":
-        spec["shape"] = rng.choice([[], [0], spec["shape"][::-1], spec["shape"] + [1], [2 ** 63], [2 ** 32, 2 ** 32],
-                                    [d + 1 for d in spec["shape"]]])
+        spec["shape"] = rng.choice(
+            [[], [0], spec["shape"][::-1], spec["shape"] + [1], [2**63], [2**32, 2**32], [d + 1 for d in spec["shape"]]]
+        )
     elif field == "offset":
-        spec["offset"] = rng.choice([1, 4, spec["offset"] + 64, len(arrays), 2 ** 62])
+        spec["offset"] = rng.choice([1, 4, spec["offset"] + 64, len(arrays), 2**62])
     elif field == "dtype":
         spec["dtype"] = rng.choice(["float64", "uint64", "float32", "int8", "object"])
     else:
@@ -171,17 +218,25 @@ def _array_data(rng, blob, manifest, arrays):
     for _ in range(hits):
         i = spec["offset"] + 4 * rng.randrange(count) * (2 if spec["dtype"] == "uint64" else 1)
         if spec["dtype"] == "float32" and rng.random() < 0.8:
-            data[i:i + 4] = HOSTILE_FLOATS[rng.randrange(len(HOSTILE_FLOATS))].tobytes()
+            data[i : i + 4] = HOSTILE_FLOATS[rng.randrange(len(HOSTILE_FLOATS))].tobytes()
         else:
-            data[i:i + 4] = struct.pack("<I", rng.randrange(2 ** 32))
+            data[i : i + 4] = struct.pack("<I", rng.randrange(2**32))
     return f"{hits} values of {key} ({spec['dtype']})", hostile.model_file(manifest, bytes(data))
 
 
-MUTATORS = {"flip": _flip, "truncate": _truncate, "zip": _zip, "bomb": _bomb, "manifest": _manifest,
-            "array_table": _array_table, "array_data": _array_data}
+MUTATORS = {
+    "flip": _flip,
+    "truncate": _truncate,
+    "zip": _zip,
+    "bomb": _bomb,
+    "manifest": _manifest,
+    "array_table": _array_table,
+    "array_data": _array_data,
+}
 
 
 # ---- the worker -----------------------------------------------------------------------------------
+
 
 def run_case(path: str, index: int) -> str:
     """The outcome of one case: 'refused', 'ok', 'overflow', or 'RAW ...' / 'NAN ...' (failures)."""
@@ -217,8 +272,9 @@ def worker(case_list: str) -> None:
     import warnings
 
     warnings.simplefilter("ignore")  # overflow warnings from NumPy while folding hostile parameters
-    print(json.dumps({"baseline_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),
-          flush=True)
+    print(
+        json.dumps({"baseline_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}), flush=True
+    )
     for line in Path(case_list).read_text().splitlines():
         index, path = line.split(" ", 1)
         print(json.dumps({"start": int(index)}), flush=True)

@@ -22,14 +22,35 @@ def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32), shared_sign=False):
     rng = np.random.default_rng(seed)
     b = GraphBuilder((size, size, 3))
     c = widths[0]
-    x = b.add("conv2d", b.input, "stem", {"stride": [2, 2], "padding": [1, 1, 1, 1], "groups": 1},
-              weight=_f32(rng, c, 3, 3, 3))
-    x = b.add("batch_norm", x, "stem_bn", {"eps": 1e-5}, mean=_f32(rng, c), var=_f32(rng, c, low=0.5, high=2),
-              gamma=_f32(rng, c), beta=_f32(rng, c))
+    x = b.add(
+        "conv2d",
+        b.input,
+        "stem",
+        {"stride": [2, 2], "padding": [1, 1, 1, 1], "groups": 1},
+        weight=_f32(rng, c, 3, 3, 3),
+    )
+    x = b.add(
+        "batch_norm",
+        x,
+        "stem_bn",
+        {"eps": 1e-5},
+        mean=_f32(rng, c),
+        var=_f32(rng, c, low=0.5, high=2),
+        gamma=_f32(rng, c),
+        beta=_f32(rng, c),
+    )
 
     def bn(t, name, ch):
-        return b.add("batch_norm", t, name, {"eps": 1e-5}, mean=_f32(rng, ch),
-                     var=_f32(rng, ch, low=0.5, high=2), gamma=_f32(rng, ch, low=0.5, high=1.5), beta=_f32(rng, ch))
+        return b.add(
+            "batch_norm",
+            t,
+            name,
+            {"eps": 1e-5},
+            mean=_f32(rng, ch),
+            var=_f32(rng, ch, low=0.5, high=2),
+            gamma=_f32(rng, ch, low=0.5, high=1.5),
+            beta=_f32(rng, ch),
+        )
 
     def rprelu_chain(t, name, ch):
         t = b.add("affine", t, f"{name}.move_a", bias=_f32(rng, ch, low=-0.3, high=0.3))
@@ -40,21 +61,35 @@ def tiny_reactnet(seed=0, size=12, widths=(8, 16, 16, 32), shared_sign=False):
         move = _f32(rng, cin, low=-0.3, high=0.3) if move is None else move
         s = b.add("affine", t, f"{name}.move", bias=move)
         s = b.add("pack_signs", s, f"{name}.sign", {"groups": 1})
-        y = b.add("bconv2d", s, name, {"in_channels": cin, "stride": [stride] * 2, "padding": [k // 2] * 4,
-                                       "groups": 1, "pad_value": "zero"}, weight_bits=_bits(rng, cout, cin, k, k))
+        y = b.add(
+            "bconv2d",
+            s,
+            name,
+            {"in_channels": cin, "stride": [stride] * 2, "padding": [k // 2] * 4, "groups": 1, "pad_value": "zero"},
+            weight_bits=_bits(rng, cout, cin, k, k),
+        )
         return b.add("affine", y, f"{name}.alpha", scale=_f32(rng, cout, low=0.1, high=1))
 
     for i, cout in enumerate(widths[1:], start=1):
         cin = c
         stride = 2 if cout != cin and i != 1 else 1
         y = bn(bconv(x, f"b{i}.conv3", cin, cin, 3, stride), f"b{i}.bn1", cin)
-        shortcut = x if stride == 1 else b.add("avg_pool2d", x, f"b{i}.pool", {"kernel": [2, 2], "stride": [2, 2],
-                                                                               "padding": [0, 0]})
+        shortcut = (
+            x
+            if stride == 1
+            else b.add("avg_pool2d", x, f"b{i}.pool", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
+        )
         out1 = rprelu_chain(b.add("add", [y, shortcut], f"b{i}.add1"), f"b{i}.act1", cin)
         paths = 1 if cout == cin else 2
         move = _f32(rng, cin, low=-0.3, high=0.3) if shared_sign else None
-        outs = [b.add("add", [bn(bconv(out1, f"b{i}.pw{j}", cin, cin, 1, 1, move), f"b{i}.bn2_{j}", cin), out1],
-                      f"b{i}.add2_{j}") for j in range(paths)]
+        outs = [
+            b.add(
+                "add",
+                [bn(bconv(out1, f"b{i}.pw{j}", cin, cin, 1, 1, move), f"b{i}.bn2_{j}", cin), out1],
+                f"b{i}.add2_{j}",
+            )
+            for j in range(paths)
+        ]
         y = outs[0] if paths == 1 else b.add("concat", outs, f"b{i}.concat")
         x = rprelu_chain(y, f"b{i}.act2", cout)
         c = cout
@@ -67,32 +102,66 @@ def tiny_xnor(seed=0, bwn=False):
     """XNOR-Net style: BN -> sign -> bconv (+bias) -> ReLU, pooling, flatten, binary dense."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder((10, 10, 1))
-    x = b.add("conv2d", b.input, "conv1", {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
-              weight=_f32(rng, 6, 1, 3, 3), bias=_f32(rng, 6))
+    x = b.add(
+        "conv2d",
+        b.input,
+        "conv1",
+        {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+        weight=_f32(rng, 6, 1, 3, 3),
+        bias=_f32(rng, 6),
+    )
     x = b.add("relu", x, "relu1")
     x = b.add("max_pool2d", x, "pool1", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]})
 
     def bn(t, name, ch):
-        return b.add("batch_norm", t, name, {"eps": 1e-4}, mean=_f32(rng, ch), var=_f32(rng, ch, low=0.5, high=2),
-                     gamma=_f32(rng, ch, low=0.01, high=1), beta=_f32(rng, ch))
+        return b.add(
+            "batch_norm",
+            t,
+            name,
+            {"eps": 1e-4},
+            mean=_f32(rng, ch),
+            var=_f32(rng, ch, low=0.5, high=2),
+            gamma=_f32(rng, ch, low=0.01, high=1),
+            beta=_f32(rng, ch),
+        )
 
     x = bn(x, "bn2", 6)
     if bwn:
-        x = b.add("bwn_conv2d", x, "conv2", {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
-                  weight_bits=_bits(rng, 70, 6, 3, 3), alpha=_f32(rng, 70, low=0.1, high=1), bias=_f32(rng, 70))
+        x = b.add(
+            "bwn_conv2d",
+            x,
+            "conv2",
+            {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
+            weight_bits=_bits(rng, 70, 6, 3, 3),
+            alpha=_f32(rng, 70, low=0.1, high=1),
+            bias=_f32(rng, 70),
+        )
     else:
         x = b.add("pack_signs", x, "sign2", {"groups": 1})
-        x = b.add("bconv2d", x, "conv2", {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1],
-                                          "groups": 1, "pad_value": "zero"}, weight_bits=_bits(rng, 70, 6, 3, 3))
+        x = b.add(
+            "bconv2d",
+            x,
+            "conv2",
+            {"in_channels": 6, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1, "pad_value": "zero"},
+            weight_bits=_bits(rng, 70, 6, 3, 3),
+        )
         x = b.add("affine", x, "conv2.alpha", scale=_f32(rng, 70, low=0.1, high=1), bias=_f32(rng, 70))
     x = b.add("relu", x, "relu2")
-    x = b.add("avg_pool2d", x, "pool2", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1],
-                                         "count_include_pad": True})
+    x = b.add(
+        "avg_pool2d", x, "pool2", {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1], "count_include_pad": True}
+    )
     x = b.add("flatten", x, "flatten", {"order": "chw"})
     x = bn(x, "bn3", 70 * 4)
     if bwn:
-        x = b.add("bwn_dense", x, "ip1", {"in_features": 280}, weight_bits=_bits(rng, 20, 280)[:, 0, 0, :].copy(),
-                  alpha=_f32(rng, 20, low=0.1, high=1), bias=_f32(rng, 20))
+        x = b.add(
+            "bwn_dense",
+            x,
+            "ip1",
+            {"in_features": 280},
+            weight_bits=_bits(rng, 20, 280)[:, 0, 0, :].copy(),
+            alpha=_f32(rng, 20, low=0.1, high=1),
+            bias=_f32(rng, 20),
+        )
     else:
         x = b.add("pack_signs", x, "sign3", {"groups": 1})
         x = b.add("bdense", x, "ip1", {"in_features": 280}, weight_bits=_bits(rng, 20, 280)[:, 0, 0, :].copy())
@@ -112,19 +181,40 @@ def tiny_relu_sign(seed=0, size=12, width=16, zero_to="minus_one", pad_value="mi
     rng = np.random.default_rng(seed)
     b = GraphBuilder((size, size, 3))
     c = width
-    x = b.add("conv2d", b.input, "stem", {"stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
-              weight=_f32(rng, c, 3, 3, 3), bias=_f32(rng, c, low=-0.5, high=0.5))
+    x = b.add(
+        "conv2d",
+        b.input,
+        "stem",
+        {"stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1},
+        weight=_f32(rng, c, 3, 3, 3),
+        bias=_f32(rng, c, low=-0.5, high=0.5),
+    )
     x = b.add("relu", x, "stem.relu")
     half = np.arange(c) % 2 == 0
-    x = b.add("batch_norm", x, "stem.bn", {"eps": 1e-5}, mean=np.where(half, 0, _f32(rng, c)).astype(np.float32),
-              var=_f32(rng, c, low=0.5, high=2), gamma=_f32(rng, c, low=0.5, high=1.5),
-              beta=np.where(half, 0, _f32(rng, c)).astype(np.float32))
+    x = b.add(
+        "batch_norm",
+        x,
+        "stem.bn",
+        {"eps": 1e-5},
+        mean=np.where(half, 0, _f32(rng, c)).astype(np.float32),
+        var=_f32(rng, c, low=0.5, high=2),
+        gamma=_f32(rng, c, low=0.5, high=1.5),
+        beta=np.where(half, 0, _f32(rng, c)).astype(np.float32),
+    )
     s = b.add("pack_signs", x, "b1.sign", {"groups": 1, "zero_to": zero_to})
     conv_attrs = {"in_channels": c, "stride": [1, 1], "groups": 1, "pad_value": pad_value}
     y = b.add("bconv2d", s, "b1.conv3", dict(conv_attrs, padding=[1, 1, 1, 1]), weight_bits=_bits(rng, c, c, 3, 3))
     y = b.add("affine", y, "b1.alpha", scale=_f32(rng, c, low=0.1, high=1))
-    y = b.add("batch_norm", y, "b1.bn", {"eps": 1e-5}, mean=_f32(rng, c), var=_f32(rng, c, low=0.5, high=2),
-              gamma=_f32(rng, c, low=0.5, high=1.5), beta=_f32(rng, c))
+    y = b.add(
+        "batch_norm",
+        y,
+        "b1.bn",
+        {"eps": 1e-5},
+        mean=_f32(rng, c),
+        var=_f32(rng, c, low=0.5, high=2),
+        gamma=_f32(rng, c, low=0.5, high=1.5),
+        beta=_f32(rng, c),
+    )
     y = b.add("relu", y, "b1.relu")
     outs = []
     for j in range(2):

@@ -10,17 +10,16 @@ import struct
 import zipfile
 import zlib
 
-LOCAL = struct.Struct("<4sHHHHHLLLHH")           # zip local file header
-CENTRAL = struct.Struct("<4sHHHHHHLLLHHHHHLL")   # central directory entry
-END = struct.Struct("<4sHHHHLLH")                # end of central directory
+LOCAL = struct.Struct("<4sHHHHHLLLHH")  # zip local file header
+CENTRAL = struct.Struct("<4sHHHHHHLLLHHHHHLL")  # central directory entry
+END = struct.Struct("<4sHHHHLLH")  # end of central directory
 
 
 def entry(name: str, data: bytes, method: int = zipfile.ZIP_STORED, **lies) -> dict:
     """One archive entry holding `data`, stored or deflated; `lies` overrides what the headers say
     (size, crc, flags, method)."""
     payload = data if method == zipfile.ZIP_STORED else deflate(data)
-    return dict(dict(name=name, payload=payload, method=method, size=len(data), crc=zlib.crc32(data), flags=0),
-                **lies)
+    return dict(dict(name=name, payload=payload, method=method, size=len(data), crc=zlib.crc32(data), flags=0), **lies)
 
 
 def deflate(data: bytes) -> bytes:
@@ -33,10 +32,45 @@ def archive(entries: list[dict]) -> bytes:
     out, central = io.BytesIO(), []
     for e in entries:
         name, offset = e["name"].encode(), out.tell()
-        out.write(LOCAL.pack(b"PK\x03\x04", 20, e["flags"], e["method"], 0, 0x21, e["crc"], len(e["payload"]),
-                             e["size"], len(name), 0) + name + e["payload"])
-        central.append(CENTRAL.pack(b"PK\x01\x02", 20, 20, e["flags"], e["method"], 0, 0x21, e["crc"],
-                                    len(e["payload"]), e["size"], len(name), 0, 0, 0, 0, 0, offset) + name)
+        out.write(
+            LOCAL.pack(
+                b"PK\x03\x04",
+                20,
+                e["flags"],
+                e["method"],
+                0,
+                0x21,
+                e["crc"],
+                len(e["payload"]),
+                e["size"],
+                len(name),
+                0,
+            )
+            + name
+            + e["payload"]
+        )
+        central.append(
+            CENTRAL.pack(
+                b"PK\x01\x02",
+                20,
+                20,
+                e["flags"],
+                e["method"],
+                0,
+                0x21,
+                e["crc"],
+                len(e["payload"]),
+                e["size"],
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + name
+        )
     directory = b"".join(central)
     start = out.tell()
     out.write(directory + END.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), start, 0))
@@ -65,5 +99,6 @@ def bomb_manifest(manifest, inflated_bytes: int) -> dict:
     head = c.compress(text) + c.flush(zlib.Z_FULL_FLUSH)
     block = c.compress(b" " * (1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
     payload = head + block * max(0, (inflated_bytes - len(text)) >> 20) + c.flush(zlib.Z_FINISH)
-    return dict(name="model.json", payload=payload, method=zipfile.ZIP_DEFLATED, size=len(text),
-                crc=zlib.crc32(text), flags=0)
+    return dict(
+        name="model.json", payload=payload, method=zipfile.ZIP_DEFLATED, size=len(text), crc=zlib.crc32(text), flags=0
+    )

@@ -34,11 +34,11 @@ def conv2d_nhwc(x, weight, stride, pads, groups=1, pad_value=0.0):
     og = o // groups
     out = np.zeros((n, ho, wo, o))
     for g in range(groups):
-        wg = weight[g * og:(g + 1) * og]
+        wg = weight[g * og : (g + 1) * og]
         for i in range(ho):
             for j in range(wo):
-                patch = x[:, i * sh:i * sh + kh, j * sw:j * sw + kw, g * cg:(g + 1) * cg]
-                out[:, i, j, g * og:(g + 1) * og] = np.einsum("nhwc,ochw->no", patch, wg)
+                patch = x[:, i * sh : i * sh + kh, j * sw : j * sw + kw, g * cg : (g + 1) * cg]
+                out[:, i, j, g * og : (g + 1) * og] = np.einsum("nhwc,ochw->no", patch, wg)
     return out
 
 

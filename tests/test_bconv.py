@@ -41,8 +41,19 @@ def conv_cases(draw, channels=tuple(CHANNELS[:8]), pad_values=tuple(PAD_TAP)):
     n = draw(st.integers(1, 3))
     pad_value = draw(st.sampled_from(pad_values))
     seed = draw(st.integers(0, 2**32 - 1))
-    return dict(n=n, h=h, w=w, c=cg * groups, o=og * groups, k=(kh, kw), stride=(sh, sw), pads=pads,
-                groups=groups, pad_value=pad_value, seed=seed)
+    return dict(
+        n=n,
+        h=h,
+        w=w,
+        c=cg * groups,
+        o=og * groups,
+        k=(kh, kw),
+        stride=(sh, sw),
+        pads=pads,
+        groups=groups,
+        pad_value=pad_value,
+        seed=seed,
+    )
 
 
 def make_conv(case):
@@ -53,8 +64,9 @@ def make_conv(case):
 
 
 def reference_dot(case, x, w):
-    return conv2d_nhwc(sign_pm1(x), sign_pm1(w), case["stride"], case["pads"], case["groups"],
-                       pad_value=PAD_TAP[case["pad_value"]])
+    return conv2d_nhwc(
+        sign_pm1(x), sign_pm1(w), case["stride"], case["pads"], case["groups"], pad_value=PAD_TAP[case["pad_value"]]
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -96,16 +108,16 @@ def test_zero_one_activations_run_exactly_as_half_a_minus_one_padded_conv(case):
     scale = np.full(case["o"], 0.5, np.float32)
     bias = (0.5 * w_pm1.reshape(case["o"], -1).sum(axis=1)).astype(np.float32)
     s = pack_signs(x, groups=case["groups"], zero_to="minus_one")
-    check_everywhere(lambda: bconv2d(s, weights, case["stride"], case["pads"], "minus_one", scale=scale, bias=bias),
-                     want)
+    check_everywhere(
+        lambda: bconv2d(s, weights, case["stride"], case["pads"], "minus_one", scale=scale, bias=bias), want
+    )
 
 
 def test_padding_values_differ_only_at_borders():
     x = np.ones((1, 4, 4, 5), dtype=np.float32)
     weights = BinaryConvWeights.from_float(np.ones((1, 5, 3, 3), dtype=np.float32))
     minus = bconv2d(pack_signs(x), weights, padding=1, pad_value="minus_one")[0, :, :, 0]
-    np.testing.assert_array_equal(minus, [[-5, 15, 15, -5], [15, 45, 45, 15], [15, 45, 45, 15],
-                                          [-5, 15, 15, -5]])
+    np.testing.assert_array_equal(minus, [[-5, 15, 15, -5], [15, 45, 45, 15], [15, 45, 45, 15], [-5, 15, 15, -5]])
     with pytest.raises(ValueError, match="pad_value"):
         bconv2d(pack_signs(x), weights, padding=1, pad_value="minus")
 
@@ -124,9 +136,20 @@ def test_bconv2d_fused_epilogue(case, with_residual, with_rprelu):
     rprelu = tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)) if with_rprelu else None
     want = epilogue(dot, scale, bias, residual, rprelu)
     check_everywhere(
-        lambda: bconv2d(xp, weights, case["stride"], case["pads"], case["pad_value"], scale=scale,
-                        bias=bias, residual=residual, rprelu=rprelu),
-        want, exact=False)
+        lambda: bconv2d(
+            xp,
+            weights,
+            case["stride"],
+            case["pads"],
+            case["pad_value"],
+            scale=scale,
+            bias=bias,
+            residual=residual,
+            rprelu=rprelu,
+        ),
+        want,
+        exact=False,
+    )
 
 
 @pytest.mark.parametrize("c", CHANNELS)
@@ -155,8 +178,7 @@ def test_zero_padding_differs_from_one_padding_only_at_borders():
     zero = bconv2d(pack_signs(x), weights, padding=1, pad_value="zero")[0, :, :, 0]
     one = bconv2d(pack_signs(x), weights, padding=1, pad_value="one")[0, :, :, 0]
     np.testing.assert_array_equal(one, np.full((4, 4), 45.0))
-    np.testing.assert_array_equal(zero, [[20, 30, 30, 20], [30, 45, 45, 30], [30, 45, 45, 30],
-                                         [20, 30, 30, 20]])
+    np.testing.assert_array_equal(zero, [[20, 30, 30, 20], [30, 45, 45, 30], [30, 45, 45, 30], [20, 30, 30, 20]])
 
 
 def test_weights_round_trip_to_float():
@@ -168,8 +190,7 @@ def test_weights_round_trip_to_float():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 9), st.sampled_from(CHANNELS), st.integers(1, 75), st.integers(0, 2**32 - 1),
-       st.booleans())
+@given(st.integers(1, 9), st.sampled_from(CHANNELS), st.integers(1, 75), st.integers(0, 2**32 - 1), st.booleans())
 def test_bdense_equals_float_reference(n, i, o, seed, with_epilogue):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, i)).astype(np.float32)
@@ -179,8 +200,11 @@ def test_bdense_equals_float_reference(n, i, o, seed, with_epilogue):
     if with_epilogue:
         scale, bias = rng.uniform(0.1, 1, o).astype(np.float32), rng.standard_normal(o).astype(np.float32)
         rprelu = tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3))
-        check_everywhere(lambda: bdense(pack_signs(x), weights, scale, bias, rprelu=rprelu),
-                         epilogue(dot, scale, bias, None, rprelu), exact=False)
+        check_everywhere(
+            lambda: bdense(pack_signs(x), weights, scale, bias, rprelu=rprelu),
+            epilogue(dot, scale, bias, None, rprelu),
+            exact=False,
+        )
     else:
         check_everywhere(lambda: bdense(pack_signs(x), weights), dot)
 
@@ -207,12 +231,19 @@ def test_bconv2d_writes_into_a_channel_slice(n, side):
 
 # ---- signs of the output packed by the convolution itself ---------------------------------------
 
+
 @settings(max_examples=40, deadline=None)
-@given(cin=st.sampled_from(CHANNELS[:8]), o=st.sampled_from([1, 3, 63, 64, 65, 200, 520]), k=st.integers(1, 3),
-       stride=st.integers(1, 2), offset_words=st.integers(0, 2), float_out=st.booleans(),
-       with_residual=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset_words, float_out,
-                                                       with_residual, seed):
+@given(
+    cin=st.sampled_from(CHANNELS[:8]),
+    o=st.sampled_from([1, 3, 63, 64, 65, 200, 520]),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    offset_words=st.integers(0, 2),
+    float_out=st.booleans(),
+    with_residual=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset_words, float_out, with_residual, seed):
     """A convolution that packs its output for the next layer (at a word offset inside a wider
     packed tensor, as a concat's parts do) writes exactly pack_signs(out, bias) there, leaves the
     other words alone, and with float_out=False writes no floats at all; every ISA, 1 and 2 threads."""
@@ -234,14 +265,16 @@ def test_packed_output_equals_pack_signs_of_the_output(cin, o, k, stride, offset
 
     def run():
         packed = np.full(want_float.shape[:3] + (words,), 0xA5A5, np.uint64)  # words it must not touch
-        call, out = bind_bconv2d(x, weights, packed=packed, first_channel=64 * offset_words, pack_bias=pack_bias,
-                                 float_out=float_out, **args)
+        call, out = bind_bconv2d(
+            x, weights, packed=packed, first_channel=64 * offset_words, pack_bias=pack_bias, float_out=float_out, **args
+        )
         call()
         return packed, out
 
     for config, (packed, out) in run_everywhere(run).items():
-        np.testing.assert_array_equal(packed[..., offset_words:offset_words + packed_words(o)], want_bits,
-                                      err_msg=str(config))
+        np.testing.assert_array_equal(
+            packed[..., offset_words : offset_words + packed_words(o)], want_bits, err_msg=str(config)
+        )
         assert (packed[..., :offset_words] == 0xA5A5).all() and (packed[..., -1] == 0xA5A5).all()
         if float_out:
             np.testing.assert_array_equal(out, want_float, err_msg=str(config))
@@ -254,20 +287,33 @@ def grid_epilogue(rng, o, shape, with_residual, with_rprelu):
     RPReLU shifts, slopes 0.5, 0 and -1) and pack biases in -3..3 with both zeros: every value is
     exact, and value + pack_bias is often exactly 0."""
     ints = lambda size: rng.integers(-3, 4, size).astype(np.float32)  # noqa: E731
-    params = dict(scale=rng.choice(np.float32([1, -1, 0.5]), o), bias=np.where(rng.random(o) < 0.2, -0.0, ints(o)),
-                  residual=ints(shape) if with_residual else None,
-                  rprelu=(ints(o), rng.choice(np.float32([0.5, 0, -1]), o), ints(o)) if with_rprelu else None)
+    params = dict(
+        scale=rng.choice(np.float32([1, -1, 0.5]), o),
+        bias=np.where(rng.random(o) < 0.2, -0.0, ints(o)),
+        residual=ints(shape) if with_residual else None,
+        rprelu=(ints(o), rng.choice(np.float32([0.5, 0, -1]), o), ints(o)) if with_rprelu else None,
+    )
     pack_bias = np.where(rng.random(o) < 0.2, -0.0, ints(o)).astype(np.float32)
     return {k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in params.items()}, pack_bias
 
 
 @settings(max_examples=60, deadline=None)
-@given(cin=st.sampled_from([1, 3, 32, 63, 65, 200]), o=st.sampled_from([1, 3, 16, 63, 64, 65, 200]),
-       k=st.integers(1, 3), stride=st.integers(1, 2), pad_value=st.sampled_from(list(PAD_TAP)),
-       offset=st.sampled_from([0, 8, 13, 64, 72]), float_out=st.booleans(), with_residual=st.booleans(),
-       with_rprelu=st.booleans(), zero_to=st.sampled_from(["one", "minus_one"]), seed=st.integers(0, 2**32 - 1))
-def test_packed_output_zero_to_at_exact_zeros(cin, o, k, stride, pad_value, offset, float_out, with_residual,
-                                              with_rprelu, zero_to, seed):
+@given(
+    cin=st.sampled_from([1, 3, 32, 63, 65, 200]),
+    o=st.sampled_from([1, 3, 16, 63, 64, 65, 200]),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    pad_value=st.sampled_from(list(PAD_TAP)),
+    offset=st.sampled_from([0, 8, 13, 64, 72]),
+    float_out=st.booleans(),
+    with_residual=st.booleans(),
+    with_rprelu=st.booleans(),
+    zero_to=st.sampled_from(["one", "minus_one"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_packed_output_zero_to_at_exact_zeros(
+    cin, o, k, stride, pad_value, offset, float_out, with_residual, with_rprelu, zero_to, seed
+):
     """The convolution's own packer (its epilogue) with pack_zero_to: bit set iff value + pack_bias
     < 0 ("one") or <= 0 ("minus_one"), as NumPy says of the exact values, where that sum is often
     exactly 0; written after `offset` channels of a wider packed tensor (a concat's part: inside a
@@ -285,15 +331,28 @@ def test_packed_output_zero_to_at_exact_zeros(cin, o, k, stride, pad_value, offs
     want = epilogue(dot, **params)
     assert np.array_equal(want, want.astype(np.float32))  # the grid keeps every value exact
     lead = np.ones(dot.shape[:3] + (offset,), np.float32)  # the channels before this part: +1, bits clear
-    want_bits = pack_signs(np.concatenate([lead, want.astype(np.float32)], axis=-1),
-                           np.concatenate([np.zeros(offset, np.float32), pack_bias]), zero_to=zero_to)
+    want_bits = pack_signs(
+        np.concatenate([lead, want.astype(np.float32)], axis=-1),
+        np.concatenate([np.zeros(offset, np.float32), pack_bias]),
+        zero_to=zero_to,
+    )
     np.testing.assert_array_equal(unpack_signs(want_bits, offset + o)[..., offset:], sign_pm1(want, pack_bias, zero_to))
 
     def run():
         packed = np.zeros(dot.shape[:3] + (packed_words(offset + o),), np.uint64)
-        call, out = bind_bconv2d(pack_signs(x), weights, stride, k // 2, pad_value, packed=packed,
-                                 first_channel=offset, pack_bias=pack_bias, float_out=float_out,
-                                 pack_zero_to=zero_to, **params)
+        call, out = bind_bconv2d(
+            pack_signs(x),
+            weights,
+            stride,
+            k // 2,
+            pad_value,
+            packed=packed,
+            first_channel=offset,
+            pack_bias=pack_bias,
+            float_out=float_out,
+            pack_zero_to=zero_to,
+            **params,
+        )
         call()
         return packed, out
 
@@ -304,8 +363,12 @@ def test_packed_output_zero_to_at_exact_zeros(cin, o, k, stride, pad_value, offs
 
 
 @settings(max_examples=40, deadline=None)
-@given(widths=st.lists(st.sampled_from([1, 3, 32, 63, 64, 65, 96, 200]), min_size=2, max_size=3),
-       k=st.sampled_from([1, 3]), offset_words=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+@given(
+    widths=st.lists(st.sampled_from([1, 3, 32, 63, 64, 65, 96, 200]), min_size=2, max_size=3),
+    k=st.sampled_from([1, 3]),
+    offset_words=st.integers(0, 1),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_concat_parts_pack_one_tensor_in_channel_order(widths, k, offset_words, seed):
     """A concat's parts of any widths, run in channel order, pack the concatenation's signs into
     one array (a part starting inside a word ORs its bits in), over words holding garbage, and
@@ -325,21 +388,36 @@ def test_concat_parts_pack_one_tensor_in_channel_order(widths, k, offset_words, 
         packed = np.full((n, h, w, words), 0xA5A5A5A5A5A5A5A5, np.uint64)
         starts = np.cumsum([0] + widths)
         for p, start, stop in zip(parts, starts, starts[1:]):
-            call, _ = bind_bconv2d(x, p, padding=k // 2, packed=packed, first_channel=64 * offset_words + int(start),
-                                   pack_bias=pack_bias[start:stop], float_out=False)
+            call, _ = bind_bconv2d(
+                x,
+                p,
+                padding=k // 2,
+                packed=packed,
+                first_channel=64 * offset_words + int(start),
+                pack_bias=pack_bias[start:stop],
+                float_out=False,
+            )
             call()
         return packed
 
     for config, packed in run_everywhere(run).items():
-        np.testing.assert_array_equal(packed[..., offset_words:words - 1], want_bits, err_msg=str(config))
+        np.testing.assert_array_equal(packed[..., offset_words : words - 1], want_bits, err_msg=str(config))
         assert (packed[..., :offset_words] == 0xA5A5A5A5A5A5A5A5).all()
         assert (packed[..., -1] == 0xA5A5A5A5A5A5A5A5).all(), config
 
 
 @settings(max_examples=30, deadline=None)
-@given(cin=st.sampled_from([3, 32, 64, 65]), o=st.sampled_from([1, 32, 63, 64, 200, 300]), k=st.sampled_from([1, 3]),
-       stride=st.integers(1, 2), nrest=st.integers(1, 2), pad_value=st.sampled_from(list(PAD_TAP)),
-       zero_to=st.sampled_from(["one", "minus_one"]), grid=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(
+    cin=st.sampled_from([3, 32, 64, 65]),
+    o=st.sampled_from([1, 32, 63, 64, 200, 300]),
+    k=st.sampled_from([1, 3]),
+    stride=st.integers(1, 2),
+    nrest=st.integers(1, 2),
+    pad_value=st.sampled_from(list(PAD_TAP)),
+    zero_to=st.sampled_from(["one", "minus_one"]),
+    grid=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nrest, pad_value, zero_to, grid, seed):
     """bind_bconv2d_block (a conv and the 1x1 convs reading its output as signs and residual,
     tile by tile) writes the same values and bits as the convolutions run in order, the 1x1 ones
@@ -358,9 +436,12 @@ def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nr
         weights = BinaryConvWeights.from_float(rng.standard_normal((o, c_in, kernel, kernel)).astype(np.float32))
         if grid:
             return dict(weights=weights, **grid_epilogue(rng, o, (n, ho, wo, o), False, True)[0])
-        return dict(weights=weights, scale=rng.random(o).astype(np.float32) + 0.1,
-                    bias=rng.standard_normal(o).astype(np.float32),
-                    rprelu=tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)))
+        return dict(
+            weights=weights,
+            scale=rng.random(o).astype(np.float32) + 0.1,
+            bias=rng.standard_normal(o).astype(np.float32),
+            rprelu=tuple(rng.standard_normal(o).astype(np.float32) for _ in range(3)),
+        )
 
     first, rest = params(cin, k), [params(o, 1) for _ in range(nrest)]
     if grid:
@@ -369,20 +450,43 @@ def test_block_equals_its_convolutions_one_after_the_other(cin, o, k, stride, nr
         next_bias = np.concatenate([grid_epilogue(rng, o, None, False, False)[1] for _ in range(nrest)])
     else:
         residual = rng.standard_normal((n, ho, wo, o)).astype(np.float32)
-        sign_bias, next_bias = rng.standard_normal(o).astype(np.float32), rng.standard_normal(nrest * o).astype(np.float32)
+        sign_bias, next_bias = (
+            rng.standard_normal(o).astype(np.float32),
+            rng.standard_normal(nrest * o).astype(np.float32),
+        )
 
     def run(fused):
         mid = np.zeros((n, ho, wo, o), np.float32)  # (bound before they hold values: none may be NaN)
         mid_bits = np.zeros((n, ho, wo, packed_words(o)), np.uint64)
         out = np.empty((n, ho, wo, nrest * o), np.float32)
         out_bits = np.empty((n, ho, wo, packed_words(nrest * o)), np.uint64)
-        head, _ = bind_bconv2d(x, first["weights"], stride=stride, padding=k // 2, pad_value=pad_value,
-                               residual=residual, out=mid, packed=mid_bits, pack_bias=sign_bias, pack_zero_to=zero_to,
-                               **{key: first[key] for key in ("scale", "bias", "rprelu")})
-        tail = [bind_bconv2d(mid_bits, r["weights"], residual=mid, out=out[..., i * o:(i + 1) * o], packed=out_bits,
-                             first_channel=i * o, pack_bias=next_bias[i * o:(i + 1) * o], pack_zero_to=zero_to,
-                             **{key: r[key] for key in ("scale", "bias", "rprelu")})[0]
-                for i, r in enumerate(rest)]
+        head, _ = bind_bconv2d(
+            x,
+            first["weights"],
+            stride=stride,
+            padding=k // 2,
+            pad_value=pad_value,
+            residual=residual,
+            out=mid,
+            packed=mid_bits,
+            pack_bias=sign_bias,
+            pack_zero_to=zero_to,
+            **{key: first[key] for key in ("scale", "bias", "rprelu")},
+        )
+        tail = [
+            bind_bconv2d(
+                mid_bits,
+                r["weights"],
+                residual=mid,
+                out=out[..., i * o : (i + 1) * o],
+                packed=out_bits,
+                first_channel=i * o,
+                pack_bias=next_bias[i * o : (i + 1) * o],
+                pack_zero_to=zero_to,
+                **{key: r[key] for key in ("scale", "bias", "rprelu")},
+            )[0]
+            for i, r in enumerate(rest)
+        ]
         if fused:
             bind_bconv2d_block(head, tail)()
         else:
@@ -431,8 +535,7 @@ def test_a_nan_that_would_be_packed_is_refused(o, each_kernel_config):
     weights = BinaryConvWeights.from_float(-np.ones((o, 8, 1, 1), np.float32))  # every dot is -8
     zeros = np.zeros(o, np.float32)
     packed = np.zeros((1, 3, 3, packed_words(o)), np.uint64)
-    call, _ = bind_bconv2d(x, weights, scale=np.full(o, 3e38, np.float32), rprelu=(zeros, zeros, zeros),
-                           packed=packed)
+    call, _ = bind_bconv2d(x, weights, scale=np.full(o, 3e38, np.float32), rprelu=(zeros, zeros, zeros), packed=packed)
     with pytest.raises(ValueError, match="NaN"):
         call()
 
@@ -445,8 +548,9 @@ def test_packed_output_is_checked():
     weights = BinaryConvWeights.from_float(rng.standard_normal((8, 8, 1, 1)).astype(np.float32))
     grouped = BinaryConvWeights.from_float(rng.standard_normal((8, 4, 1, 1)).astype(np.float32), groups=2)
     with pytest.raises(ValueError, match="without groups"):
-        bind_bconv2d(pack_signs(np.ones((1, 4, 4, 8), np.float32), groups=2), grouped,
-                     packed=np.zeros((1, 4, 4, 1), np.uint64))
+        bind_bconv2d(
+            pack_signs(np.ones((1, 4, 4, 8), np.float32), groups=2), grouped, packed=np.zeros((1, 4, 4, 1), np.uint64)
+        )
     with pytest.raises(ValueError, match="cannot hold"):
         bind_bconv2d(x, weights, packed=np.zeros((1, 4, 3, 1), np.uint64))
     with pytest.raises(ValueError, match="needs a packed output"):

@@ -120,13 +120,18 @@ def test_a_weight_centred_to_zero_is_reported(monkeypatch, with_torch):
     assert "exactly 0" in text and "bin_conv2.conv" in text
 
 
-@pytest.mark.parametrize("shape", [(512, 512, 3, 3), (1024, 1024, 1, 1), (64, 32, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape", [(512, 512, 3, 3), (1024, 1024, 1, 1), (64, 32, 3, 3)], ids=lambda s: "x".join(map(str, s))
+)
 def test_reactnet_alpha_is_torch_nested_mean(monkeypatch, shape):
     """ReActNet's and Bi-Real's alpha = mean(mean(mean(|W|, 3), 2), 1): NumPy's means miss torch's
     in the last bit on many channels; the converter's, with or without torch, does not."""
     w = torch.randn(shape, generator=torch.Generator().manual_seed(11)) * 0.05
-    want = torch.mean(torch.mean(torch.mean(w.abs(), dim=3, keepdim=True), dim=2, keepdim=True),
-                      dim=1, keepdim=True).reshape(-1).numpy()
+    want = (
+        torch.mean(torch.mean(torch.mean(w.abs(), dim=3, keepdim=True), dim=2, keepdim=True), dim=1, keepdim=True)
+        .reshape(-1)
+        .numpy()
+    )
     w = w.numpy()
     naive = np.abs(w).mean(axis=3, dtype=np.float32).mean(axis=2, dtype=np.float32).mean(axis=1, dtype=np.float32)
     assert np.count_nonzero(naive != want) > 0

@@ -108,10 +108,10 @@ def test_zero_convention_both_zeros_pack_as_plus_one():
 def test_zero_to_minus_one_packs_both_zeros_as_minus_one(each_kernel_config):
     x = np.array([0.0, -0.0, -1e-45, 1e-45, 0.5, -0.5] * 11, dtype=np.float32)  # 66: two words
     bias = np.array([0.0, -0.0, 0.0, 0.0, -0.5, 0.5] * 11, dtype=np.float32)
-    np.testing.assert_array_equal(unpack_signs(pack_signs(x, zero_to="minus_one"), 66),
-                                  [-1, -1, -1, 1, 1, -1] * 11)
-    np.testing.assert_array_equal(unpack_signs(pack_signs(x, bias, zero_to="minus_one"), 66),
-                                  [-1, -1, -1, 1, -1, -1] * 11)
+    np.testing.assert_array_equal(unpack_signs(pack_signs(x, zero_to="minus_one"), 66), [-1, -1, -1, 1, 1, -1] * 11)
+    np.testing.assert_array_equal(
+        unpack_signs(pack_signs(x, bias, zero_to="minus_one"), 66), [-1, -1, -1, 1, -1, -1] * 11
+    )
 
 
 @pytest.mark.parametrize("zero_to", ZERO_TO)

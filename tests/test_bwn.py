@@ -27,9 +27,20 @@ def _check(results, want, magnitude, terms):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 2), st.integers(1, 9), st.integers(1, 9), st.sampled_from(CHANNELS), st.sampled_from([1, 2, 3]),
-       st.sampled_from([1, 2, 3, 63, 65]), st.integers(1, 11), st.integers(1, 3), st.integers(1, 3),
-       st.tuples(*[st.integers(0, 3)] * 4), st.booleans(), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 2),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.sampled_from(CHANNELS),
+    st.sampled_from([1, 2, 3]),
+    st.sampled_from([1, 2, 3, 63, 65]),
+    st.integers(1, 11),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.tuples(*[st.integers(0, 3)] * 4),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
 def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og, k, sh, sw, pads, with_bias, seed):
     kh, kw = k, max(1, k - seed % 3)  # square and not
     h, w = max(h, kh - pads[0] - pads[1]), max(w, kw - pads[2] - pads[3])
@@ -53,8 +64,13 @@ def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 17), st.sampled_from([1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000, 9216]), st.sampled_from([1, 3, 7, 8, 9, 63, 65, 200]),
-       st.booleans(), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 17),
+    st.sampled_from([1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 1000, 9216]),
+    st.sampled_from([1, 3, 7, 8, 9, 63, 65, 200]),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
 def test_bwn_dense_matches_float64_reference_everywhere(n, i, o, with_bias, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, i)).astype(np.float32)

@@ -33,7 +33,7 @@ def assert_round_trip(module, model, make, x, path, key="state_dict", prefix="")
     state = ckpt if key is None else ckpt[key]
     assert all(k.startswith(prefix) for k in state)
     fresh = make()
-    fresh.load_state_dict({k[len(prefix):]: v for k, v in state.items()}, strict=True)
+    fresh.load_state_dict({k[len(prefix) :]: v for k, v in state.items()}, strict=True)
     assert torch.equal(eval_logits(fresh, x), eval_logits(model, x))
     return ckpt
 
@@ -121,7 +121,7 @@ def test_birealnet18(tmp_path):
     w = conv.weights.view(conv.shape)
     alpha = w.abs().mean(dim=3, keepdim=True).mean(dim=2, keepdim=True).mean(dim=1, keepdim=True)
     used = next(s for s in seen if s.shape == conv.shape and s.data_ptr() != w.data_ptr())
-    torch.testing.assert_close(used, alpha * torch.sign(w), rtol=0, atol=2 ** -22)
+    torch.testing.assert_close(used, alpha * torch.sign(w), rtol=0, atol=2**-22)
     assert not torch.equal(used, alpha * torch.sign(w))
 
 

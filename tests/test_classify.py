@@ -19,8 +19,13 @@ CLASSES = [f"class{i}" for i in range(10)]
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    meta = {"arch": "tiny", "classes": CLASSES, "input_size": [3, 12, 12], "mean": [0.5, 0.5, 0.5],
-            "std": [0.25, 0.25, 0.25]}
+    meta = {
+        "arch": "tiny",
+        "classes": CLASSES,
+        "input_size": [3, 12, 12],
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+    }
     path = tmp_path_factory.mktemp("model") / "tiny.xnr"
     Model(graphs.tiny_reactnet(7), meta).save(path)
     return str(path)
@@ -38,8 +43,10 @@ def save(image, path, **kw):
 
 def png_with_size(width, height):
     """A valid PNG header claiming width x height (the pixel data is not needed to refuse it)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
 
@@ -100,11 +107,14 @@ def test_resize_then_centre_crop(gray_meta):
     assert np.allclose(preprocess(Image.fromarray(array), gray_meta), 1.0)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: str(d / "missing.png"), "no such file"),
-    (lambda d: (d / "text.png").write_text("hello") and str(d / "text.png"), "not an image"),
-    (lambda d: str(d), "is a directory"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: str(d / "missing.png"), "no such file"),
+        (lambda d: (d / "text.png").write_text("hello") and str(d / "text.png"), "not an image"),
+        (lambda d: str(d), "is a directory"),
+    ],
+)
 def test_unreadable_sources(make, message, tmp_path, gray_meta):
     with pytest.raises(ImageError, match=message):
         preprocess(make(tmp_path), gray_meta)
@@ -144,8 +154,22 @@ def test_cli_classifies_folders_and_globs_and_reports_bad_files(model_path, tmp_
     (folder / "notes.txt").write_text("not an image, and not picked up from the folder")
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
-    code = main(["classify", str(folder), str(tmp_path / "imgs" / "*.png"), str(bad), str(tmp_path / "nope.png"),
-                 "--model", model_path, "--top-k", "2", "--json", "--batch-size", "2"])
+    code = main(
+        [
+            "classify",
+            str(folder),
+            str(tmp_path / "imgs" / "*.png"),
+            str(bad),
+            str(tmp_path / "nope.png"),
+            "--model",
+            model_path,
+            "--top-k",
+            "2",
+            "--json",
+            "--batch-size",
+            "2",
+        ]
+    )
     assert code == 1  # some inputs failed
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 3 + 3 + 2

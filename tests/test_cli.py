@@ -23,8 +23,23 @@ def test_convert_then_info(tmp_path, checkpoint, capsys):
     out = tmp_path / "lenet.xnr"
     classes = tmp_path / "classes.txt"
     classes.write_text("\n".join(f"digit {i}" for i in range(10)))
-    assert main(["convert", "--arch", "xnor-lenet5", str(checkpoint), "-o", str(out), "--classes", str(classes),
-                 "--dataset", "mnist"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--arch",
+                "xnor-lenet5",
+                str(checkpoint),
+                "-o",
+                str(out),
+                "--classes",
+                str(classes),
+                "--dataset",
+                "mnist",
+            ]
+        )
+        == 0
+    )
     assert "xnor-lenet5, 10 classes" in capsys.readouterr().out
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
@@ -36,8 +51,12 @@ def test_convert_then_info(tmp_path, checkpoint, capsys):
 
 def test_python_dash_m_runs_the_cli(tmp_path, checkpoint):
     out = tmp_path / "m.xnr"
-    result = subprocess.run([sys.executable, "-m", "xnorinfer", "convert", "--arch", "bwn-lenet5", str(checkpoint),
-                             "-o", str(out)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "xnorinfer", "convert", "--arch", "bwn-lenet5", str(checkpoint), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 0
 

@@ -49,8 +49,12 @@ def test_help_usage_line_names_the_subcommand(name, capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    for argv in (["classify", IMAGES, "--json", "--jsonl"], ["classify", IMAGES, "--top-k", "0"],
-                 ["models", "--bogus"], ["bench", "--json", "out.json"]):  # --json takes no file any more
+    for argv in (
+        ["classify", IMAGES, "--json", "--jsonl"],
+        ["classify", IMAGES, "--top-k", "0"],
+        ["models", "--bogus"],
+        ["bench", "--json", "out.json"],
+    ):  # --json takes no file any more
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == ExitCode.USAGE, argv
@@ -74,7 +78,9 @@ def test_classify_jsonl_streams_one_record_per_image(tmp_path, capsys):
     lines = captured.out.splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == 11 and captured.err == ""
-    assert [os.path.basename(r["image"]) for r in records[:10]] == sorted(n for n in os.listdir(IMAGES) if n.endswith(".png"))
+    assert [os.path.basename(r["image"]) for r in records[:10]] == sorted(
+        n for n in os.listdir(IMAGES) if n.endswith(".png")
+    )
     assert records[1]["predictions"][0]["label"] == "automobile" and len(records[1]["predictions"]) == 2
     assert records[10] == {"image": missing, "error": f"{missing}: no such file"}
     # the same records as --json's array, one per line
@@ -117,9 +123,14 @@ def test_an_openmp_build_prints_no_warning(capsys):
     assert capsys.readouterr().out == f"xnorinfer {xnorinfer.__version__}\n"
 
 
-@pytest.mark.parametrize("argv, extra", [(["convert", "ckpt.pth", "-o", "x.xnr", "--arch", "xnor-nin"], "torch"),
-                                         (["import", "model.py:make", "--input-shape", "1,3,8,8", "-o", "x.xnr"], "torch"),
-                                         (["bench", "--quick"], "bench")])
+@pytest.mark.parametrize(
+    "argv, extra",
+    [
+        (["convert", "ckpt.pth", "-o", "x.xnr", "--arch", "xnor-nin"], "torch"),
+        (["import", "model.py:make", "--input-shape", "1,3,8,8", "-o", "x.xnr"], "torch"),
+        (["bench", "--quick"], "bench"),
+    ],
+)
 def test_without_torch_the_converters_say_what_to_install(argv, extra, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ckpt.pth").write_bytes(b"not read")
@@ -127,15 +138,17 @@ def test_without_torch_the_converters_say_what_to_install(argv, extra, monkeypat
     assert main(argv) == ExitCode.BAD_INPUT
     (err,) = capsys.readouterr().err.splitlines()  # one line, naming the CPU index first, then the extra
     assert err.startswith(f"xnorinfer {argv[0]}: error: ") and "needs PyTorch (torch>=2.13,<3)" in err
-    assert (f"pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'xnorinfer[{extra}]'"
-            in err)
+    assert (
+        f"pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'xnorinfer[{extra}]'" in err
+    )
 
 
 def test_a_reader_that_stops_early_ends_classify_quietly():
     # `classify | head -0`: the pipe is closed before the first line (the interpreter and the model
     # take far longer to load than this takes), so every write fails; no error line, exit code 0.
-    proc = subprocess.Popen([sys.executable, "-m", "xnorinfer", "classify", IMAGES],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xnorinfer", "classify", IMAGES], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()
     _, stderr = proc.communicate(timeout=60)
     assert stderr == b""

@@ -23,7 +23,6 @@ from xnorinfer.testing import assert_matches_torch  # noqa: E402
 import torch_reference as ref  # noqa: E402
 
 
-
 def nhwc(t):
     return np.ascontiguousarray(t.detach().numpy().transpose(0, 2, 3, 1)) if t.ndim == 4 else t.detach().numpy()
 
@@ -49,6 +48,7 @@ def assert_logits_equal(engine, reference, rtol=1e-5):
 
 
 # ---- ReActNet-A ---------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_reactnet_a_official_size_on_the_grid(tmp_path):
@@ -76,6 +76,7 @@ def test_reactnet_a_key_names_match_the_reference():
 
 # ---- ReActNet-18 --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("flat", [False, True], ids=["4d-weight", "flat-weights"])
 def test_reactnet18_on_the_grid(tmp_path, flat):
     model = ref.ReActNet18(num_classes=10, flat_weights=flat)
@@ -100,12 +101,21 @@ XNOR_CASES = {
     "nin": (lambda bin_act: ref.NIN(binary_activations=bin_act), "nin", (2, 3, 32, 32)),
     "lenet5": (lambda bin_act: ref.LeNet5(variant="A", binary_activations=bin_act), "lenet", (3, 1, 28, 28)),
     "lenet5-old": (lambda bin_act: ref.LeNet5(variant="B", binary_activations=bin_act), "lenet", (3, 1, 28, 28)),
-    "lenet5-wide": (lambda bin_act: ref.LeNet5(variant="A", binary_activations=bin_act, widths=(24, 70, 130)),
-                    "lenet", (3, 1, 28, 28)),
-    "lenet5-wide-old": (lambda bin_act: ref.LeNet5(variant="B", binary_activations=bin_act, widths=(8, 33, 65)),
-                        "lenet", (3, 1, 28, 28)),
-    "alexnet": (lambda bin_act: ref.AlexNetXNOR(num_classes=10, binary_activations=bin_act), "alexnet",
-                (1, 3, 227, 227)),
+    "lenet5-wide": (
+        lambda bin_act: ref.LeNet5(variant="A", binary_activations=bin_act, widths=(24, 70, 130)),
+        "lenet",
+        (3, 1, 28, 28),
+    ),
+    "lenet5-wide-old": (
+        lambda bin_act: ref.LeNet5(variant="B", binary_activations=bin_act, widths=(8, 33, 65)),
+        "lenet",
+        (3, 1, 28, 28),
+    ),
+    "alexnet": (
+        lambda bin_act: ref.AlexNetXNOR(num_classes=10, binary_activations=bin_act),
+        "alexnet",
+        (1, 3, 227, 227),
+    ),
 }
 # AlexNet's 227x227 input makes its cases the slow ones (pytest -m "not slow" skips them).
 XNOR_PARAMS = [pytest.param(case, marks=pytest.mark.slow) if case == "alexnet" else case for case in XNOR_CASES]
@@ -150,6 +160,7 @@ def test_xnor_nets_layer_by_layer(tmp_path, case, binary_activations):
 
 # ---- strictness and bad checkpoints -------------------------------------------------------------
 
+
 def test_missing_and_unexpected_keys_are_all_listed(tmp_path):
     state = ref.ReActNet18().state_dict()
     del state["layer2.0.downsample.1.weight"], state["fc.bias"]
@@ -184,6 +195,7 @@ def test_checkpoint_with_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             return (print, ("pwned",))
+
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"a": Evil()}}, path)
     with pytest.raises(ConversionError, match="cannot be read"):

@@ -20,9 +20,24 @@ def test_dask_labels_equal_the_local_run(tmp_path, capsys):
     assert main(["classify", *images, "--json", "--top-k", "3"]) == ExitCode.BAD_INPUT
     local = json.loads(capsys.readouterr().out)
     # --chunk 3: four tasks, so both workers get some
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "dask_classify.py"), *images, "--workers", "2",
-                          "--chunk", "3", "--top-k", "3", "--json"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "dask_classify.py"),
+            *images,
+            "--workers",
+            "2",
+            "--chunk",
+            "3",
+            "--top-k",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert run.returncode == ExitCode.BAD_INPUT, run.stderr
     assert json.loads(run.stdout) == local
     assert len(local) == 11 and local[-1]["error"].startswith(missing)
@@ -41,8 +56,12 @@ def test_a_client_classifies_twice(monkeypatch):
 
     paths = expand_inputs([str(ROOT / "examples" / "images")])
     model = xnorinfer.load("cifar10_reactnet")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         first = classify_on_cluster(paths, client, model, top_k=1, chunk=2)
         second = classify_on_cluster(paths, client, model, top_k=1, chunk=3)
         workers = len(client.scheduler_info()["workers"])

@@ -27,6 +27,7 @@ RTOL = 1e-5
 
 # ---- helpers ------------------------------------------------------------------------------------
 
+
 def rng_for(seed):
     return np.random.default_rng(seed)
 
@@ -67,6 +68,7 @@ def ref_pool_size(size, k, s, p, ceil_mode):
 
 
 # ---- references ---------------------------------------------------------------------------------
+
 
 def ref_conv2d(x, w, b, stride, pads, groups):
     """Loops over output pixels and kernel taps on a zero-padded float64 copy; returns (ref, mag)."""
@@ -188,6 +190,7 @@ def ref_global_avg_pool(x):
 
 # ---- strategies ---------------------------------------------------------------------------------
 
+
 def divisors(c):
     return [d for d in range(1, c + 1) if c % d == 0]
 
@@ -239,6 +242,7 @@ def pad_arg(pads, form):
 
 # ---- conv2d -------------------------------------------------------------------------------------
 
+
 def run_conv_case(n, hw, c, o, groups, k, stride, pads, has_bias, seed, pad_form="four"):
     rng = rng_for(seed)
     x = randn(rng, (n, *hw, c))
@@ -256,7 +260,9 @@ def test_conv2d_matches_loop_reference(case):
     run_conv_case(*case)
 
 
-@pytest.mark.parametrize("hw, c, o, k, stride", [((14, 14), 3, 33, 3, 1), ((20, 21), 3, 64, 7, 2), ((13, 16), 65, 16, 5, 1)])
+@pytest.mark.parametrize(
+    "hw, c, o, k, stride", [((14, 14), 3, 33, 3, 1), ((20, 21), 3, 64, 7, 2), ((13, 16), 65, 16, 5, 1)]
+)
 def test_conv2d_of_a_batch_is_the_images_one_by_one(hw, c, o, k, stride):
     """The C kernel runs pixel groups across images (ho * wo is not a multiple of the group here),
     so a pixel read in place in one batch is gathered with a padded neighbour in another: both
@@ -266,17 +272,25 @@ def test_conv2d_of_a_batch_is_the_images_one_by_one(hw, c, o, k, stride):
 
     def both():
         whole = F.conv2d(x, w, b, stride, k // 2)
-        return whole, np.concatenate([F.conv2d(x[i:i + 1], w, b, stride, k // 2) for i in range(len(x))])
+        return whole, np.concatenate([F.conv2d(x[i : i + 1], w, b, stride, k // 2) for i in range(len(x))])
 
     for config, (whole, one_by_one) in run_everywhere(both).items():
         np.testing.assert_array_equal(whole, one_by_one, err_msg=str(config))
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 3), hw=st.tuples(st.integers(3, 21), st.integers(3, 21)), c=st.sampled_from([1, 3, 8]),
-       o=st.sampled_from([1, 16, 64, 65]), k=st.integers(1, 7), stride=st.integers(1, 2),
-       pool=st.sampled_from([(3, 2, 1), (2, 2, 0), (3, 1, 1), (2, 3, 0)]), ceil_mode=st.booleans(),
-       relu=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 3),
+    hw=st.tuples(st.integers(3, 21), st.integers(3, 21)),
+    c=st.sampled_from([1, 3, 8]),
+    o=st.sampled_from([1, 16, 64, 65]),
+    k=st.integers(1, 7),
+    stride=st.integers(1, 2),
+    pool=st.sampled_from([(3, 2, 1), (2, 2, 0), (3, 1, 1), (2, 3, 0)]),
+    ceil_mode=st.booleans(),
+    relu=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_conv2d_max_pool_equals_the_two_layers(n, hw, c, o, k, stride, pool, ceil_mode, relu, seed):
     """A conv2d and the max pooling of its output in one pass (the conv rows a few at a time, in a
     buffer per thread, shared rows at band edges computed twice) give the two layers' values bit
@@ -302,7 +316,9 @@ def test_conv2d_max_pool_equals_the_two_layers(n, hw, c, o, k, stride, pool, cei
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(0, 3), c=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(0, 3), c=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**32 - 1)
+)
 def test_nchw_to_nhwc_is_the_transpose(n, c, h, w, seed):
     x = randn(rng_for(seed), (n, c, h, w))
     np.testing.assert_array_equal(F.nchw_to_nhwc(x), x.transpose(0, 2, 3, 1))
@@ -333,8 +349,11 @@ def test_conv2d_packs_the_signs_of_its_output(case, pack_bias_kind, zero_to):
     rng = rng_for(seed)
     x, w = randn(rng, (n, *hw, c)), randn(rng, (o, c // groups, *k))
     b = randn(rng, (o,)) if has_bias else None
-    pack_bias = {None: None, "random": randn(rng, (o,)),
-                 "zeros": np.where(rng.random(o) < 0.5, 0.0, -0.0).astype(np.float32)}[pack_bias_kind]
+    pack_bias = {
+        None: None,
+        "random": randn(rng, (o,)),
+        "zeros": np.where(rng.random(o) < 0.5, 0.0, -0.0).astype(np.float32),
+    }[pack_bias_kind]
     want = F.conv2d(x, w, b, stride, pads, groups)
     packed = np.full(want.shape[:3] + ((o + 63) // 64,), 0xA5A5, np.uint64)
     if groups != 1:
@@ -343,8 +362,9 @@ def test_conv2d_packs_the_signs_of_its_output(case, pack_bias_kind, zero_to):
         return
 
     def run():
-        run_, out = F.bind_conv2d(x, w, b, stride, pads, groups, relu=bool(seed % 2), packed=packed,
-                                  pack_bias=pack_bias, pack_zero_to=zero_to)
+        run_, out = F.bind_conv2d(
+            x, w, b, stride, pads, groups, relu=bool(seed % 2), packed=packed, pack_bias=pack_bias, pack_zero_to=zero_to
+        )
         run_()
         return out, packed.copy()
 
@@ -387,8 +407,10 @@ def test_conv2d_is_the_same_on_every_isa_and_thread_count(case, with_scale):
 def test_pools_are_the_same_on_every_isa_and_thread_count(case):
     n, hw, c, k, stride, p, ceil_mode, include_pad, seed = case
     x = randn(rng_for(seed), (n, *hw, c))
-    for pool in (lambda: F.avg_pool2d(x, k, stride, p, count_include_pad=include_pad, ceil_mode=ceil_mode),
-                 lambda: F.max_pool2d(x, k, stride, p, ceil_mode=ceil_mode)):
+    for pool in (
+        lambda: F.avg_pool2d(x, k, stride, p, count_include_pad=include_pad, ceil_mode=ceil_mode),
+        lambda: F.max_pool2d(x, k, stride, p, ceil_mode=ceil_mode),
+    ):
         results = run_everywhere(pool)
         first = next(iter(results.values()))
         for config, out in results.items():
@@ -410,8 +432,7 @@ def test_pools_are_the_same_on_every_isa_and_thread_count(case):
 def test_conv2d_corner_shapes(hw, c, k, stride, pads):
     if k[0] > hw[0] + pads[0] + pads[1] or k[1] > hw[1] + pads[2] + pads[3]:
         with pytest.raises(ValueError, match="larger than the padded input"):
-            F.conv2d(np.zeros((1, *hw, c), np.float32), np.zeros((2, c, *k), np.float32),
-                     stride=stride, padding=pads)
+            F.conv2d(np.zeros((1, *hw, c), np.float32), np.zeros((2, c, *k), np.float32), stride=stride, padding=pads)
         return
     for groups in (1, c):
         run_conv_case(2, hw, c, 2 * groups, groups, k, stride, pads, True, seed=hash((hw, c, k, stride, pads)) % 2**32)
@@ -451,6 +472,7 @@ def test_conv2d_known_values():
 
 
 # ---- dense --------------------------------------------------------------------------------------
+
 
 @settings(max_examples=50, deadline=None)
 @given(
@@ -496,8 +518,12 @@ def random_activation(rng, shape):
 
 
 @settings(max_examples=50, deadline=None)
-@given(shape=activation_shapes, affine=st.sampled_from(["both", "gamma", "beta", "none"]),
-       eps=st.sampled_from([1e-5, 1e-3, 0.0]), seed=st.integers(0, 2**32 - 1))
+@given(
+    shape=activation_shapes,
+    affine=st.sampled_from(["both", "gamma", "beta", "none"]),
+    eps=st.sampled_from([1e-5, 1e-3, 0.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_batch_norm_matches_loop_reference(shape, affine, eps, seed):
     rng = rng_for(seed)
     c = shape[-1]
@@ -591,6 +617,7 @@ def test_concat_single_input_is_a_copy():
 
 # ---- pooling ------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(pool_cases())
 def test_avg_pool2d_matches_loop_reference(case):
@@ -618,8 +645,9 @@ def test_max_pool2d_matches_loop_reference(case):
 @pytest.mark.parametrize("c", CHANNELS)
 @pytest.mark.parametrize("ceil_mode", [False, True])
 @pytest.mark.parametrize("include_pad", [False, True])
-@pytest.mark.parametrize("k, s, p", [((1, 1), (1, 1), (0, 0)), ((2, 3), (2, 2), (1, 1)),
-                                     ((3, 3), (2, 3), (1, 1)), ((4, 5), (3, 1), (2, 2))])
+@pytest.mark.parametrize(
+    "k, s, p", [((1, 1), (1, 1), (0, 0)), ((2, 3), (2, 2), (1, 1)), ((3, 3), (2, 3), (1, 1)), ((4, 5), (3, 1), (2, 2))]
+)
 def test_pools_corner_shapes(hw, c, ceil_mode, include_pad, k, s, p):
     x = randn(rng_for(c), (2, *hw, c))
     if k[0] > hw[0] + 2 * p[0] or k[1] > hw[1] + 2 * p[1]:
@@ -668,8 +696,12 @@ def test_max_pool2d_known_values():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 3), hw=st.sampled_from([(1, 1), (2, 3), (7, 7), (5, 9)]),
-       c=st.sampled_from(CHANNELS), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 3),
+    hw=st.sampled_from([(1, 1), (2, 3), (7, 7), (5, 9)]),
+    c=st.sampled_from(CHANNELS),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_global_avg_pool_matches_loop_reference(n, hw, c, seed):
     x = randn(rng_for(seed), (n, *hw, c))
     ref, mag = ref_global_avg_pool(x)
@@ -681,6 +713,7 @@ def test_global_avg_pool_matches_loop_reference(n, hw, c, seed):
 
 
 # ---- bad input ----------------------------------------------------------------------------------
+
 
 def _op_table():
     """name -> (call taking the activation under test, a valid activation, arrays of wrong rank)."""
@@ -901,8 +934,24 @@ def test_batch_norm_rejects_bad_eps_and_variance():
 
 
 def test_all_exports():
-    expected = {"conv2d", "dense", "DenseWeights", "batch_norm", "prelu", "rprelu", "relu", "clamp", "sign",
-                "softmax", "log_softmax", "add", "concat", "avg_pool2d", "max_pool2d", "global_avg_pool"}
+    expected = {
+        "conv2d",
+        "dense",
+        "DenseWeights",
+        "batch_norm",
+        "prelu",
+        "rprelu",
+        "relu",
+        "clamp",
+        "sign",
+        "softmax",
+        "log_softmax",
+        "add",
+        "concat",
+        "avg_pool2d",
+        "max_pool2d",
+        "global_avg_pool",
+    }
     assert set(F.__all__) == expected
     assert all(callable(getattr(F, name)) for name in F.__all__)
 

@@ -67,6 +67,7 @@ def test_unknown_zero_to_in_a_file_is_refused():
     def edit(manifest):
         node = next(n for n in manifest["graph"]["nodes"] if n["op"] == "pack_signs")
         node["attrs"]["zero_to"] = "zero"
+
     blob = rewrite(Model(graphs.tiny_relu_sign()).to_bytes(), edit)
     with pytest.raises(ModelFormatError, match="zero_to"):
         xnorinfer.load(blob)
@@ -116,6 +117,7 @@ def test_flipped_byte_inside_an_array_fails_the_crc(blob):
 def test_newer_format_version(blob):
     def newer(m):
         m["format_version"] = 99
+
     with pytest.raises(ModelFormatError, match="format version 99 is newer"):
         xnorinfer.load(rewrite(blob, newer))
 
@@ -145,7 +147,8 @@ def test_short_arrays(blob):
 
 def test_array_beyond_the_blob(blob):
     def lie(m):
-        m["arrays"]["p0"]["shape"] = [10 ** 9]
+        m["arrays"]["p0"]["shape"] = [10**9]
+
     with pytest.raises(ModelFormatError, match="p0"):
         xnorinfer.load(rewrite(blob, lie))
 
@@ -153,6 +156,7 @@ def test_array_beyond_the_blob(blob):
 def test_array_of_a_type_the_format_does_not_have(blob):
     def lie(m):
         m["arrays"]["p0"]["dtype"] = "object"
+
     with pytest.raises(ModelFormatError, match="invalid description"):
         xnorinfer.load(rewrite(blob, lie))
 
@@ -160,6 +164,7 @@ def test_array_of_a_type_the_format_does_not_have(blob):
 def test_array_shape_that_disagrees_with_its_layer(blob):
     def lie(m):
         m["arrays"]["p0"]["shape"] = [1, 2, 3]
+
     with pytest.raises(ModelFormatError, match="inconsistent graph.*'stem'"):
         xnorinfer.load(rewrite(blob, lie))
 
@@ -167,6 +172,7 @@ def test_array_shape_that_disagrees_with_its_layer(blob):
 def test_inconsistent_graph(blob):
     def break_graph(m):
         m["graph"]["nodes"][4]["attrs"]["in_channels"] = 5
+
     with pytest.raises(ModelFormatError, match="inconsistent graph"):
         xnorinfer.load(rewrite(blob, break_graph))
 
@@ -174,6 +180,7 @@ def test_inconsistent_graph(blob):
 def test_unknown_op(blob):
     def unknown(m):
         m["graph"]["nodes"][0]["op"] = "conv3d"
+
     with pytest.raises(ModelFormatError, match="unknown op"):
         xnorinfer.load(rewrite(blob, unknown))
 
@@ -181,6 +188,7 @@ def test_unknown_op(blob):
 def test_malformed_node(blob):
     def malformed(m):
         del m["graph"]["nodes"][0]["inputs"]
+
     with pytest.raises(ModelFormatError, match="malformed graph"):
         xnorinfer.load(rewrite(blob, malformed))
 
@@ -188,14 +196,17 @@ def test_malformed_node(blob):
 def test_node_that_is_not_an_object(blob):
     def junk(m):
         m["graph"]["nodes"][0] = "x"
+
     with pytest.raises(ModelFormatError, match="malformed node"):
         xnorinfer.load(rewrite(blob, junk))
 
 
 def test_absurd_array_shapes(blob):
-    for shape in ([2 ** 63, 2], [2 ** 32, 2 ** 32]):
+    for shape in ([2**63, 2], [2**32, 2**32]):
+
         def lie(m, shape=shape):
             m["arrays"]["p0"]["shape"] = shape
+
         with pytest.raises(ModelFormatError, match="do not fit"):
             xnorinfer.load(rewrite(blob, lie))
 
@@ -203,13 +214,15 @@ def test_absurd_array_shapes(blob):
 def test_empty_kernel_is_refused(blob):
     def empty(m):
         m["arrays"]["p0"]["shape"] = [8, 3, 0, 3]
+
     with pytest.raises(ModelFormatError, match="empty"):
         xnorinfer.load(rewrite(blob, empty))
 
 
 def test_huge_stride_is_refused(blob):
     def huge(m):
-        m["graph"]["nodes"][0]["attrs"]["stride"] = [2 ** 40, 1]
+        m["graph"]["nodes"][0]["attrs"]["stride"] = [2**40, 1]
+
     with pytest.raises(ModelFormatError, match="stride"):
         xnorinfer.load(rewrite(blob, huge))
 
@@ -217,6 +230,7 @@ def test_huge_stride_is_refused(blob):
 def test_infinite_eps_is_refused(blob):
     def inf(m):
         m["graph"]["nodes"][1]["attrs"]["eps"] = float("inf")
+
     with pytest.raises(ModelFormatError, match="eps"):
         xnorinfer.load(rewrite(blob, inf))
 

@@ -17,7 +17,7 @@ import fuzz_models
 
 PER_MODEL = int(os.environ.get("XNORINFER_FUZZ_CASES", "200"))
 SEED = int(os.environ.get("XNORINFER_FUZZ_SEED", "14"))
-RSS_CAP_MB = 300       # measured with ru_maxrss: an address-space limit would break OpenMP's threads
+RSS_CAP_MB = 300  # measured with ru_maxrss: an address-space limit would break OpenMP's threads
 CASES_PER_WORKER = 200  # one Python start and import for this many cases
 WORKER = Path(fuzz_models.__file__)
 
@@ -29,8 +29,12 @@ def run_workers(paths: list[Path]) -> dict[int, dict]:
         batch, todo = todo[:CASES_PER_WORKER], todo[CASES_PER_WORKER:]
         listing = paths[0].parent / f"batch-{batch[0]}.txt"
         listing.write_text("".join(f"{i} {paths[i]}\n" for i in batch))
-        proc = subprocess.run([sys.executable, "-c", fuzz_models.LAUNCH, sys.executable, str(WORKER), str(listing)],
-                              capture_output=True, text=True, timeout=fuzz_models.CASE_TIMEOUT_S * len(batch) + 60)
+        proc = subprocess.run(
+            [sys.executable, "-c", fuzz_models.LAUNCH, sys.executable, str(WORKER), str(listing)],
+            capture_output=True,
+            text=True,
+            timeout=fuzz_models.CASE_TIMEOUT_S * len(batch) + 60,
+        )
         started = None
         for line in proc.stdout.splitlines():
             record = json.loads(line)
@@ -60,13 +64,18 @@ def test_fuzzed_model_files_fail_cleanly_in_bounded_memory(tmp_path):
     elapsed = time.perf_counter() - began
 
     assert len(results) == len(labels) >= 4 * PER_MODEL
-    failures = [f"case {i} ({labels[i]}): {r['outcome']}" for i, r in sorted(results.items())
-                if r["outcome"] not in ("refused", "ok", "overflow")]
+    failures = [
+        f"case {i} ({labels[i]}): {r['outcome']}"
+        for i, r in sorted(results.items())
+        if r["outcome"] not in ("refused", "ok", "overflow")
+    ]
     assert not failures, f"seed {SEED}:\n" + "\n".join(failures)
     heaviest = max(results, key=lambda i: results[i]["rss_mb"])
     peak = results[heaviest]["rss_mb"]
     assert peak < RSS_CAP_MB, f"case {heaviest} ({labels[heaviest]}) peaked at {peak} MB"
     outcomes = Counter(r["outcome"] for r in results.values())
     # The mutations reach every layer: most are refused, and a fair share load and run.
-    assert outcomes["refused"] > len(labels) // 3 and outcomes["ok"] + outcomes["overflow"] > len(labels) // 10, outcomes
+    assert outcomes["refused"] > len(labels) // 3 and outcomes["ok"] + outcomes["overflow"] > len(labels) // 10, (
+        outcomes
+    )
     print(f"\nfuzz: {len(labels)} cases, seed {SEED}, {dict(outcomes)}, peak RSS {peak:.0f} MB, {elapsed:.1f} s")

@@ -10,8 +10,11 @@ import graphs
 from conftest import run_everywhere
 
 
-@pytest.mark.parametrize("make", [graphs.tiny_reactnet, graphs.tiny_xnor, lambda seed: graphs.tiny_xnor(seed, bwn=True)],
-                         ids=["reactnet", "xnor", "bwn"])
+@pytest.mark.parametrize(
+    "make",
+    [graphs.tiny_reactnet, graphs.tiny_xnor, lambda seed: graphs.tiny_xnor(seed, bwn=True)],
+    ids=["reactnet", "xnor", "bwn"],
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fused_graph_equals_unfused(make, seed):
     graph = make(seed)
@@ -32,7 +35,9 @@ def test_reactnet_blocks_run_tile_by_tile_with_the_same_bits(size):
     executor = Executor(optimize(graphs.tiny_reactnet(seed=size, size=size, shared_sign=True)))
     assert [len(rest) for rest in executor.blocks.values()] == [2, 1, 2]
     x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
-    for config, (blocked, one_by_one) in run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"]))).items():
+    for config, (blocked, one_by_one) in run_everywhere(
+        lambda: (executor.run(x), executor.run(x, capture=["-"]))
+    ).items():
         np.testing.assert_array_equal(blocked, one_by_one, err_msg=str(config))
 
 
@@ -86,10 +91,15 @@ def test_a_tensor_read_twice_is_not_fused_away():
     b = GraphBuilder((4, 4, 3))
     rng = np.random.default_rng(0)
     from xnorinfer.ops import pack_signs
+
     s = b.add("pack_signs", b.input, "sign", {"groups": 1})
-    y = b.add("bconv2d", s, "conv", {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1,
-                                      "pad_value": "zero"},
-              weight_bits=pack_signs(rng.standard_normal((3, 3, 3, 3)).astype(np.float32)))
+    y = b.add(
+        "bconv2d",
+        s,
+        "conv",
+        {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1, "pad_value": "zero"},
+        weight_bits=pack_signs(rng.standard_normal((3, 3, 3, 3)).astype(np.float32)),
+    )
     z = b.add("affine", y, "scale", scale=np.full(3, 2, np.float32))
     out = b.add("add", [z, y], "sum")  # y is read by both: the scale must not fold into conv
     graph = b.build(out)
@@ -104,7 +114,7 @@ def test_executor_reuses_buffers_and_matches_across_batches():
     whole = ex.run(x)
     for i in range(4):
         # NumPy's float GEMM may block a batch of 1 differently: equal up to rounding.
-        np.testing.assert_allclose(ex.run(x[i:i + 1]), whole[i:i + 1], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ex.run(x[i : i + 1]), whole[i : i + 1], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(ex.run(x), whole)  # a second run, pooled buffers reused, same bits
 
 
@@ -128,8 +138,11 @@ def test_plan_shares_one_arena_between_tensors_alive_apart():
     plan = ex.plan(x.shape)
     owned = {id(b.base) for name, b in plan.buffers.items() if b is not None and name != graph.input}
     assert len(owned) == 1  # every intermediate is a view of the arena
-    tensors = sum(b.nbytes for name, b in plan.buffers.items()
-                  if b is not None and name != graph.input and b.base is not None and b.flags.c_contiguous)
+    tensors = sum(
+        b.nbytes
+        for name, b in plan.buffers.items()
+        if b is not None and name != graph.input and b.base is not None and b.flags.c_contiguous
+    )
     assert plan.arena_bytes < 0.7 * tensors
     np.testing.assert_array_equal(ex.run(x), Executor(graph).run(x))  # fresh plans, same bits
 
@@ -148,28 +161,38 @@ def test_executor_overrides_and_captures_tensors():
 
 def test_shape_inference_reports_the_node():
     b = GraphBuilder((8, 8, 3))
-    b.add("conv2d", b.input, "c1", {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
-          weight=np.zeros((4, 5, 3, 3), np.float32))
+    b.add(
+        "conv2d",
+        b.input,
+        "c1",
+        {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+        weight=np.zeros((4, 5, 3, 3), np.float32),
+    )
     with pytest.raises(GraphError, match="'c1'.*weight"):
         infer_shapes(b.build("c1"))
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda g: setattr(g.nodes[0], "op", "conv9d"), "unknown op"),
-    (lambda g: g.nodes[1].inputs.__setitem__(0, "nowhere"), "before anything writes"),
-    (lambda g: g.nodes[0].attrs.__setitem__("stride", [0, 1]), "stride"),
-    (lambda g: g.nodes[0].attrs.__setitem__("padding", [1, 1]), "padding"),
-    (lambda g: g.nodes[1].params.__setitem__("mean", np.zeros(3, np.float32)), "mean"),
-    (lambda g: g.nodes[1].params.__setitem__("var", np.full(8, np.nan, np.float32)), "NaN"),
-    (lambda g: g.nodes[1].params.__setitem__("extra", np.zeros(8, np.float32)), "unexpected parameters"),
-    (lambda g: g.nodes[4].params.__setitem__("weight_bits", g.nodes[4].params["weight_bits"].astype(np.float32)),
-     "uint64"),
-    (lambda g: g.nodes[4].attrs.__setitem__("in_channels", 9), "in_channels"),
-    (lambda g: g.nodes[4].attrs.__setitem__("pad_value", "two"), "pad_value"),
-    (lambda g: g.nodes[3].attrs.__setitem__("zero_to", "zero"), "zero_to"),
-    (lambda g: g.nodes[3].attrs.__setitem__("zero_to", None), "zero_to"),
-    (lambda g: setattr(g, "output", "missing"), "graph output"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda g: setattr(g.nodes[0], "op", "conv9d"), "unknown op"),
+        (lambda g: g.nodes[1].inputs.__setitem__(0, "nowhere"), "before anything writes"),
+        (lambda g: g.nodes[0].attrs.__setitem__("stride", [0, 1]), "stride"),
+        (lambda g: g.nodes[0].attrs.__setitem__("padding", [1, 1]), "padding"),
+        (lambda g: g.nodes[1].params.__setitem__("mean", np.zeros(3, np.float32)), "mean"),
+        (lambda g: g.nodes[1].params.__setitem__("var", np.full(8, np.nan, np.float32)), "NaN"),
+        (lambda g: g.nodes[1].params.__setitem__("extra", np.zeros(8, np.float32)), "unexpected parameters"),
+        (
+            lambda g: g.nodes[4].params.__setitem__("weight_bits", g.nodes[4].params["weight_bits"].astype(np.float32)),
+            "uint64",
+        ),
+        (lambda g: g.nodes[4].attrs.__setitem__("in_channels", 9), "in_channels"),
+        (lambda g: g.nodes[4].attrs.__setitem__("pad_value", "two"), "pad_value"),
+        (lambda g: g.nodes[3].attrs.__setitem__("zero_to", "zero"), "zero_to"),
+        (lambda g: g.nodes[3].attrs.__setitem__("zero_to", None), "zero_to"),
+        (lambda g: setattr(g, "output", "missing"), "graph output"),
+    ],
+)
 def test_invalid_graphs_are_rejected(mutate, message):
     graph = graphs.tiny_reactnet()
     mutate(graph)
@@ -181,6 +204,7 @@ def test_flatten_output_survives_the_reuse_of_its_input_buffer():
     # pack -> bconvA -> flatten -> pack -> bconvB (same shape as A) -> flatten -> concat: if flatten
     # returned a view of A's output, B would be written into A's recycled buffer underneath it.
     from xnorinfer.ops import pack_signs
+
     rng = np.random.default_rng(0)
     b = GraphBuilder((1, 1, 64))
     attrs = {"in_channels": 64, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1, "pad_value": "zero"}
@@ -207,11 +231,20 @@ def test_packers_of_one_tensor_are_merged():
     b = GraphBuilder((4, 4, 8))
     rng = np.random.default_rng(1)
     from xnorinfer.ops import pack_signs
+
     bias = rng.standard_normal(8).astype(np.float32)
     s = b.add("affine", b.input, "move21", bias=bias)
     attrs = {"in_channels": 8, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1, "pad_value": "zero"}
-    outs = [b.add("bconv2d", b.add("pack_signs", s, f"sign{i}", {"groups": 1}), f"pw{i}", attrs,
-                  weight_bits=pack_signs(rng.standard_normal((8, 1, 1, 8)).astype(np.float32))) for i in range(2)]
+    outs = [
+        b.add(
+            "bconv2d",
+            b.add("pack_signs", s, f"sign{i}", {"groups": 1}),
+            f"pw{i}",
+            attrs,
+            weight_bits=pack_signs(rng.standard_normal((8, 1, 1, 8)).astype(np.float32)),
+        )
+        for i in range(2)
+    ]
     graph = b.build(b.add("concat", outs, "cat"))
     fused = optimize(graph)
     assert [n.op for n in fused.nodes].count("pack_signs") == 1
@@ -225,11 +258,24 @@ def test_bn_folds_into_an_unpadded_conv_after_it(padding):
     would see the BN's zero padding, not c."""
     rng = np.random.default_rng(1)
     b = GraphBuilder((5, 5, 6))
-    x = b.add("batch_norm", b.input, "bn", {"eps": 1e-4}, mean=rng.standard_normal(6).astype(np.float32),
-              var=rng.random(6).astype(np.float32) + 0.5, gamma=rng.standard_normal(6).astype(np.float32),
-              beta=rng.standard_normal(6).astype(np.float32))
-    y = b.add("conv2d", x, "conv", {"stride": [1, 1], "padding": padding, "groups": 1},
-              weight=rng.standard_normal((4, 6, 3, 3)).astype(np.float32), bias=rng.standard_normal(4).astype(np.float32))
+    x = b.add(
+        "batch_norm",
+        b.input,
+        "bn",
+        {"eps": 1e-4},
+        mean=rng.standard_normal(6).astype(np.float32),
+        var=rng.random(6).astype(np.float32) + 0.5,
+        gamma=rng.standard_normal(6).astype(np.float32),
+        beta=rng.standard_normal(6).astype(np.float32),
+    )
+    y = b.add(
+        "conv2d",
+        x,
+        "conv",
+        {"stride": [1, 1], "padding": padding, "groups": 1},
+        weight=rng.standard_normal((4, 6, 3, 3)).astype(np.float32),
+        bias=rng.standard_normal(4).astype(np.float32),
+    )
     graph = b.build(y)
     fused = optimize(graph)
     assert [n.op for n in fused.nodes] == (["conv2d"] if not any(padding) else ["batch_norm", "conv2d"])
@@ -239,6 +285,7 @@ def test_bn_folds_into_an_unpadded_conv_after_it(padding):
 
 
 # ---- signs of ReLU outputs: packers with zero_to="minus_one", convs padded with -1 ---------------
+
 
 @pytest.mark.parametrize("size", [12, 40])
 def test_zero_to_survives_every_fusion_with_the_same_bits(size):
@@ -270,13 +317,21 @@ def test_zero_to_survives_every_fusion_with_the_same_bits(size):
 
 def test_packers_with_another_zero_to_are_not_merged():
     from xnorinfer.ops import pack_signs
+
     b = GraphBuilder((4, 4, 8))
     rng = np.random.default_rng(2)
     s = b.add("relu", b.input, "relu")
     attrs = {"in_channels": 8, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1, "pad_value": "minus_one"}
-    outs = [b.add("bconv2d", b.add("pack_signs", s, f"sign{i}", {"groups": 1, "zero_to": zero_to}), f"conv{i}", attrs,
-                  weight_bits=pack_signs(rng.standard_normal((8, 3, 3, 8)).astype(np.float32)))
-            for i, zero_to in enumerate(["one", "minus_one"])]
+    outs = [
+        b.add(
+            "bconv2d",
+            b.add("pack_signs", s, f"sign{i}", {"groups": 1, "zero_to": zero_to}),
+            f"conv{i}",
+            attrs,
+            weight_bits=pack_signs(rng.standard_normal((8, 3, 3, 8)).astype(np.float32)),
+        )
+        for i, zero_to in enumerate(["one", "minus_one"])
+    ]
     graph = b.build(b.add("concat", outs, "cat"))
     fused = optimize(graph)
     assert sorted(n.attrs["zero_to"] for n in fused.nodes if n.op == "pack_signs") == ["minus_one", "one"]
@@ -290,14 +345,19 @@ def test_a_bias_moved_into_a_packer_keeps_its_zero_to():
     """relu -> + bias (zeros of both signs in some channels) -> sign: the bias becomes the
     packer's, an exact move, so the bits and the output are those of the unfused graph."""
     from xnorinfer.ops import pack_signs
+
     b = GraphBuilder((5, 5, 6))
     rng = np.random.default_rng(3)
     bias = np.float32([0.0, -0.0, 0.5, -0.5, 0.0, 1.0])
     s = b.add("affine", b.add("relu", b.input, "relu"), "move", bias=bias)
     s = b.add("pack_signs", s, "sign", {"groups": 1, "zero_to": "minus_one"})
-    y = b.add("bconv2d", s, "conv", {"in_channels": 6, "stride": [1, 1], "padding": [1, 2, 0, 1], "groups": 1,
-                                     "pad_value": "minus_one"},
-              weight_bits=pack_signs(rng.standard_normal((7, 3, 3, 6)).astype(np.float32)))
+    y = b.add(
+        "bconv2d",
+        s,
+        "conv",
+        {"in_channels": 6, "stride": [1, 1], "padding": [1, 2, 0, 1], "groups": 1, "pad_value": "minus_one"},
+        weight_bits=pack_signs(rng.standard_normal((7, 3, 3, 6)).astype(np.float32)),
+    )
     graph = b.build(y)
     fused = optimize(graph)
     (pack,) = [n for n in fused.nodes if n.op == "pack_signs"]

@@ -30,6 +30,7 @@ IMAGES = sorted((ROOT / "examples" / "images").glob("*.png"))
 
 # ---- overflow ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def overflowing(tmp_path_factory):
     """The CIFAR model with its stem BatchNorm's shift set to a finite 3e38."""
@@ -38,7 +39,7 @@ def overflowing(tmp_path_factory):
     spec = manifest["arrays"][stem_bn["params"]["beta"]]
     arrays = bytearray(arrays)
     count = int(np.prod(spec["shape"]))
-    arrays[spec["offset"]:spec["offset"] + 4 * count] = np.full(count, 3e38, np.float32).tobytes()
+    arrays[spec["offset"] : spec["offset"] + 4 * count] = np.full(count, 3e38, np.float32).tobytes()
     path = tmp_path_factory.mktemp("overflow") / "overflow.xnr"
     path.write_bytes(hostile.model_file(manifest, bytes(arrays)))
     return path
@@ -113,8 +114,9 @@ def test_pools_of_every_start_method_predict_after_a_two_thread_parent(method, t
         pytest.skip(f"{method} is not available here")
     script = tmp_path / "pool.py"  # a file: spawn's workers import the main module by path
     script.write_text(POOL_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), method, str(CIFAR)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script), method, str(CIFAR)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4
@@ -130,6 +132,7 @@ def test_pools_of_every_start_method_predict_after_a_two_thread_parent(method, t
 
 # ---- process-global state ------------------------------------------------------------------------
 
+
 def test_concurrent_classify_leaves_pillows_global_limit_alone(monkeypatch):
     sentinel = 123_456_789
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", sentinel)
@@ -142,8 +145,10 @@ def test_concurrent_classify_leaves_pillows_global_limit_alone(monkeypatch):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    workers = [threading.Thread(target=xnorinfer.classify, args=([str(p) for p in IMAGES],),
-                                kwargs=dict(model=model)) for _ in range(4)]
+    workers = [
+        threading.Thread(target=xnorinfer.classify, args=([str(p) for p in IMAGES],), kwargs=dict(model=model))
+        for _ in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -162,6 +167,7 @@ def test_preprocess_does_not_touch_the_warnings_filters():
 
 def test_huge_image_is_refused_from_its_header(tmp_path):
     from test_classify import png_with_size
+
     path = tmp_path / "huge.png"
     path.write_bytes(png_with_size(9_000, 9_000))  # 81 Mpx: above ours, below Pillow's default limit
     with pytest.raises(ImageError, match="9000x9000 pixels, larger than 64,000,000, refused"):
@@ -170,14 +176,17 @@ def test_huge_image_is_refused_from_its_header(tmp_path):
 
 def test_image_fifo_is_refused(tmp_path):
     import os
+
     fifo = tmp_path / "image.png"
     os.mkfifo(fifo)
     from test_hostile_files import finishes
+
     with pytest.raises(ImageError, match="a FIFO, not a regular file"):
         finishes(lambda: preprocess_module.open_image(str(fifo)))
 
 
 # ---- caches -------------------------------------------------------------------------------------
+
 
 def test_executor_caches_are_bounded():
     model = xnorinfer.load(CIFAR)  # global average pooling: any input size runs
@@ -194,6 +203,7 @@ def test_executor_caches_are_bounded():
 
 # ---- exit codes and batch errors -----------------------------------------------------------------
 
+
 def test_exit_codes(tmp_path, capsys):
     assert main(["classify", str(IMAGES[0])]) == ExitCode.OK
     assert main(["classify", str(IMAGES[0]), str(tmp_path / "missing.png")]) == ExitCode.BAD_INPUT
@@ -208,6 +218,7 @@ def test_internal_errors_exit_3_with_one_line_and_debug_gives_the_traceback(monk
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
+
     monkeypatch.setattr(classify_module, "classify_batches", broken)
     assert main(["classify", str(IMAGES[0])]) == ExitCode.INTERNAL
     err = capsys.readouterr().err

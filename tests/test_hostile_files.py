@@ -61,6 +61,7 @@ def test_the_hand_made_archive_of_a_shipped_model_loads(pieces):
 
 # ---- the zip layer ----------------------------------------------------------------------------
 
+
 def test_bit_flips_in_the_deflated_manifest_are_a_format_error_not_zlib_error(pieces):
     good = hostile.entry("model.json", json.dumps(pieces[0]).encode(), zipfile.ZIP_DEFLATED)
     messages = set()
@@ -73,37 +74,55 @@ def test_bit_flips_in_the_deflated_manifest_are_a_format_error_not_zlib_error(pi
 
 
 def test_encrypted_entry(pieces):
-    data = hostile.archive([hostile.entry("model.json", json.dumps(pieces[0]).encode(), flags=0x1),
-                            hostile.entry("arrays.bin", pieces[1])])
+    data = hostile.archive(
+        [hostile.entry("model.json", json.dumps(pieces[0]).encode(), flags=0x1), hostile.entry("arrays.bin", pieces[1])]
+    )
     refused(data, "model.json is encrypted")
 
 
 @pytest.mark.parametrize("method", [99, 6, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 def test_unknown_compression_method(pieces, method):
-    data = hostile.archive([hostile.entry("model.json", json.dumps(pieces[0]).encode(), method=method),
-                            hostile.entry("arrays.bin", pieces[1])])
+    data = hostile.archive(
+        [
+            hostile.entry("model.json", json.dumps(pieces[0]).encode(), method=method),
+            hostile.entry("arrays.bin", pieces[1]),
+        ]
+    )
     refused(data, f"model.json uses compression method {method}")
 
 
 def test_duplicate_entry_names_are_refused_not_last_one_wins(pieces):
     other = copy.deepcopy(pieces[0])
     other["metadata"]["classes"] = [f"evil{i}" for i in range(10)]
-    data = hostile.archive([hostile.entry("model.json", json.dumps(pieces[0]).encode()),
-                            hostile.entry("arrays.bin", pieces[1]),
-                            hostile.entry("model.json", json.dumps(other).encode())])
+    data = hostile.archive(
+        [
+            hostile.entry("model.json", json.dumps(pieces[0]).encode()),
+            hostile.entry("arrays.bin", pieces[1]),
+            hostile.entry("model.json", json.dumps(other).encode()),
+        ]
+    )
     refused(data, "two entries named 'model.json'")
 
 
 def test_an_extra_entry_is_refused_naming_the_format_version(pieces):
-    data = hostile.archive([hostile.entry("model.json", json.dumps(pieces[0]).encode()),
-                            hostile.entry("arrays.bin", pieces[1]), hostile.entry("extra.bin", b"x")])
+    data = hostile.archive(
+        [
+            hostile.entry("model.json", json.dumps(pieces[0]).encode()),
+            hostile.entry("arrays.bin", pieces[1]),
+            hostile.entry("extra.bin", b"x"),
+        ]
+    )
     refused(data, "extra.bin", "format version 1")
 
 
-@pytest.mark.parametrize("lie", [dict(size=10), dict(size=10 ** 9), dict(crc=0)])
+@pytest.mark.parametrize("lie", [dict(size=10), dict(size=10**9), dict(crc=0)])
 def test_lying_sizes_and_crc(pieces, lie):
-    data = hostile.archive([hostile.entry("model.json", json.dumps(pieces[0]).encode(), zipfile.ZIP_DEFLATED),
-                            hostile.entry("arrays.bin", pieces[1], **lie)])
+    data = hostile.archive(
+        [
+            hostile.entry("model.json", json.dumps(pieces[0]).encode(), zipfile.ZIP_DEFLATED),
+            hostile.entry("arrays.bin", pieces[1], **lie),
+        ]
+    )
     refused(data, "arrays.bin")
 
 
@@ -128,8 +147,7 @@ def test_zip_bomb_is_refused_within_bounded_memory(pieces, tmp_path):
     path = tmp_path / "bomb.xnr"
     path.write_bytes(hostile.archive([bomb, hostile.entry("arrays.bin", pieces[1])]))
     assert path.stat().st_size < 3 << 20
-    result = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, str(path)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     verdict, growth_mb = result.stdout.splitlines()
     assert verdict.startswith("refused:") and "inflates to more than the limit" in verdict, verdict
@@ -140,13 +158,15 @@ def test_a_manifest_at_the_limit_of_whitespace_still_loads(pieces):
     """The bounded inflate is exact: padding below MAX_MANIFEST_BYTES is just whitespace."""
     bomb = hostile.bomb_manifest(pieces[0], model_format.MAX_MANIFEST_BYTES - (1 << 20))
     text = zipfile_inflate(bomb["payload"])
-    data = hostile.archive([hostile.entry("model.json", text, zipfile.ZIP_DEFLATED),
-                            hostile.entry("arrays.bin", pieces[1])])
+    data = hostile.archive(
+        [hostile.entry("model.json", text, zipfile.ZIP_DEFLATED), hostile.entry("arrays.bin", pieces[1])]
+    )
     assert xnorinfer.load(data).metadata["arch"] == "reactnet-a"
 
 
 def zipfile_inflate(payload):
     import zlib
+
     return zlib.decompressobj(-zlib.MAX_WBITS).decompress(payload)
 
 
@@ -164,15 +184,20 @@ def test_files_written_today_still_load(blob):
 
 # ---- JSON -------------------------------------------------------------------------------------
 
+
 def test_deeply_nested_json_is_a_format_error_not_recursion_error(pieces):
     text = json.dumps(pieces[0])[:-1] + ',"x":' + "[" * 200_000 + "]" * 200_000 + "}"
-    refused(hostile.model_file(None, pieces[1], text.encode()), "nests 200001 levels deep",
-            f"limit of {model_format.MAX_JSON_DEPTH}")
+    refused(
+        hostile.model_file(None, pieces[1], text.encode()),
+        "nests 200001 levels deep",
+        f"limit of {model_format.MAX_JSON_DEPTH}",
+    )
 
 
 def test_brackets_inside_strings_do_not_count_as_depth(pieces):
     def deep_text(m):
         m["metadata"]["description"] = "[" * 1000 + '\\"{' * 100
+
     assert xnorinfer.load(edited(pieces, deep_text)).metadata["description"].startswith("[[[")
 
 
@@ -183,8 +208,9 @@ def test_huge_integer_is_a_format_error_not_value_error(pieces):
 
 def test_integers_of_twenty_digits_are_still_integers(pieces):
     def big(m):
-        m["metadata"]["seed"] = 10 ** 19
-    assert xnorinfer.load(edited(pieces, big)).metadata["seed"] == 10 ** 19
+        m["metadata"]["seed"] = 10**19
+
+    assert xnorinfer.load(edited(pieces, big)).metadata["seed"] == 10**19
 
 
 def test_duplicate_json_keys(pieces):
@@ -198,32 +224,39 @@ def test_manifest_that_is_not_utf8(pieces):
 
 # ---- schema: attributes -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key, value", [("dilation", [2, 2]), ("transposed", True)])
 def test_unknown_attributes_are_refused_naming_the_format_version(pieces, key, value):
     def newer(m):
         node(m, "bconv2d")["attrs"][key] = value
+
     refused(edited(pieces, newer), f"unknown attribute {key!r}", "format version 1", "bconv2d")
 
 
-@pytest.mark.parametrize("op, key, value, pattern", [
-    ("bconv2d", "pad_value", "reflect", "pad_value"),
-    ("bconv2d", "groups", 0, "groups"),
-    ("bconv2d", "stride", [1], "stride"),
-    ("bconv2d", "in_channels", True, "in_channels"),
-    ("pack_signs", "zero_to", "two", "zero_to"),
-    ("batch_norm", "eps", -1.0, "eps"),
-    ("batch_norm", "eps", 1e999, "eps"),
-    ("avg_pool2d", "ceil_mode", "yes", "ceil_mode"),
-])
+@pytest.mark.parametrize(
+    "op, key, value, pattern",
+    [
+        ("bconv2d", "pad_value", "reflect", "pad_value"),
+        ("bconv2d", "groups", 0, "groups"),
+        ("bconv2d", "stride", [1], "stride"),
+        ("bconv2d", "in_channels", True, "in_channels"),
+        ("pack_signs", "zero_to", "two", "zero_to"),
+        ("batch_norm", "eps", -1.0, "eps"),
+        ("batch_norm", "eps", 1e999, "eps"),
+        ("avg_pool2d", "ceil_mode", "yes", "ceil_mode"),
+    ],
+)
 def test_attributes_out_of_type_or_range(pieces, op, key, value, pattern):
     def bad(m):
         node(m, op)["attrs"][key] = value
+
     refused(edited(pieces, bad), "inconsistent graph", pattern)
 
 
 def test_missing_required_attribute(pieces):
     def bad(m):
         del node(m, "bconv2d")["attrs"]["in_channels"]
+
     refused(edited(pieces, bad), "'in_channels' is missing")
 
 
@@ -239,6 +272,7 @@ def test_every_op_declares_its_attributes():
 def test_unknown_manifest_keys_are_refused(pieces):
     def newer(m):
         m["graph"]["nodes"][0]["dtype"] = "int4"
+
     refused(edited(pieces, newer), "unknown key 'dtype'", "format version 1")
 
 
@@ -249,23 +283,30 @@ def test_too_many_nodes(pieces, monkeypatch):
 
 # ---- schema: metadata -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("change, pattern", [
-    (lambda m: m["metadata"]["preprocess"].update(crop=20_000), "preprocess"),
-    (lambda m: m["metadata"]["preprocess"].update(crop=0), "preprocess"),
-    (lambda m: m["metadata"]["preprocess"].update(crop=16, resize=16), "crop 16 does not fit"),
-    (lambda m: m["metadata"]["preprocess"].update(resize=8), "resize 8 is smaller than its crop"),
-    (lambda m: m["metadata"].update(classes=5), "'classes' must be a list of strings"),
-    (lambda m: m["metadata"].update(classes=["a", "b"]), "classes has 2 names for 10 outputs"),
-    (lambda m: m["metadata"].update(num_classes=7), "num_classes is 7"),
-    (lambda m: m["metadata"].update(mean="0.5"), "'mean' must be a list of numbers in"),
-    (lambda m: m["metadata"].update(std={"r": 1}), "'std' must be a list of finite numbers >= 1e-06 (> 0)"),
-    (lambda m: m["metadata"].update(std=[0.25, 0.0, 0.25]), "'std' must be a list of finite numbers >= 1e-06 (> 0)"),
-    (lambda m: m["metadata"].update(std=[0.25, 1e-320, 0.25]), "'std' must be a list of finite numbers >= 1e-06"),
-    (lambda m: m["metadata"].update(mean=[0.5, 1e308, 0.5]), "'mean' must be a list of numbers in [-1000, 1000]"),
-    (lambda m: m["metadata"].update(mean=[0.5, 0.5]), "mean has 2 values for 3 input channels"),
-    (lambda m: m["metadata"].update(input_size=[3, 64, 64]), "input_size [3, 64, 64]"),
-    (lambda m: m.update(metadata=[1, 2]), "'metadata' must be an object"),
-])
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        (lambda m: m["metadata"]["preprocess"].update(crop=20_000), "preprocess"),
+        (lambda m: m["metadata"]["preprocess"].update(crop=0), "preprocess"),
+        (lambda m: m["metadata"]["preprocess"].update(crop=16, resize=16), "crop 16 does not fit"),
+        (lambda m: m["metadata"]["preprocess"].update(resize=8), "resize 8 is smaller than its crop"),
+        (lambda m: m["metadata"].update(classes=5), "'classes' must be a list of strings"),
+        (lambda m: m["metadata"].update(classes=["a", "b"]), "classes has 2 names for 10 outputs"),
+        (lambda m: m["metadata"].update(num_classes=7), "num_classes is 7"),
+        (lambda m: m["metadata"].update(mean="0.5"), "'mean' must be a list of numbers in"),
+        (lambda m: m["metadata"].update(std={"r": 1}), "'std' must be a list of finite numbers >= 1e-06 (> 0)"),
+        (
+            lambda m: m["metadata"].update(std=[0.25, 0.0, 0.25]),
+            "'std' must be a list of finite numbers >= 1e-06 (> 0)",
+        ),
+        (lambda m: m["metadata"].update(std=[0.25, 1e-320, 0.25]), "'std' must be a list of finite numbers >= 1e-06"),
+        (lambda m: m["metadata"].update(mean=[0.5, 1e308, 0.5]), "'mean' must be a list of numbers in [-1000, 1000]"),
+        (lambda m: m["metadata"].update(mean=[0.5, 0.5]), "mean has 2 values for 3 input channels"),
+        (lambda m: m["metadata"].update(input_size=[3, 64, 64]), "input_size [3, 64, 64]"),
+        (lambda m: m.update(metadata=[1, 2]), "'metadata' must be an object"),
+    ],
+)
 def test_metadata_is_typed_and_consistent_with_the_graph(pieces, change, pattern):
     refused(edited(pieces, change), pattern)
 
@@ -273,16 +314,19 @@ def test_metadata_is_typed_and_consistent_with_the_graph(pieces, change, pattern
 def test_free_text_metadata_stays_allowed(pieces):
     def notes(m):
         m["metadata"].update(description={"any": ["json", 1]}, source=None, converter="by hand", my_key=[1])
+
     assert xnorinfer.load(edited(pieces, notes)).metadata["my_key"] == [1]
 
 
 def test_graph_output_must_be_float_logits(pieces):
     def packed(m):
         m["graph"]["output"] = node(m, "pack_signs")["output"]
+
     refused(edited(pieces, packed), "packed bits, not float values")
 
     def feature_map(m):
         m["graph"]["output"] = node(m, "bconv2d")["output"]
+
     refused(edited(pieces, feature_map), "one logit per class")
 
 
@@ -300,6 +344,7 @@ def test_arena_limit(pieces, monkeypatch):
 
 # ---- paths ------------------------------------------------------------------------------------
 
+
 def finishes(fn, seconds=20):
     """fn() in a thread; its result, or a failure if it does not return in time (a hang)."""
     box = {}
@@ -309,6 +354,7 @@ def finishes(fn, seconds=20):
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 -- handed to the test
             box["error"] = exc
+
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     thread.join(seconds)

@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("XNORINFER_DATA", ROOT.parent / "shared" / "data"))
 CHECKPOINT = ROOT / "tests" / "data" / "resnet20_xnor_cifar10.pth"
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning",
-                                        "ignore:.*isinstance\\(treespec, LeafSpec\\).*:FutureWarning",
-                                        "ignore:While compiling, we found certain side effects:UserWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*should not be instantiated:DeprecationWarning",
+    "ignore:.*isinstance\\(treespec, LeafSpec\\).*:FutureWarning",
+    "ignore:While compiling, we found certain side effects:UserWarning",
+)
 
 
 def _xnor_resnet(bwn=False, seed=0):
@@ -41,14 +43,31 @@ def _model(factory, module, seed=0, **kwargs):
 ZOO = [
     ("xnor-resnet20", lambda: _xnor_resnet(), (2, 3, 32, 32), {"bconv2d": 18}),
     ("bwn-resnet20", lambda: _xnor_resnet(bwn=True), (2, 3, 32, 32), {"bwn_conv2d": 18}),
-    ("birealnet18", lambda: _model(birealnet.birealnet18, birealnet, num_classes=10, base_width=16),
-     (2, 3, 64, 64), {"bconv2d": 16}),
+    (
+        "birealnet18",
+        lambda: _model(birealnet.birealnet18, birealnet, num_classes=10, base_width=16),
+        (2, 3, 64, 64),
+        {"bconv2d": 16},
+    ),
     ("irnet-resnet20", lambda: _model(irnet.resnet20_1w1a, irnet), (2, 3, 32, 32), {"bconv2d": 18}),
-    ("reactnet-a", lambda: _model(reactnet_official.reactnet, reactnet_official, num_classes=10,
-                                  stage_out_channel=reactnet_official.small_stage_out_channel, stem_stride=1),
-     (2, 3, 32, 32), {"bconv2d": 31}),
-    ("binarynet-mlp", lambda: _model(binarynet_mlp.binarynet_mlp, binarynet_mlp, width=64), (2, 1, 28, 28),
-     {"bdense": 2}),
+    (
+        "reactnet-a",
+        lambda: _model(
+            reactnet_official.reactnet,
+            reactnet_official,
+            num_classes=10,
+            stage_out_channel=reactnet_official.small_stage_out_channel,
+            stem_stride=1,
+        ),
+        (2, 3, 32, 32),
+        {"bconv2d": 31},
+    ),
+    (
+        "binarynet-mlp",
+        lambda: _model(binarynet_mlp.binarynet_mlp, binarynet_mlp, width=64),
+        (2, 1, 28, 28),
+        {"bdense": 2},
+    ),
     ("odd-net", lambda: _model(odd_model.odd_net, odd_model), (2, 3, 32, 32), {}),
 ]
 
@@ -72,8 +91,13 @@ def test_zoo_model_imports_with_binary_layers_and_equals_pytorch(make, shape, ex
 
 
 def test_reactnet_a_official_code_equals_the_dedicated_converter_bit_for_bit():
-    module = _model(reactnet_official.reactnet, reactnet_official, num_classes=10,
-                    stage_out_channel=reactnet_official.small_stage_out_channel, stem_stride=1)
+    module = _model(
+        reactnet_official.reactnet,
+        reactnet_official,
+        num_classes=10,
+        stage_out_channel=reactnet_official.small_stage_out_channel,
+        stem_stride=1,
+    )
     x = torch.randn(2, 3, 32, 32)
     imported = from_module(module, x)
     dedicated = from_torch(module.state_dict(), "reactnet-a", stem_stride=1, input_size=32)
@@ -99,9 +123,24 @@ def test_xnor_resnet20_reads_signs_of_relu_as_zero_one_exactly():
 def test_xnor_resnet20_checkpoint_imports_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "resnet20.xnr"
     model_file = ROOT / "tests" / "byom" / "xnor_resnet.py"
-    code = cli(["import", f"{model_file}:resnet20_xnor", "--weights", str(CHECKPOINT),
-                "--prepare", f"{model_file}:prepare", "--input-shape", "1,3,32,32", "-o", str(out),
-                "--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"])
+    code = cli(
+        [
+            "import",
+            f"{model_file}:resnet20_xnor",
+            "--weights",
+            str(CHECKPOINT),
+            "--prepare",
+            f"{model_file}:prepare",
+            "--input-shape",
+            "1,3,32,32",
+            "-o",
+            str(out),
+            "--mean",
+            "0.4914,0.4822,0.4465",
+            "--std",
+            "0.2470,0.2435,0.2616",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     model = xnorinfer.load(out)
     assert model.metadata["source"]["weights"] == CHECKPOINT.name
@@ -143,19 +182,42 @@ def _hand_built_resnet20(module):
     b = GraphBuilder((32, 32, 3))
 
     def bn(x, name):
-        return b.add("batch_norm", x, name, {"eps": 1e-5}, mean=sd[f"{name}.running_mean"],
-                     var=sd[f"{name}.running_var"], gamma=sd[f"{name}.weight"], beta=sd[f"{name}.bias"])
+        return b.add(
+            "batch_norm",
+            x,
+            name,
+            {"eps": 1e-5},
+            mean=sd[f"{name}.running_mean"],
+            var=sd[f"{name}.running_var"],
+            gamma=sd[f"{name}.weight"],
+            beta=sd[f"{name}.bias"],
+        )
 
     def binary_conv(x, name, stride):
         w = sd[f"{name}.weight"]
         alpha = np.abs(w).reshape(len(w), -1).max(axis=1)
         signs = np.where(w < 0, -1.0, 1.0).reshape(len(w), -1).sum(axis=1)
         s = b.add("pack_signs", x, f"{name}/sign", {"groups": 1, "zero_to": "minus_one"})
-        y = b.add("bconv2d", s, f"{name}/conv", {"in_channels": w.shape[1], "stride": [stride] * 2,
-                                                  "padding": [1] * 4, "groups": 1, "pad_value": "minus_one"},
-                  weight_bits=weight_bits(w))
-        return b.add("affine", y, name, scale=(alpha / 2).astype(np.float32),
-                     bias=(alpha.astype(np.float64) * signs / 2).astype(np.float32))
+        y = b.add(
+            "bconv2d",
+            s,
+            f"{name}/conv",
+            {
+                "in_channels": w.shape[1],
+                "stride": [stride] * 2,
+                "padding": [1] * 4,
+                "groups": 1,
+                "pad_value": "minus_one",
+            },
+            weight_bits=weight_bits(w),
+        )
+        return b.add(
+            "affine",
+            y,
+            name,
+            scale=(alpha / 2).astype(np.float32),
+            bias=(alpha.astype(np.float64) * signs / 2).astype(np.float32),
+        )
 
     x = b.add("conv2d", b.input, "conv1", {"stride": [1, 1], "padding": [1] * 4}, weight=sd["conv1.weight"])
     x = b.add("relu", bn(x, "bn1"), "relu")
@@ -169,14 +231,26 @@ def _hand_built_resnet20(module):
             shortcut = x
             if stride != 1 or planes != width:
                 size = 32 // 2 ** (stage - 2)
-                shortcut = b.add("strided_slice", x, f"{p}/sub", {"start": [0, 0, 0], "stop": [size, size, planes],
-                                                                 "step": [2, 2, 1]})
-                shortcut = b.add("pad", shortcut, f"{p}/pad", {"before": [0, 0, width // 4],
-                                                               "after": [0, 0, width // 4], "value": 0.0})
+                shortcut = b.add(
+                    "strided_slice",
+                    x,
+                    f"{p}/sub",
+                    {"start": [0, 0, 0], "stop": [size, size, planes], "step": [2, 2, 1]},
+                )
+                shortcut = b.add(
+                    "pad",
+                    shortcut,
+                    f"{p}/pad",
+                    {"before": [0, 0, width // 4], "after": [0, 0, width // 4], "value": 0.0},
+                )
             x = b.add("relu", b.add("add", [y, shortcut], f"{p}/add"), f"{p}/out")
             planes = width
-    x = b.add("avg_pool2d", x, "pool", {"kernel": [8, 8], "stride": [8, 8], "padding": [0, 0],
-                                        "ceil_mode": False, "count_include_pad": True})
+    x = b.add(
+        "avg_pool2d",
+        x,
+        "pool",
+        {"kernel": [8, 8], "stride": [8, 8], "padding": [0, 0], "ceil_mode": False, "count_include_pad": True},
+    )
     x = b.add("flatten", x, "flatten", {"order": "chw"})
     x = b.add("dense", x, "linear", weight=sd["linear.weight"], bias=sd["linear.bias"])
     return xnorinfer.Model(b.build(x))
@@ -198,7 +272,7 @@ def test_imported_resnet20_optimises_to_the_hand_built_graph():
 
 
 @torch.no_grad()
-def _dyadic_(module, seed, step=2.0 ** -3):
+def _dyadic_(module, seed, step=2.0**-3):
     """Every weight +-alpha[o] with alpha a power of two (so weights computed in forward as
     sign(W) * mean|W| stay dyadic), every other parameter and BatchNorm statistic on a dyadic grid
     whose BatchNorm divides exactly (eps 0, var a square): float32 is then exact in any summation
@@ -225,7 +299,7 @@ def _dyadic_(module, seed, step=2.0 ** -3):
     return module
 
 
-def _grid_input(shape, seed, step=2.0 ** -3):
+def _grid_input(shape, seed, step=2.0**-3):
     rng = np.random.default_rng(seed)
     return torch.from_numpy(np.float32(rng.integers(-16, 17, shape) * step))
 

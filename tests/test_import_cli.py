@@ -54,9 +54,22 @@ def test_import_command_writes_a_model_equal_to_the_module(model_file, tmp_path,
     net = namespace["build"]()
     torch.save({"state_dict": net.state_dict(), "best_acc": 0.5}, tmp_path / "ckpt.pth")
     out = tmp_path / "net.xnr"
-    code = main(["import", f"{model_file}:build", "--weights", str(tmp_path / "ckpt.pth"),
-                 "--prepare", f"{model_file}:binarize", "--input-shape", "2,3,8,8", "-o", str(out),
-                 "--classes", "a,b,c,d"])
+    code = main(
+        [
+            "import",
+            f"{model_file}:build",
+            "--weights",
+            str(tmp_path / "ckpt.pth"),
+            "--prepare",
+            f"{model_file}:binarize",
+            "--input-shape",
+            "2,3,8,8",
+            "-o",
+            str(out),
+            "--classes",
+            "a,b,c,d",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     model = xnorinfer.load(out)
     assert "bconv2d" in [n.op for n in model.graph.nodes]
@@ -71,8 +84,18 @@ def test_import_command_writes_a_model_equal_to_the_module(model_file, tmp_path,
 
 def test_import_command_lists_checkpoint_key_problems(model_file, tmp_path, capsys):
     torch.save({"state_dict": {"conv9.weight": torch.zeros(1)}}, tmp_path / "bad.pth")
-    code = main(["import", f"{model_file}:build", "--weights", str(tmp_path / "bad.pth"),
-                 "--input-shape", "1,3,8,8", "-o", str(tmp_path / "x.xnr")])
+    code = main(
+        [
+            "import",
+            f"{model_file}:build",
+            "--weights",
+            str(tmp_path / "bad.pth"),
+            "--input-shape",
+            "1,3,8,8",
+            "-o",
+            str(tmp_path / "x.xnr"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0 and "missing conv1.weight" in err and "unexpected conv9.weight" in err
 

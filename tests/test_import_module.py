@@ -201,6 +201,7 @@ def test_module_returning_a_tuple_is_refused():
     class Two(nn.Module):
         def forward(self, x):
             return x.mean((2, 3)), x
+
     with pytest.raises(ConversionError, match="one tensor"):
         from_module(Two().eval(), torch.randn(1, 3, 4, 4))
 

@@ -38,8 +38,9 @@ def test_sign_is_torch_sign_or_where(shape, seed, zero_to, with_bias):
     x = _random(shape, seed)
     bias = np.round(_random(shape[-1:], seed + 1, zeros=False)) if with_bias else None
     v = nchw(x) + (0 if bias is None else torch.from_numpy(bias).reshape(1, -1, 1, 1))
-    want = {"zero": torch.sign(v), "one": torch.where(v >= 0, 1.0, -1.0),
-            "minus_one": torch.where(v > 0, 1.0, -1.0)}[zero_to]
+    want = {"zero": torch.sign(v), "one": torch.where(v >= 0, 1.0, -1.0), "minus_one": torch.where(v > 0, 1.0, -1.0)}[
+        zero_to
+    ]
     np.testing.assert_array_equal(ops.sign(x, bias, zero_to), nhwc(want))
 
 
@@ -76,8 +77,12 @@ def test_strided_slice_is_torch_slicing(shape, seed, data):
 
 
 @settings(max_examples=40, deadline=None)
-@given(maps, st.integers(0, 2**31), st.lists(st.integers(0, 3), min_size=6, max_size=6),
-       st.sampled_from([0.0, 1.0, -1.0, 0.5]))
+@given(
+    maps,
+    st.integers(0, 2**31),
+    st.lists(st.integers(0, 3), min_size=6, max_size=6),
+    st.sampled_from([0.0, 1.0, -1.0, 0.5]),
+)
 def test_pad_is_torch_constant_pad(shape, seed, widths, value):
     x = _random(shape, seed)
     ht, hb, wl, wr, cb, ca = widths
@@ -86,8 +91,14 @@ def test_pad_is_torch_constant_pad(shape, seed, widths, value):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5), st.sampled_from([1, 2, 3, 4]),
-       st.integers(1, 5), st.integers(0, 2**31))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.sampled_from([1, 2, 3, 4]),
+    st.integers(1, 5),
+    st.integers(0, 2**31),
+)
 def test_channel_shuffle_is_shufflenets_view_transpose_view(n, h, w, groups, per_group, seed):
     c = groups * per_group
     x = _random((n, h, w, c), seed)

@@ -17,8 +17,9 @@ def batch(n=3, seed=0):
 
 def test_nchw_and_nhwc_agree(model):
     x = batch()
-    np.testing.assert_array_equal(model.predict(x), model.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
-                                                                   layout="NHWC"))
+    np.testing.assert_array_equal(
+        model.predict(x), model.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), layout="NHWC")
+    )
 
 
 def test_float64_and_non_contiguous_input_are_accepted(model):
@@ -37,7 +38,7 @@ def test_default_batch_size_keeps_the_intermediates_within_the_working_set(model
     import xnorinfer.model as model_module
 
     per_image = model._executor.bytes_per_image((12, 12, 3))
-    assert 0 < per_image < 10 ** 6
+    assert 0 < per_image < 10**6
     assert model.default_batch_size((12, 12, 3)) == model_module.WORKING_SET_BYTES // per_image
     calls = []
     run = model._executor.run
@@ -65,15 +66,18 @@ def test_summary_lists_fused_layers_and_macs(model):
     assert "bconv2d" in text and "binary MACs" in text and "b3.conv3" in text
 
 
-@pytest.mark.parametrize("x, error, message", [
-    (np.zeros((1, 3, 12, 12), np.uint8), TypeError, "float array"),
-    ([[0.0]], TypeError, "numpy.ndarray"),
-    (np.zeros((3, 12, 12), np.float32), ValueError, "4-D"),
-    (np.zeros((1, 4, 12, 12), np.float32), ValueError, "3 input channels"),
-    (np.full((1, 3, 12, 12), np.nan, np.float32), ValueError, "NaN"),
-    (np.full((1, 3, 12, 12), np.inf, np.float32), ValueError, "infinite"),
-    (np.zeros((1, 3, 1, 1), np.float32), ValueError, "does not fit this model"),
-])
+@pytest.mark.parametrize(
+    "x, error, message",
+    [
+        (np.zeros((1, 3, 12, 12), np.uint8), TypeError, "float array"),
+        ([[0.0]], TypeError, "numpy.ndarray"),
+        (np.zeros((3, 12, 12), np.float32), ValueError, "4-D"),
+        (np.zeros((1, 4, 12, 12), np.float32), ValueError, "3 input channels"),
+        (np.full((1, 3, 12, 12), np.nan, np.float32), ValueError, "NaN"),
+        (np.full((1, 3, 12, 12), np.inf, np.float32), ValueError, "infinite"),
+        (np.zeros((1, 3, 1, 1), np.float32), ValueError, "does not fit this model"),
+    ],
+)
 def test_bad_inputs(model, x, error, message):
     with pytest.raises(error, match=message):
         model.predict(x)

@@ -41,6 +41,7 @@ def converted(arch, seed):
 # Each mutation returns the mutated nodes and the layer the report must blame first (None where the
 # faulty node has no PyTorch module of its own, e.g. a dropped BatchNorm).
 
+
 def negate_channel(nodes, rng):
     node = rng.choice([n for n in nodes if n.op in ("bconv2d", "bdense")])
     bits = node.params["weight_bits"].copy()
@@ -52,8 +53,9 @@ def negate_channel(nodes, rng):
 
 def drop_batch_norm(nodes, rng):
     node = rng.choice([n for n in nodes if n.op == "batch_norm"])
-    return [n.replace(inputs=[node.inputs[0] if i == node.output else i for i in n.inputs])
-            for n in nodes if n is not node], None
+    return [
+        n.replace(inputs=[node.inputs[0] if i == node.output else i for i in n.inputs]) for n in nodes if n is not node
+    ], None
 
 
 def padding_off_by_one(nodes, rng):
@@ -75,10 +77,12 @@ def _swap(nodes, old, new):
     return [new if n is old else n for n in nodes]
 
 
-MUTATIONS = {"negate_channel": (negate_channel, ["reactnet-a", "xnor-lenet5"]),
-             "drop_batch_norm": (drop_batch_norm, ["reactnet-a", "xnor-lenet5"]),
-             "padding_off_by_one": (padding_off_by_one, ["reactnet-a"]),
-             "swap_concat": (swap_concat, ["reactnet-a"])}
+MUTATIONS = {
+    "negate_channel": (negate_channel, ["reactnet-a", "xnor-lenet5"]),
+    "drop_batch_norm": (drop_batch_norm, ["reactnet-a", "xnor-lenet5"]),
+    "padding_off_by_one": (padding_off_by_one, ["reactnet-a"]),
+    "swap_concat": (swap_concat, ["reactnet-a"]),
+}
 
 
 def mutated(engine, mutation, seed):
@@ -89,8 +93,12 @@ def mutated(engine, mutation, seed):
     return Model(type(graph)(nodes, graph.input, graph.input_shape, graph.output), engine.metadata), blame
 
 
-@given(data=st.data(), mutation=st.sampled_from(sorted(MUTATIONS)), seed=st.sampled_from(SEEDS),
-       where=st.integers(0, 2**16))
+@given(
+    data=st.data(),
+    mutation=st.sampled_from(sorted(MUTATIONS)),
+    seed=st.sampled_from(SEEDS),
+    where=st.integers(0, 2**16),
+)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_injected_faults_are_caught(data, mutation, seed, where):
     arch = data.draw(st.sampled_from(MUTATIONS[mutation][1]), label="arch")

@@ -45,10 +45,22 @@ def wheel_site(sdist, tmp_path_factory):
 def test_sdist_carries_sources_models_licence_and_no_build_output(sdist):
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE", "NOTICE", "xnorinfer/_core.pyx",
-                 "xnorinfer/csrc/bconv.c", "xnorinfer/csrc/bgemm_neon.c", "xnorinfer/csrc/neon.h",
-                 "xnorinfer/testing/__init__.py", "xnorinfer/bench.py", "weights/cifar10_reactnet.xnr",
-                 "weights/cifar10_reactnet.json", "weights/cifar10_reactnet.md"):
+    for name in (
+        "setup.py",
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "NOTICE",
+        "xnorinfer/_core.pyx",
+        "xnorinfer/csrc/bconv.c",
+        "xnorinfer/csrc/bgemm_neon.c",
+        "xnorinfer/csrc/neon.h",
+        "xnorinfer/testing/__init__.py",
+        "xnorinfer/bench.py",
+        "weights/cifar10_reactnet.xnr",
+        "weights/cifar10_reactnet.json",
+        "weights/cifar10_reactnet.md",
+    ):
         assert name in names, name
     # every C file the checkout has (a missing header breaks the build only on another machine)
     for path in (ROOT / "xnorinfer" / "csrc").iterdir():
@@ -59,13 +71,14 @@ def test_sdist_carries_sources_models_licence_and_no_build_output(sdist):
 
 
 def test_testing_package_imports_from_the_wheel(wheel_site):
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, xnorinfer.testing, "
-            "xnorinfer.testing.strategies; from xnorinfer.classify import default_model_path; "
-            "import xnorinfer; m = xnorinfer.load(default_model_path()); "
-            "x = np.zeros((1,) + m.input_size, np.float32); "
-            "assert xnorinfer.testing.compare(m, 'float', x).passed; print(xnorinfer.testing.__file__)")
-    run = subprocess.run([sys.executable, "-c", code, str(wheel_site)], capture_output=True, text=True,
-                         cwd=wheel_site)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import numpy as np, xnorinfer.testing, "
+        "xnorinfer.testing.strategies; from xnorinfer.classify import default_model_path; "
+        "import xnorinfer; m = xnorinfer.load(default_model_path()); "
+        "x = np.zeros((1,) + m.input_size, np.float32); "
+        "assert xnorinfer.testing.compare(m, 'float', x).passed; print(xnorinfer.testing.__file__)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(wheel_site)], capture_output=True, text=True, cwd=wheel_site)
     assert run.returncode == 0, run.stderr
     assert Path(run.stdout.strip()).is_relative_to(wheel_site)  # the wheel's copy, not the source tree
 
@@ -85,10 +98,17 @@ def test_bench_runs_from_the_wheel_alone(wheel_site, tmp_path):
     benchmarks/bench.py from the folder above it): run from the unpacked wheel, in another folder."""
     pytest.importorskip("torch", reason="xnorinfer bench needs torch (the bench extra)")
     out = tmp_path / "bench.json"
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import xnorinfer.bench, xnorinfer.cli; "
-            "print(xnorinfer.bench.__file__); sys.exit(xnorinfer.cli.main(sys.argv[2:]))")
-    run = subprocess.run([sys.executable, "-c", code, str(wheel_site), "bench", "--quick", "--json", "--output",
-                          str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import xnorinfer.bench, xnorinfer.cli; "
+        "print(xnorinfer.bench.__file__); sys.exit(xnorinfer.cli.main(sys.argv[2:]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(wheel_site), "bench", "--quick", "--json", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert Path(run.stdout.strip()).is_relative_to(wheel_site)
     report = json.loads(out.read_text())

@@ -16,6 +16,7 @@ def test_readme_starts_with_the_two_setup_commands_and_stays_short():
 def test_readme_links_point_at_files_that_exist():
     root = Path(__file__).resolve().parents[1]
     import re
+
     for target in re.findall(r"\]\(([^)#]+)\)", README):
         if "://" not in target:
             assert (root / target).exists(), target

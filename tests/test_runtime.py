@@ -14,8 +14,9 @@ CIFAR = Path(__file__).resolve().parents[1] / "weights" / "cifar10_reactnet.xnr"
 
 
 def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120
+    )
 
 
 def test_show_config_names_version_openmp_and_isas(capsys):
@@ -119,8 +120,9 @@ def test_threadpoolctl_limits_the_kernels_unless_pinned(tmp_path):
     script = tmp_path / "limits.py"
     script.write_text(THREADPOOL_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    result = subprocess.run([sys.executable, str(script), str(CIFAR)], capture_output=True, text=True,
-                            timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, str(script), str(CIFAR)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:5] == ["2 2", "1 1", "2 2", "1 1", "2 2"]
 
@@ -132,8 +134,9 @@ def test_omp_num_threads_sets_the_team_of_an_unpinned_run(tmp_path):
     script.write_text(THREADPOOL_SCRIPT.split("report()\nwith")[0] + "report()\n")
     for threads in ("1", "2"):
         env = dict(os.environ, OMP_NUM_THREADS=threads)
-        result = subprocess.run([sys.executable, str(script), str(CIFAR)], capture_output=True, text=True,
-                                timeout=120, env=env)
+        result = subprocess.run(
+            [sys.executable, str(script), str(CIFAR)], capture_output=True, text=True, timeout=120, env=env
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == [threads, threads]
 
@@ -158,13 +161,17 @@ def test_threadpoolctl_sees_the_libgomp_the_extension_links():
         pytest.skip("needs ldd (Linux)")
     from xnorinfer import _core
 
-    linked = [line.split("=>")[1].split("(")[0].strip() for line in
-              subprocess.run([ldd, _core.__file__], capture_output=True, text=True).stdout.splitlines()
-              if "omp" in line and "=>" in line]
+    linked = [
+        line.split("=>")[1].split("(")[0].strip()
+        for line in subprocess.run([ldd, _core.__file__], capture_output=True, text=True).stdout.splitlines()
+        if "omp" in line and "=>" in line
+    ]
     assert linked, "the extension links no OpenMP runtime"
-    result = run_python("import json, xnorinfer, threadpoolctl; "
-                        "print(json.dumps([i['filepath'] for i in threadpoolctl.threadpool_info() "
-                        "if i['user_api'] == 'openmp']))")
+    result = run_python(
+        "import json, xnorinfer, threadpoolctl; "
+        "print(json.dumps([i['filepath'] for i in threadpoolctl.threadpool_info() "
+        "if i['user_api'] == 'openmp']))"
+    )
     assert result.returncode == 0, result.stderr
     seen = {os.path.realpath(p) for p in json.loads(result.stdout)}
     assert {os.path.realpath(p) for p in linked} <= seen

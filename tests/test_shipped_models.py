@@ -47,8 +47,10 @@ def _test_subset(dataset):
         if dataset == "fashion-mnist":
             return z["x_test"][::10][..., None], z["y_test"][::10]
         blob, offsets = z["test_jpeg"].tobytes(), z["test_offsets"]
-        images = [np.asarray(Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]])).convert("RGB"))
-                  for i in range(0, len(offsets) - 1, 10)]
+        images = [
+            np.asarray(Image.open(io.BytesIO(blob[offsets[i] : offsets[i + 1]])).convert("RGB"))
+            for i in range(0, len(offsets) - 1, 10)
+        ]
         return np.stack(images), z["test_labels"][::10]
 
 

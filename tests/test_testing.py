@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 import xnorinfer
 from xnorinfer import Model, ops
 from xnorinfer.graph import Graph, GraphBuilder, Node
-from xnorinfer.testing import (REFERENCE_OPS, assert_matches_reference, compare, near_tie, reference_predict,
-                               reference_trace)
+from xnorinfer.testing import (
+    REFERENCE_OPS,
+    assert_matches_reference,
+    compare,
+    near_tie,
+    reference_predict,
+    reference_trace,
+)
 from xnorinfer.testing import strategies as xst
 from xnorinfer.testing.reference import run_graph
 
@@ -30,6 +36,7 @@ def nchw(t):
 
 # ---- the interpreter ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", list(GRAPHS))
 def test_reference_predict_agrees_with_predict(kind):
     model = Model(GRAPHS[kind](seed=4))
@@ -43,6 +50,7 @@ def test_reference_predict_agrees_with_predict(kind):
 
 def test_every_stored_op_has_a_reference():
     from xnorinfer.graph import OPS
+
     assert set(OPS) <= set(REFERENCE_OPS)
 
 
@@ -53,8 +61,11 @@ def _single(op, attrs, input_shape, **params):
     return Graph([node], "input", input_shape, "n")
 
 
-@given(geometry=xst.binary_conv_geometries(max_channels=70), seed=st.integers(0, 2**16),
-       pad_value=st.sampled_from(["zero", "one", "minus_one"]))
+@given(
+    geometry=xst.binary_conv_geometries(max_channels=70),
+    seed=st.integers(0, 2**16),
+    pad_value=st.sampled_from(["zero", "one", "minus_one"]),
+)
 @settings(max_examples=40, deadline=None)
 def test_bconv_reference_is_pytorch_conv_of_padded_signs(geometry, seed, pad_value):
     g = geometry
@@ -63,13 +74,25 @@ def test_bconv_reference_is_pytorch_conv_of_padded_signs(geometry, seed, pad_val
     signs = rng.choice([-1.0, 1.0], (g["batch"], g["height"], g["width"], g["in_channels"]))
     w = rng.choice([-1.0, 1.0], (g["out_channels"], cg) + g["kernel"])
     bits = ops.pack_signs(np.ascontiguousarray(w.transpose(0, 2, 3, 1), np.float32))
-    graph = _single("bconv2d", {"in_channels": g["in_channels"], "groups": g["groups"], "stride": list(g["stride"]),
-                                "padding": list(g["padding"]), "pad_value": pad_value},
-                    (g["height"], g["width"], g["in_channels"]), weight_bits=bits)
+    graph = _single(
+        "bconv2d",
+        {
+            "in_channels": g["in_channels"],
+            "groups": g["groups"],
+            "stride": list(g["stride"]),
+            "padding": list(g["padding"]),
+            "pad_value": pad_value,
+        },
+        (g["height"], g["width"], g["in_channels"]),
+        weight_bits=bits,
+    )
     got = run_graph(graph, signs)["n"]
     top, bottom, left, right = g["padding"]
-    padded = F.pad(torch.from_numpy(nchw(signs)), (left, right, top, bottom),
-                   value={"zero": 0.0, "one": 1.0, "minus_one": -1.0}[pad_value])
+    padded = F.pad(
+        torch.from_numpy(nchw(signs)),
+        (left, right, top, bottom),
+        value={"zero": 0.0, "one": 1.0, "minus_one": -1.0}[pad_value],
+    )
     want = F.conv2d(padded, torch.from_numpy(w), stride=g["stride"], groups=g["groups"]).numpy()
     np.testing.assert_array_equal(nchw(got), want)
 
@@ -85,8 +108,15 @@ def test_sign_of_zero_follows_zero_to(zero_to, zero_sign):
     assert run_graph(biased, x)["n"][0, 0, 0, 0] == zero_sign
 
 
-@given(k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), ceil=st.booleans(), include=st.booleans(),
-       size=st.integers(1, 11), seed=st.integers(0, 2**16))
+@given(
+    k=st.integers(1, 4),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+    ceil=st.booleans(),
+    include=st.booleans(),
+    size=st.integers(1, 11),
+    seed=st.integers(0, 2**16),
+)
 @settings(max_examples=60, deadline=None)
 def test_pooling_reference_is_pytorch(k, s, p, ceil, include, size, seed):
     if 2 * p > k or size + 2 * p < k:
@@ -97,8 +127,12 @@ def test_pooling_reference_is_pytorch(k, s, p, ceil, include, size, seed):
     got_avg = run_graph(_single("avg_pool2d", dict(attrs, count_include_pad=include), x.shape[1:]), x)["n"]
     t = torch.from_numpy(nchw(x))
     np.testing.assert_array_equal(nchw(got_max), F.max_pool2d(t, k, s, p, ceil_mode=ceil).numpy())
-    np.testing.assert_allclose(nchw(got_avg), F.avg_pool2d(t, k, s, p, ceil_mode=ceil, count_include_pad=include)
-                               .numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        nchw(got_avg),
+        F.avg_pool2d(t, k, s, p, ceil_mode=ceil, count_include_pad=include).numpy(),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 @pytest.fixture
@@ -142,6 +176,7 @@ def test_magnitude_run_bounds_every_value():
 
 # ---- Model.trace --------------------------------------------------------------------------------
 
+
 def test_trace_returns_every_node_in_the_input_layout():
     model = Model(graphs.tiny_xnor(seed=1))
     x = np.random.default_rng(1).standard_normal((2, 1, 10, 10)).astype(np.float32)
@@ -174,6 +209,7 @@ def test_trace_overrides_feed_downstream_layers():
 
 # ---- the near-tie rule and compare's report -------------------------------------------------------
 
+
 def test_near_tie_bound_scales_with_the_terms_never_a_fixed_epsilon():
     assert near_tie(1e-8, 1.0, 2) and not near_tie(1e-6, 1.0, 2)
     assert near_tie(1e-2, 1e6, 2)  # large terms: rounding reaches far
@@ -187,8 +223,13 @@ def near_tie_model():
     b = GraphBuilder((1, 1, 4))
     t = b.add("affine", b.input, "scale", scale=np.full(4, 3, np.float32))
     t = b.add("pack_signs", t, "sign", {"groups": 1}, bias=np.full(4, -0.3, np.float32))
-    t = b.add("bconv2d", t, "conv", {"in_channels": 4, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
-              weight_bits=ops.pack_signs(np.ones((3, 1, 1, 4), np.float32)))
+    t = b.add(
+        "bconv2d",
+        t,
+        "conv",
+        {"in_channels": 4, "stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+        weight_bits=ops.pack_signs(np.ones((3, 1, 1, 4), np.float32)),
+    )
     return Model(b.build(b.add("flatten", t, "flat", {"order": "chw"})))
 
 
@@ -214,7 +255,9 @@ def test_report_is_a_table_and_a_dict():
     model = Model(graphs.tiny_reactnet(seed=5))
     x = np.random.default_rng(5).standard_normal((2, 3, 12, 12)).astype(np.float32)
     report = compare(model, "float", x, isas="all")
-    assert report.passed and len(report.runs) == len(xnorinfer.available_isas()) * len({1, __import__("os").cpu_count()})
+    assert report.passed and len(report.runs) == len(xnorinfer.available_isas()) * len(
+        {1, __import__("os").cpu_count()}
+    )
     text = str(report)
     closest = max(report.runs[0].layers, key=lambda r: r.max_rel)
     assert "PASSED" in text and closest.name in text and "more layers within layer_rtol" in text
@@ -226,14 +269,26 @@ def test_report_is_a_table_and_a_dict():
 def test_compare_names_torch_layers_and_catches_a_wrong_one():
     conv = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3), torch.nn.BatchNorm2d(6))
     b = GraphBuilder((6, 6, 1))
-    t = b.add("conv2d", b.input, "0", {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
-              weight=conv[0].weight.detach().numpy().copy(), bias=conv[0].bias.detach().numpy().copy())
+    t = b.add(
+        "conv2d",
+        b.input,
+        "0",
+        {"stride": [1, 1], "padding": [0, 0, 0, 0], "groups": 1},
+        weight=conv[0].weight.detach().numpy().copy(),
+        bias=conv[0].bias.detach().numpy().copy(),
+    )
     bn = conv[1]
     with torch.no_grad():
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)
-    t = b.add("batch_norm", t, "1", {"eps": 1e-5}, mean=bn.running_mean.numpy().copy(),
-              var=bn.running_var.numpy().copy() * 1.5)  # wrong: a BatchNorm off by its variance
+    t = b.add(
+        "batch_norm",
+        t,
+        "1",
+        {"eps": 1e-5},
+        mean=bn.running_mean.numpy().copy(),
+        var=bn.running_var.numpy().copy() * 1.5,
+    )  # wrong: a BatchNorm off by its variance
     t = b.add("global_avg_pool", t, "pool")
     model = Model(b.build(t))
     x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
@@ -260,6 +315,7 @@ class _Head(torch.nn.Module):
 
 # ---- strategies ---------------------------------------------------------------------------------
 
+
 @given(data=st.data())
 @settings(max_examples=20, deadline=None)
 def test_inputs_fit_the_model_and_include_odd_values(data):
@@ -280,6 +336,7 @@ def test_inputs_draw_exact_zeros_sometimes():
     @settings(max_examples=30, deadline=None)
     def draw(x):
         seen.append(bool((x == 0).any()))
+
     draw()
     assert any(seen) and not all(seen)
 
@@ -297,15 +354,27 @@ def test_dyadic_parameters_refuse_a_step_off_the_grid():
         xst.dyadic_parameters((2,), step=0.3)
 
 
-@given(pair=xst.on_grid(torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
-                                            torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 25, 3)),
-                        (2, 2, 5, 5)))
+@given(
+    pair=xst.on_grid(
+        torch.nn.Sequential(
+            torch.nn.Conv2d(2, 4, 3, padding=1),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 25, 3),
+        ),
+        (2, 2, 5, 5),
+    )
+)
 @settings(max_examples=10, deadline=None)
 def test_on_grid_gives_exact_float32(pair):
     module, x = pair
     assert xst.exactness_problems(module, x) == []
-    assert all(np.array_equal(p.detach().numpy() * 8, np.round(p.detach().numpy() * 8))
-               for name, p in module.named_parameters() if name.startswith(("0.", "4.")))
+    assert all(
+        np.array_equal(p.detach().numpy() * 8, np.round(p.detach().numpy() * 8))
+        for name, p in module.named_parameters()
+        if name.startswith(("0.", "4."))
+    )
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
@@ -327,6 +396,7 @@ def test_exactness_problems_sees_zeros_reaching_a_sign():
     class Signs(torch.nn.Module):
         def forward(self, x):
             return torch.sign(x)
+
     assert xst.exactness_problems(Signs(), np.array([[0.0, 1.0]], np.float32)) == ["1 torch.sign calls see exact zeros"]
 
 
@@ -337,12 +407,18 @@ def test_binary_conv_geometries_are_valid(g):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((g["batch"], g["height"], g["width"], g["in_channels"])).astype(np.float32)
     w = rng.standard_normal((g["out_channels"], g["in_channels"] // g["groups"]) + g["kernel"]).astype(np.float32)
-    y = ops.bconv2d(ops.pack_signs(x, groups=g["groups"]), ops.BinaryConvWeights.from_float(w, g["groups"]),
-                    stride=g["stride"], padding=g["padding"], pad_value=g["pad_value"])
+    y = ops.bconv2d(
+        ops.pack_signs(x, groups=g["groups"]),
+        ops.BinaryConvWeights.from_float(w, g["groups"]),
+        stride=g["stride"],
+        padding=g["padding"],
+        pad_value=g["pad_value"],
+    )
     assert y.size > 0
 
 
 # ---- torch layers and the worked example ------------------------------------------------------------
+
 
 def test_module_outputs_copy_before_in_place_ops_and_skip_shared_modules():
     from xnorinfer.testing._torch import module_outputs
@@ -383,8 +459,12 @@ def test_the_worked_example_passes(tmp_path):
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "examples" / "test_my_model.py"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
-                         capture_output=True, text=True, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout
 
@@ -393,13 +473,15 @@ def test_testing_needs_neither_torch_nor_hypothesis_until_asked():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['hypothesis'] = None\n"
-            "import numpy as np, xnorinfer.testing as t\n"
-            "from xnorinfer import load\n"
-            "from xnorinfer.classify import default_model_path\n"
-            "m = load(default_model_path())\n"
-            "assert t.compare(m, 'float', np.ones((1,) + m.input_size, np.float32)).passed\n"
-            "try:\n    import xnorinfer.testing.strategies\nexcept ImportError:\n    print('strategies need hypothesis')\n")
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['hypothesis'] = None\n"
+        "import numpy as np, xnorinfer.testing as t\n"
+        "from xnorinfer import load\n"
+        "from xnorinfer.classify import default_model_path\n"
+        "m = load(default_model_path())\n"
+        "assert t.compare(m, 'float', np.ones((1,) + m.input_size, np.float32)).passed\n"
+        "try:\n    import xnorinfer.testing.strategies\nexcept ImportError:\n    print('strategies need hypothesis')\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "strategies need hypothesis"

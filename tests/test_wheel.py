@@ -27,11 +27,16 @@ def fresh(tmp_path_factory):
     env = tmp_path_factory.mktemp("fresh") / "venv"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
-    run = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", WHEEL],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", WHEEL], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     deps = {os.path.dirname(os.path.dirname(__import__(name).__file__)) for name in ("numpy", "PIL", "tqdm")}
     Path(site, "xnorinfer_test_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     return env
@@ -62,8 +67,12 @@ print(json.dumps({"file": xnorinfer.__file__, "testing": xnorinfer.testing.__fil
     assert Path(result["file"]).is_relative_to(fresh) and Path(result["testing"]).is_relative_to(fresh)
     assert result == dict(result, passed=True, openmp=True, top="cat")
     # the console script, as a user runs it
-    cli = subprocess.run([str(fresh / "bin" / "xnorinfer"), "classify", str(ROOT / "examples" / "images"),
-                          "--jsonl", "--top-k", "1"], capture_output=True, text=True, cwd=tmp_path)
+    cli = subprocess.run(
+        [str(fresh / "bin" / "xnorinfer"), "classify", str(ROOT / "examples" / "images"), "--jsonl", "--top-k", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert cli.returncode == 0, cli.stderr
     labels = [json.loads(line)["predictions"][0]["label"] for line in cli.stdout.splitlines()]
     assert labels == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

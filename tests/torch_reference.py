@@ -23,15 +23,20 @@ import torch.nn as nn
 
 from xnorinfer.testing.torch_models import *  # noqa: F401,F403  -- the models themselves
 from xnorinfer.testing.torch_models import (  # noqa: F401  -- private helpers the grid code and tests use
-    _BN_TYPES, _SIGN_FEEDING_BIASES, _choice, _classify, _uniform)
+    _BN_TYPES,
+    _SIGN_FEEDING_BIASES,
+    _choice,
+    _classify,
+    _uniform,
+)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Dyadic grid for exact float32 comparisons
 # ---------------------------------------------------------------------------------------------------
 
-SIGN_OFFSET_REACTNET = 2.0 ** -16  # added to LearnableBias values feeding a sign (move11/21, move0)
-SIGN_OFFSET_XNOR = 2.0 ** -12  # added to BinConv2d BN betas feeding a sign: finer than any grid
+SIGN_OFFSET_REACTNET = 2.0**-16  # added to LearnableBias values feeding a sign (move11/21, move0)
+SIGN_OFFSET_XNOR = 2.0**-12  # added to BinConv2d BN betas feeding a sign: finer than any grid
 # step reaching them (2^-10 after AlexNet's float stem, 2^-9 after NIN's and LeNet's)
 
 
@@ -65,8 +70,13 @@ def _balanced_signs(gen, out, cin, rest):
     return s.movedim(-1, 1).contiguous()
 
 
-_BN_OF_BINARY_CONV = {"binary_3x3": "bn1", "binary_pw": "bn2", "binary_pw_down1": "bn2_1",
-                      "binary_pw_down2": "bn2_2", "binary_conv": "bn1"}
+_BN_OF_BINARY_CONV = {
+    "binary_3x3": "bn1",
+    "binary_pw": "bn2",
+    "binary_pw_down1": "bn2_1",
+    "binary_pw_down2": "bn2_2",
+    "binary_conv": "bn1",
+}
 
 
 def _set_bn_(m, gen, stds, gamma_abs, clamps, beta_offset=0.0, mean_step=None):
@@ -87,8 +97,15 @@ def _set_bn_(m, gen, stds, gamma_abs, clamps, beta_offset=0.0, mean_step=None):
 
 
 @torch.no_grad()
-def gridify_(model, seed, prelu_slopes=(0.0, 1.0), bn_stds=(0.5, 1.0, 2.0), bn_gammas=(0.5, 1.0, 2.0),
-             binary_bn_step=1.0 / 32, ternary_float=True):
+def gridify_(
+    model,
+    seed,
+    prelu_slopes=(0.0, 1.0),
+    bn_stds=(0.5, 1.0, 2.0),
+    bn_gammas=(0.5, 1.0, 2.0),
+    binary_bn_step=1.0 / 32,
+    ternary_float=True,
+):
     """Put every parameter on a coarse dyadic grid so float32 results can be compared exactly.
 
     Every value is a small multiple of a power of 2, every BN divides by an exact power of 2, and no
@@ -146,8 +163,7 @@ def gridify_(model, seed, prelu_slopes=(0.0, 1.0), bn_stds=(0.5, 1.0, 2.0), bn_g
             else:
                 signs = _random_signs(gen, shape4)
                 prefix, _, leaf = name.rpartition(".")
-                binary_alpha[f"{prefix}.{_BN_OF_BINARY_CONV[leaf]}" if prefix else
-                             _BN_OF_BINARY_CONV[leaf]] = mag
+                binary_alpha[f"{prefix}.{_BN_OF_BINARY_CONV[leaf]}" if prefix else _BN_OF_BINARY_CONV[leaf]] = mag
             w.copy_((signs * mag.view(out, *([1] * len(rest + (cin,))))).reshape(w.shape))
             if kind == "xnorw" and m.bias is not None:
                 m.bias.copy_(_grid(gen, m.bias.shape, 0.125, -1.0, 1.0))
@@ -228,8 +244,9 @@ def _adam_state(params, populate):
     return opt.state_dict()
 
 
-def save_like_training(model, path, kind="reactnet", legacy=False, cuda_tags=True,
-                       strip_num_batches_tracked=False, optimizer_state=False):
+def save_like_training(
+    model, path, kind="reactnet", legacy=False, cuda_tags=True, strip_num_batches_tracked=False, optimizer_state=False
+):
     """Write ``model`` as the original training code wrote its checkpoints.
 
     kind:
@@ -250,8 +267,12 @@ def save_like_training(model, path, kind="reactnet", legacy=False, cuda_tags=Tru
     if kind == "reactnet":
         dp = nn.DataParallel(model)
         sd = dp.state_dict()
-        ckpt = {"epoch": 7, "state_dict": None, "best_top1_acc": torch.tensor(61.2),
-                "optimizer": _adam_state(dp.parameters(), optimizer_state)}
+        ckpt = {
+            "epoch": 7,
+            "state_dict": None,
+            "best_top1_acc": torch.tensor(61.2),
+            "optimizer": _adam_state(dp.parameters(), optimizer_state),
+        }
     elif kind == "nin":
         sd = model.state_dict()
         ckpt = {"best_acc": 86.3, "state_dict": None}

@@ -19,8 +19,15 @@ def open_regular_file(path, error=ValueError):
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(f"{os.fspath(path)}: is a directory")
         if not stat.S_ISREG(mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                    else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "not a file"
+            )
             raise error(f"{kind}, not a regular file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)

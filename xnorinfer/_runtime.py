@@ -69,7 +69,7 @@ def _thread_setting() -> int | None:
 # team; it says so once, when it first runs a model, if it was meant to use more.
 
 _fork_warning = None  # the warning a forked child still has to give, or None
-_threads_at_fork = 1   # the parent's thread count, read before the fork: the child touches no OpenMP
+_threads_at_fork = 1  # the parent's thread count, read before the fork: the child touches no OpenMP
 
 
 def _before_fork() -> None:
@@ -82,9 +82,11 @@ def _after_fork_in_child() -> None:
     _core.after_fork_in_child()
     threads = _threads_at_fork
     if threads > 1:
-        _fork_warning = (f"xnorinfer: this process was made by fork() after its parent set up {threads} "
-                         "OpenMP threads; its kernels run on 1 thread (OpenMP does not survive a fork). "
-                         "Use the 'spawn' or 'forkserver' start method for multi-threaded workers.")
+        _fork_warning = (
+            f"xnorinfer: this process was made by fork() after its parent set up {threads} "
+            "OpenMP threads; its kernels run on 1 thread (OpenMP does not survive a fork). "
+            "Use the 'spawn' or 'forkserver' start method for multi-threaded workers."
+        )
 
 
 def warn_if_forked() -> None:
@@ -119,9 +121,11 @@ def blas_single_threaded():
         return contextlib.nullcontext()
 
 
-SINGLE_THREADED = ("WARNING: this xnorinfer was built without OpenMP: every kernel runs on ONE thread. "
-                   "Rebuild with a compiler that has OpenMP (gcc: libgomp; clang: libomp; pass matching "
-                   "CFLAGS and LDFLAGS), or install a wheel, which bundles it (docs/install.md).")
+SINGLE_THREADED = (
+    "WARNING: this xnorinfer was built without OpenMP: every kernel runs on ONE thread. "
+    "Rebuild with a compiler that has OpenMP (gcc: libgomp; clang: libomp; pass matching "
+    "CFLAGS and LDFLAGS), or install a wheel, which bundles it (docs/install.md)."
+)
 
 
 def single_threaded_warning() -> str | None:

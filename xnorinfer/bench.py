@@ -102,8 +102,9 @@ def fast_torch(model):
             if isinstance(child, ref.HardBinaryConv):
                 w = child.real_weights().detach()
                 alpha = w.abs().mean(dim=(1, 2, 3), keepdim=True)
-                conv = nn.Conv2d(child.in_chn, child.out_chn, child.kernel_size, child.stride, child.padding,
-                                 bias=False)
+                conv = nn.Conv2d(
+                    child.in_chn, child.out_chn, child.kernel_size, child.stride, child.padding, bias=False
+                )
                 conv.weight.data = torch.sign(w) * alpha
                 setattr(parent, name, conv)
     return model
@@ -131,8 +132,9 @@ def bench_model(name, args, peak):
 
         with tempfile.TemporaryDirectory() as tmp:
             path = f"{tmp}/{name}.onnx"
-            torch.onnx.export(ptorch, torch.from_numpy(x1), path, input_names=["x"], dynamic_axes={"x": {0: "n"}},
-                              dynamo=False)
+            torch.onnx.export(
+                ptorch, torch.from_numpy(x1), path, input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False
+            )
             options = ort.SessionOptions()
             options.intra_op_num_threads = args.threads_now
             options.inter_op_num_threads = 1
@@ -152,9 +154,11 @@ def bench_model(name, args, peak):
                 latency[label] += turn_seconds(lambda: run(x1), max(1, args.repeats // ROUNDS), args.turn_seconds)
                 batch[label] += turn_seconds(lambda: run(x16), max(1, args.repeats // (4 * ROUNDS)))
     for label in runners:
-        result[label] = {"latency_ms": 1e3 * float(np.median(latency[label])),
-                         "latency_best_ms": 1e3 * min(latency[label]),
-                         "throughput_ips": args.batch / float(np.median(batch[label]))}
+        result[label] = {
+            "latency_ms": 1e3 * float(np.median(latency[label])),
+            "latency_best_ms": 1e3 * min(latency[label]),
+            "throughput_ips": args.batch / float(np.median(batch[label])),
+        }
 
     # Per-layer breakdown of the engine at batch 1.
     executor = engine._executor
@@ -174,8 +178,10 @@ def bench_model(name, args, peak):
         rest = executor.blocks.get(node.name)
         if rest:  # layers run as one pass (a 3x3 binary conv and its 1x1 convs; a conv and its pooling)
             binary += sum(node_macs(nodes[name], executor.infos)[0] for name in rest)
-            row.update(layer=f"{node.name} + {', '.join(name.rsplit('.', 1)[-1] for name in rest)}",
-                       op="bconv2d block" if node.op == "bconv2d" else "+".join([node.op] + [nodes[r].op for r in rest]))
+            row.update(
+                layer=f"{node.name} + {', '.join(name.rsplit('.', 1)[-1] for name in rest)}",
+                op="bconv2d block" if node.op == "bconv2d" else "+".join([node.op] + [nodes[r].op for r in rest]),
+            )
         if binary:
             row["gbitmacs"] = binary / seconds / 1e9
             row["peak_pct"] = 100 * row["gbitmacs"] / peak
@@ -188,16 +194,20 @@ def print_report(report, file=None):
     def say(text):
         print(text, file=file or sys.stdout)
 
-    say(f"\n{report['machine']}; threads {report['threads']}; ISA {report['isa']}; "
-        f"popcount peak {report['peak_gbitmacs']:.0f} Gbit-MAC/s per run of 1 layer")
+    say(
+        f"\n{report['machine']}; threads {report['threads']}; ISA {report['isa']}; "
+        f"popcount peak {report['peak_gbitmacs']:.0f} Gbit-MAC/s per run of 1 layer"
+    )
     say(f"\n{'model':12s} {'runtime':12s} {'latency ms':>11s} {'best ms':>8s} {'img/s @16':>10s} {'vs engine':>10s}")
     for r in report["models"]:
         base = r["xnorinfer"]["latency_ms"]
         for label in ("xnorinfer", "pytorch", "onnxruntime"):
             if isinstance(r.get(label), dict):
                 m = r[label]
-                say(f"{r['model']:12s} {label:12s} {m['latency_ms']:11.2f} {m['latency_best_ms']:8.2f} "
-                    f"{m['throughput_ips']:10.1f} {m['latency_ms'] / base:9.1f}x")
+                say(
+                    f"{r['model']:12s} {label:12s} {m['latency_ms']:11.2f} {m['latency_best_ms']:8.2f} "
+                    f"{m['throughput_ips']:10.1f} {m['latency_ms'] / base:9.1f}x"
+                )
     for r in report["models"]:
         say(f"\n{r['model']}: engine layers (batch 1)")
         for row in r["layers"]:
@@ -234,11 +244,16 @@ def add_arguments(parser):
     """The benchmark's options, on `xnorinfer bench`'s parser (the CLI adds --json, --output, --quiet)."""
     parser.add_argument("--threads", default="1", help="thread counts, comma-separated (default 1; e.g. 1,2)")
     parser.add_argument("--repeats", type=int, default=20, help="latency calls per runtime and model (default 20)")
-    parser.add_argument("--turn-seconds", type=float, default=0.3,
-                        help="each runtime's latency turn lasts at least this long (more calls for fast ones; default 0.3)")
+    parser.add_argument(
+        "--turn-seconds",
+        type=float,
+        default=0.3,
+        help="each runtime's latency turn lasts at least this long (more calls for fast ones; default 0.3)",
+    )
     parser.add_argument("--batch", type=int, default=16, help="batch size of the throughput measurement (default 16)")
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"models to run, comma-separated (default {','.join(MODELS)})")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help=f"models to run, comma-separated (default {','.join(MODELS)})"
+    )
     parser.add_argument("--quick", action="store_true", help="NIN only, few repeats: a smoke run of seconds")
     parser.add_argument("--png", metavar="FILE", help="draw a latency chart to FILE (needs matplotlib)")
 
@@ -261,9 +276,14 @@ def run(args, out=None) -> list[dict]:
         torch.set_num_threads(threads)
         xnorinfer.set_num_threads(threads)
         peak = popcount_peak(max(3, args.repeats // 4))
-        report = {"machine": cpu_name(), "threads": threads,
-                  "isa": xnorinfer.get_isa(), "peak_gbitmacs": peak, "torch": torch.__version__,
-                  "models": [bench_model(name, args, peak) for name in args.models.split(",")]}
+        report = {
+            "machine": cpu_name(),
+            "threads": threads,
+            "isa": xnorinfer.get_isa(),
+            "peak_gbitmacs": peak,
+            "torch": torch.__version__,
+            "models": [bench_model(name, args, peak) for name in args.models.split(",")],
+        }
         if text:
             print_report(report, out)
         reports.append(report)
@@ -272,8 +292,11 @@ def run(args, out=None) -> list[dict]:
         print("\nengine speed-up over the first thread count:", file=out)
         for report in reports[1:]:
             for r in report["models"]:
-                print(f"  {r['model']:12s} {report['threads']} threads: "
-                      f"{first[r['model']] / r['xnorinfer']['latency_ms']:.2f}x", file=out)
+                print(
+                    f"  {r['model']:12s} {report['threads']} threads: "
+                    f"{first[r['model']] / r['xnorinfer']['latency_ms']:.2f}x",
+                    file=out,
+                )
     if args.png:
         draw(reports, args.png)
     return reports

@@ -19,10 +19,10 @@ from ._version import __version__
 class ExitCode(enum.IntEnum):
     """The `xnorinfer` command's exit codes, for every subcommand."""
 
-    OK = 0          # all good
-    BAD_INPUT = 1   # some inputs (images, a model or checkpoint file) were bad: each reported, the rest done
-    USAGE = 2       # the command line is wrong (argparse's own code)
-    INTERNAL = 3    # a bug in xnorinfer: one line, the traceback with --debug
+    OK = 0  # all good
+    BAD_INPUT = 1  # some inputs (images, a model or checkpoint file) were bad: each reported, the rest done
+    USAGE = 2  # the command line is wrong (argparse's own code)
+    INTERNAL = 3  # a bug in xnorinfer: one line, the traceback with --debug
 
 
 # Failures of the inputs, not of xnorinfer: a missing or corrupt file, a checkpoint that does not
@@ -63,8 +63,12 @@ def expand_inputs(items: list[str]) -> list[str]:
     paths = []
     for item in items:
         if os.path.isdir(item):
-            found = [os.path.join(root, name) for root, _, names in os.walk(item) for name in names
-                     if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES]
+            found = [
+                os.path.join(root, name)
+                for root, _, names in os.walk(item)
+                for name in names
+                if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+            ]
             paths.extend(sorted(found))
         elif any(ch in item for ch in "*?[") and not os.path.exists(item):
             paths.extend(sorted(glob.glob(item, recursive=True)) or [item])  # no match: reported as missing
@@ -144,16 +148,34 @@ def cmd_convert(args) -> int:
     from . import convert
 
     start = time.perf_counter()
-    model = convert.from_torch(args.checkpoint, args.arch, classes=args.classes, input_size=args.input_size,
-                               mean=args.mean, std=args.std, centered=not args.plain_bwn,
-                               stem_stride=args.stem_stride, dataset=args.dataset)
+    model = convert.from_torch(
+        args.checkpoint,
+        args.arch,
+        classes=args.classes,
+        input_size=args.input_size,
+        mean=args.mean,
+        std=args.std,
+        centered=not args.plain_bwn,
+        stem_stride=args.stem_stride,
+        dataset=args.dataset,
+    )
     model.save(args.output)
-    summary = {"source": args.checkpoint, "output": args.output, "arch": model.metadata["arch"],
-               "num_classes": model.metadata["num_classes"], "input_size": list(model.metadata["input_size"]),
-               "bytes": os.path.getsize(args.output), "seconds": round(time.perf_counter() - start, 3)}
-    report_written(args, summary, f"{args.checkpoint} -> {args.output}: {summary['arch']}, {summary['num_classes']} "
-                                  f"classes, input {tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
-                                  f"{summary['seconds']:.1f} s")
+    summary = {
+        "source": args.checkpoint,
+        "output": args.output,
+        "arch": model.metadata["arch"],
+        "num_classes": model.metadata["num_classes"],
+        "input_size": list(model.metadata["input_size"]),
+        "bytes": os.path.getsize(args.output),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    report_written(
+        args,
+        summary,
+        f"{args.checkpoint} -> {args.output}: {summary['arch']}, {summary['num_classes']} "
+        f"classes, input {tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
+        f"{summary['seconds']:.1f} s",
+    )
     return 0
 
 
@@ -163,19 +185,28 @@ def cmd_import(args) -> int:
     torch = _torch()  # without torch: the error says what to install, not "No module named 'torch'"
 
     start = time.perf_counter()
-    module, source = load_module(args.factory, args.weights, state_dict_key=args.state_dict_key,
-                                 prepare=args.prepare)
+    module, source = load_module(args.factory, args.weights, state_dict_key=args.state_dict_key, prepare=args.prepare)
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(*args.input_shape, generator=generator)
-    model = from_module(module, example, mean=args.mean, std=args.std, classes=args.classes, name=args.name,
-                        source=source)
+    model = from_module(
+        module, example, mean=args.mean, std=args.std, classes=args.classes, name=args.name, source=source
+    )
     model.save(args.output)
-    summary = {"source": args.factory, "output": args.output, "num_classes": model.metadata["num_classes"],
-               "input_size": list(model.metadata["input_size"]), "bytes": os.path.getsize(args.output),
-               "seconds": round(time.perf_counter() - start, 3)}
-    report_written(args, summary, f"{args.factory} -> {args.output}: {summary['num_classes']} outputs, input "
-                                  f"{tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
-                                  f"{summary['seconds']:.1f} s")
+    summary = {
+        "source": args.factory,
+        "output": args.output,
+        "num_classes": model.metadata["num_classes"],
+        "input_size": list(model.metadata["input_size"]),
+        "bytes": os.path.getsize(args.output),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    report_written(
+        args,
+        summary,
+        f"{args.factory} -> {args.output}: {summary['num_classes']} outputs, input "
+        f"{tuple(summary['input_size'])}, {summary['bytes'] / 1e6:.2f} MB, "
+        f"{summary['seconds']:.1f} s",
+    )
     return 0
 
 
@@ -224,11 +255,17 @@ def cmd_models(args) -> int:
         for r in rows:
             top1 = f"{r['top1_engine']:.2f}%" if r["top1_engine"] is not None else "?"
             name = r["name"] + (" *" if r["default"] else "")
-            print(f"{name:28s} {r['dataset'] or '?':14s} {r['arch'] or '?':12s} {top1:>7s} "
-                  f"{r['bytes'] / 1e6:6.2f} MB  {r['path']}", file=out)
+            print(
+                f"{name:28s} {r['dataset'] or '?':14s} {r['arch'] or '?':12s} {top1:>7s} "
+                f"{r['bytes'] / 1e6:6.2f} MB  {r['path']}",
+                file=out,
+            )
         if not args.quiet:
-            print("* the default model. top-1: the engine's accuracy on the full test split; "
-                  "model cards beside the files (.md)", file=out)
+            print(
+                "* the default model. top-1: the engine's accuracy on the full test split; "
+                "model cards beside the files (.md)",
+                file=out,
+            )
     return 0
 
 
@@ -250,8 +287,17 @@ def version_text() -> str:
 
 
 EXIT_CODES = "exit codes:\n" + "\n".join(
-    f"  {c.value}  {text}" for c, text in zip(ExitCode, ("ok", "some inputs were bad (each reported, the rest done)",
-                                                        "usage error", "internal error (a bug; --debug for the traceback)")))
+    f"  {c.value}  {text}"
+    for c, text in zip(
+        ExitCode,
+        (
+            "ok",
+            "some inputs were bad (each reported, the rest done)",
+            "usage error",
+            "internal error (a bug; --debug for the traceback)",
+        ),
+    )
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,37 +305,65 @@ def build_parser() -> argparse.ArgumentParser:
     from .convert import ARCHS
 
     # Raw: keeps the exit-code table and --version's warning line as written.
-    parser = argparse.ArgumentParser(prog="xnorinfer", description="Inference engine for binarized neural networks.",
-                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=version_text(),
-                        help="print the version (and a warning if the build is single-threaded) and exit")
+    parser = argparse.ArgumentParser(
+        prog="xnorinfer",
+        description="Inference engine for binarized neural networks.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_text(),
+        help="print the version (and a warning if the build is single-threaded) and exit",
+    )
     parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     # Options every subcommand takes, after its name. --debug there too: SUPPRESS keeps a
     # subcommand from resetting the main parser's value.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="print the traceback of an internal error")
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar or status lines; results and errors are still printed")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an internal error"
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar or status lines; results and errors are still printed",
+    )
     results = argparse.ArgumentParser(add_help=False)
-    results.add_argument("--output", dest="results", metavar="FILE",
-                         help="write the results (text, or JSON with --json) to FILE instead of stdout")
+    results.add_argument(
+        "--output",
+        dest="results",
+        metavar="FILE",
+        help="write the results (text, or JSON with --json) to FILE instead of stdout",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help, parents=(), **kwargs):
-        return sub.add_parser(name, parents=[common, *parents], help=help, description=help, epilog=EXIT_CODES,
-                              formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        return sub.add_parser(
+            name,
+            parents=[common, *parents],
+            help=help,
+            description=help,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
 
     p = command("classify", "classify images (default model: the shipped CIFAR-10 ReActNet)", [results])
     p.add_argument("images", nargs="+", help="image files, folders (searched recursively) or globs")
-    p.add_argument("--model", help="a .xnr file, or a shipped model's name (see `xnorinfer models`; "
-                                   "default cifar10_reactnet)")
+    p.add_argument(
+        "--model", help="a .xnr file, or a shipped model's name (see `xnorinfer models`; default cifar10_reactnet)"
+    )
     p.add_argument("--top-k", type=_positive_int, default=5, help="predictions per image (default 5)")
     form = p.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print the results as one JSON array at the end")
-    form.add_argument("--jsonl", action="store_true",
-                      help="print one JSON object per image as soon as it is classified (NDJSON)")
-    p.add_argument("--threads", type=_positive_int, help="threads for the kernels (default: OMP_NUM_THREADS or all cores)")
+    form.add_argument(
+        "--jsonl", action="store_true", help="print one JSON object per image as soon as it is classified (NDJSON)"
+    )
+    p.add_argument(
+        "--threads", type=_positive_int, help="threads for the kernels (default: OMP_NUM_THREADS or all cores)"
+    )
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default 32)")
     p.set_defaults(func=cmd_classify)
 
@@ -301,21 +375,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, help="input side in pixels (default: the architecture's)")
     p.add_argument("--mean", type=_floats, help="per-channel preprocessing mean, e.g. 0.485,0.456,0.406")
     p.add_argument("--std", type=_floats, help="per-channel preprocessing std")
-    p.add_argument("--stem-stride", type=int, default=2, choices=[1, 2],
-                   help="reactnet-a: stride of the first conv (2 official, 1 for small images)")
+    p.add_argument(
+        "--stem-stride",
+        type=int,
+        default=2,
+        choices=[1, 2],
+        help="reactnet-a: stride of the first conv (2 official, 1 for small images)",
+    )
     p.add_argument("--dataset", help="name of the training data, recorded in the metadata")
-    p.add_argument("--plain-bwn", action="store_true",
-                   help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring")
+    p.add_argument(
+        "--plain-bwn",
+        action="store_true",
+        help="XNOR/BWN archs: binarize as alpha*sign(W), without XNOR-Net's mean-centring",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary of the written model")
     p.set_defaults(func=cmd_convert)
 
     p = command("import", "import any binarized PyTorch module from its model code (needs torch)")
     p.add_argument("factory", help="path/to/model.py:function that returns the nn.Module")
     p.add_argument("--weights", help="checkpoint loaded into the module (torch.load with weights_only=True)")
-    p.add_argument("--state-dict-key", help="entry of the checkpoint holding the state_dict "
-                                            "(default: 'state_dict' or 'model' if present)")
-    p.add_argument("--prepare", help="path/to/file.py:function called with the module before import "
-                                     "(e.g. one that binarizes weights in place)")
+    p.add_argument(
+        "--state-dict-key",
+        help="entry of the checkpoint holding the state_dict (default: 'state_dict' or 'model' if present)",
+    )
+    p.add_argument(
+        "--prepare",
+        help="path/to/file.py:function called with the module before import (e.g. one that binarizes weights in place)",
+    )
     p.add_argument("--input-shape", type=_shape, required=True, help="example input N,C,H,W, e.g. 1,3,32,32")
     p.add_argument("-o", "--output", required=True, help="model file to write (.xnr)")
     p.add_argument("--classes", type=_classes, help="class names: a file with one per line, or a,b,c")
@@ -334,8 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_models)
 
-    p = command("bench", "speed against PyTorch and ONNX Runtime on random-parameter models "
-                         "(needs the bench extra: torch; onnxruntime and matplotlib optional)", [results])
+    p = command(
+        "bench",
+        "speed against PyTorch and ONNX Runtime on random-parameter models "
+        "(needs the bench extra: torch; onnxruntime and matplotlib optional)",
+        [results],
+    )
     bench.add_arguments(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
     p.set_defaults(func=cmd_bench)
@@ -361,8 +451,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 -- anything else is a bug: say so in one line
         if debug:
             traceback.print_exc()
-        print(f"xnorinfer {command}: internal error: {type(exc).__name__}: {exc}"
-              + ("" if debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        print(
+            f"xnorinfer {command}: internal error: {type(exc).__name__}: {exc}"
+            + ("" if debug else " (run with --debug for the traceback)"),
+            file=sys.stderr,
+        )
         return ExitCode.INTERNAL
 
 

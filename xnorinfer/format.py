@@ -41,14 +41,14 @@ ALIGN = 64
 DTYPES = {"float32": np.dtype("<f4"), "uint64": np.dtype("<u8")}
 
 # Limits on what a file may make load() do, whatever it claims.
-MAX_FILE_BYTES = 2 << 30         # a whole .xnr file (ReActNet-A: 8 MB, XNOR AlexNet: 24 MB)
-MAX_MANIFEST_BYTES = 16 << 20    # model.json inflated (ReActNet-A's: 37 kB)
-MAX_JSON_DEPTH = 64              # nesting of model.json (the format needs 5)
-MAX_INT_DIGITS = 20              # digits of a JSON integer: a uint64 fits, a 5,000-digit one is refused
-MAX_NODES = 10_000               # graph nodes (ReActNet-A: 157)
+MAX_FILE_BYTES = 2 << 30  # a whole .xnr file (ReActNet-A: 8 MB, XNOR AlexNet: 24 MB)
+MAX_MANIFEST_BYTES = 16 << 20  # model.json inflated (ReActNet-A's: 37 kB)
+MAX_JSON_DEPTH = 64  # nesting of model.json (the format needs 5)
+MAX_INT_DIGITS = 20  # digits of a JSON integer: a uint64 fits, a 5,000-digit one is refused
+MAX_NODES = 10_000  # graph nodes (ReActNet-A: 157)
 MAX_ARRAY_RANK = 8
-MAX_PREPROCESS_SIDE = 4_096      # metadata preprocess crop and resize, pixels
-MAX_ARENA_BYTES = 1 << 30        # one image's input and intermediates at the stored input size
+MAX_PREPROCESS_SIDE = 4_096  # metadata preprocess crop and resize, pixels
+MAX_ARENA_BYTES = 1 << 30  # one image's input and intermediates at the stored input size
 # Normalisation of pixels in [0, 1]: bounds that keep (pixel - mean) / std far from float32's range.
 MAX_ABS_MEAN = 1e3
 MIN_STD = 1e-6
@@ -77,8 +77,16 @@ def save(graph: Graph, metadata: dict, file) -> None:
                 raise ModelFormatError(f"node {node.name!r}: parameter {pname!r} has unsupported dtype {dtype}")
             arrays[key] = np.ascontiguousarray(value, dtype=DTYPES[dtype])
             params[pname] = key
-        nodes.append({"name": node.name, "op": node.op, "inputs": node.inputs, "output": node.output,
-                      "attrs": node.attrs, "params": params})
+        nodes.append(
+            {
+                "name": node.name,
+                "op": node.op,
+                "inputs": node.inputs,
+                "output": node.output,
+                "attrs": node.attrs,
+                "params": params,
+            }
+        )
     offsets, end = {}, 0
     for key, array in arrays.items():
         offsets[key] = end
@@ -88,22 +96,23 @@ def save(graph: Graph, metadata: dict, file) -> None:
         "format_version": FORMAT_VERSION,
         "producer": f"xnorinfer {__version__}",
         "metadata": metadata,
-        "graph": {"input": graph.input, "input_shape": list(graph.input_shape), "output": graph.output,
-                  "nodes": nodes},
-        "arrays": {k: {"dtype": a.dtype.name, "shape": list(a.shape), "offset": offsets[k]}
-                   for k, a in arrays.items()},
+        "graph": {"input": graph.input, "input_shape": list(graph.input_shape), "output": graph.output, "nodes": nodes},
+        "arrays": {k: {"dtype": a.dtype.name, "shape": list(a.shape), "offset": offsets[k]} for k, a in arrays.items()},
     }
     blob = bytearray(end)
     for key, array in arrays.items():
-        blob[offsets[key]:offsets[key] + array.nbytes] = array.tobytes()
+        blob[offsets[key] : offsets[key] + array.nbytes] = array.tobytes()
     target = file
     if isinstance(file, (str, os.PathLike)):
         target = open(file, "wb")
     try:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as zf:
             # The manifest is repetitive text and deflates ~8x; the arrays do not compress and stay stored.
-            zf.writestr(MANIFEST, json.dumps(manifest, separators=(",", ":"), default=_json_default),
-                        compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(
+                MANIFEST,
+                json.dumps(manifest, separators=(",", ":"), default=_json_default),
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
             zf.writestr(ARRAYS, bytes(blob))
     finally:
         if target is not file:
@@ -152,7 +161,8 @@ def _read(data: bytes) -> tuple[Graph, dict]:
     if version > FORMAT_VERSION:
         raise ModelFormatError(
             f"format version {version} is newer than this xnorinfer {__version__} reads ({FORMAT_VERSION}); "
-            "upgrade xnorinfer")
+            "upgrade xnorinfer"
+        )
     # From here on a surprise is either corruption or a newer writer that kept the version number.
     newer = f"not in format version {version} (file written by {str(manifest.get('producer'))[:80]!r})"
     _fields(manifest, "the manifest", MANIFEST_FIELDS, newer)
@@ -198,13 +208,21 @@ def _read(data: bytes) -> tuple[Graph, dict]:
 
 # ---- the zip layer: headers are read, never believed ----------------------------------------------
 
+
 def _zip_entries(data: bytes) -> dict:
     """{name: ZipInfo} of the archive's central directory, each entry one we can read."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, struct.error, ValueError, OverflowError,
-            NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        struct.error,
+        ValueError,
+        OverflowError,
+        NotImplementedError,
+    ) as exc:
         # zipfile's own words for a corrupt central directory (bad lengths, bad names, ...).
         raise ModelFormatError(f"not a valid xnorinfer model file (corrupt or truncated: {exc})") from None
     entries = {}
@@ -221,8 +239,9 @@ def _entry_bytes(data: bytes, info: zipfile.ZipInfo, limit: int):
     if info.flag_bits & 0x1:
         raise ModelFormatError(f"{name} is encrypted")
     if info.compress_type not in ZIP_METHODS:
-        raise ModelFormatError(f"{name} uses compression method {info.compress_type}; "
-                               f"only {' and '.join(ZIP_METHODS.values())} are read")
+        raise ModelFormatError(
+            f"{name} uses compression method {info.compress_type}; only {' and '.join(ZIP_METHODS.values())} are read"
+        )
     if info.file_size > limit:
         raise ModelFormatError(f"{name} is {info.file_size:,} bytes, more than the limit of {limit:,}")
     offset = info.header_offset
@@ -233,7 +252,7 @@ def _entry_bytes(data: bytes, info: zipfile.ZipInfo, limit: int):
         raise ModelFormatError(f"{name}: bad local header signature (corrupt)")
     name_len, extra_len = fields[10], fields[11]
     start = offset + _LOCAL_HEADER.size + name_len + extra_len
-    local_name = data[offset + _LOCAL_HEADER.size:offset + _LOCAL_HEADER.size + name_len]
+    local_name = data[offset + _LOCAL_HEADER.size : offset + _LOCAL_HEADER.size + name_len]
     if local_name != name.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"):
         raise ModelFormatError(f"{name}: the local header names {local_name[:80]!r} (corrupt)")
     end = start + info.compress_size
@@ -286,8 +305,9 @@ def _parse_json(raw) -> object:
 
 def _json_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ModelFormatError(f"{MANIFEST} has an integer of {len(text.lstrip('-')):,} digits "
-                               f"(limit {MAX_INT_DIGITS}): {text[:24]}...")
+        raise ModelFormatError(
+            f"{MANIFEST} has an integer of {len(text.lstrip('-')):,} digits (limit {MAX_INT_DIGITS}): {text[:24]}..."
+        )
     return int(text)
 
 
@@ -302,6 +322,7 @@ def _json_object(pairs: list) -> dict:
 
 # ---- the manifest's schema ----------------------------------------------------------------------------
 
+
 def _list_of_int(v) -> bool:
     return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
 
@@ -310,19 +331,35 @@ STRING = (lambda v: isinstance(v, str), "a string")
 OBJECT = (lambda v: isinstance(v, dict), "an object")  # an optional one defaults to {}
 
 # {key: (required, type check, what it must be)}
-MANIFEST_FIELDS = {"format": (True, *STRING), "format_version": (True, lambda v: isinstance(v, int), "an int"),
-                   "producer": (False, *STRING), "metadata": (False, *OBJECT), "graph": (True, *OBJECT),
-                   "arrays": (True, *OBJECT)}
-GRAPH_FIELDS = {"input": (True, *STRING), "output": (True, *STRING),
-                "input_shape": (True, lambda v: _list_of_int(v) and len(v) == 3, "3 ints (H, W, C)"),
-                "nodes": (True, lambda v: isinstance(v, list), "a list")}
-NODE_FIELDS = {"name": (True, *STRING), "op": (True, *STRING), "output": (True, *STRING),
-               "inputs": (True, lambda v: isinstance(v, list), "a list of tensor names"),
-               "attrs": (False, *OBJECT), "params": (False, *OBJECT)}
+MANIFEST_FIELDS = {
+    "format": (True, *STRING),
+    "format_version": (True, lambda v: isinstance(v, int), "an int"),
+    "producer": (False, *STRING),
+    "metadata": (False, *OBJECT),
+    "graph": (True, *OBJECT),
+    "arrays": (True, *OBJECT),
+}
+GRAPH_FIELDS = {
+    "input": (True, *STRING),
+    "output": (True, *STRING),
+    "input_shape": (True, lambda v: _list_of_int(v) and len(v) == 3, "3 ints (H, W, C)"),
+    "nodes": (True, lambda v: isinstance(v, list), "a list"),
+}
+NODE_FIELDS = {
+    "name": (True, *STRING),
+    "op": (True, *STRING),
+    "output": (True, *STRING),
+    "inputs": (True, lambda v: isinstance(v, list), "a list of tensor names"),
+    "attrs": (False, *OBJECT),
+    "params": (False, *OBJECT),
+}
 ARRAY_FIELDS = {
     "dtype": (True, lambda v: isinstance(v, str) and v in DTYPES, f"one of {', '.join(DTYPES)}"),
-    "shape": (True, lambda v: _list_of_int(v) and len(v) <= MAX_ARRAY_RANK and all(d >= 0 for d in v),
-              f"a list of at most {MAX_ARRAY_RANK} ints >= 0"),
+    "shape": (
+        True,
+        lambda v: _list_of_int(v) and len(v) <= MAX_ARRAY_RANK and all(d >= 0 for d in v),
+        f"a list of at most {MAX_ARRAY_RANK} ints >= 0",
+    ),
     "offset": (True, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
 }
 
@@ -359,26 +396,31 @@ def _aligned(blob) -> np.ndarray:
     if view.__array_interface__["data"][0] % ALIGN:
         raw = np.empty(view.size + ALIGN, np.uint8)
         skip = -raw.__array_interface__["data"][0] % ALIGN
-        view = raw[skip:skip + view.size]
+        view = raw[skip : skip + view.size]
         view[...] = np.frombuffer(blob, np.uint8)
     view.flags.writeable = False
     return view
 
 
 def _read_array(blob, key: str, spec, newer: str) -> np.ndarray:
-    if not isinstance(spec, dict) or not ARRAY_FIELDS["dtype"][1](spec.get("dtype")) \
-            or not isinstance(spec.get("shape"), list):
+    if (
+        not isinstance(spec, dict)
+        or not ARRAY_FIELDS["dtype"][1](spec.get("dtype"))
+        or not isinstance(spec.get("shape"), list)
+    ):
         raise ModelFormatError(f"array {key!r} has an invalid description {str(spec)[:120]}")
     _fields(spec, f"array {key!r}", ARRAY_FIELDS, newer)
     dtype, shape, offset = DTYPES[spec["dtype"]], tuple(spec["shape"]), spec["offset"]
     count = math.prod(shape)  # Python ints: a crafted shape cannot overflow
     if offset % dtype.itemsize or offset + count * dtype.itemsize > len(blob):
-        raise ModelFormatError(f"array {key!r}: offset {offset!r} and shape {shape} do not fit {ARRAYS} "
-                               f"({len(blob)} bytes)")
+        raise ModelFormatError(
+            f"array {key!r}: offset {offset!r} and shape {shape} do not fit {ARRAYS} ({len(blob)} bytes)"
+        )
     return np.frombuffer(blob, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
 # ---- metadata: free text allowed, the keys the engine reads typed and consistent with the graph ----------
+
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
@@ -395,17 +437,30 @@ METADATA_SCHEMA = {
     "dataset": (lambda v: isinstance(v, str), "a string"),
     "converter": (lambda v: isinstance(v, str), "a string"),
     "num_classes": (_is_count, "an int >= 1, the graph's outputs"),
-    "classes": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(c, str) for c in v),
-                "a list of strings, one per output"),
-    "input_size": (lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_count, v)),
-                   "[C, H, W], the graph's input"),
-    "mean": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(m) and abs(m) <= MAX_ABS_MEAN for m in v),
-             f"a list of numbers in [-{MAX_ABS_MEAN:g}, {MAX_ABS_MEAN:g}], one per input channel"),
-    "std": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(s) and s >= MIN_STD for s in v),
-            f"a list of finite numbers >= {MIN_STD:g} (> 0), one per input channel"),
-    "preprocess": (lambda v: isinstance(v, dict) and set(v) <= {"resize", "crop"}
-                   and all(_is_count(s) and s <= MAX_PREPROCESS_SIDE for s in v.values()),
-                   f"{{resize, crop}}: ints in [1, {MAX_PREPROCESS_SIDE}]"),
+    "classes": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(c, str) for c in v),
+        "a list of strings, one per output",
+    ),
+    "input_size": (
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_count, v)),
+        "[C, H, W], the graph's input",
+    ),
+    "mean": (
+        lambda v: isinstance(v, (list, tuple)) and all(_is_number(m) and abs(m) <= MAX_ABS_MEAN for m in v),
+        f"a list of numbers in [-{MAX_ABS_MEAN:g}, {MAX_ABS_MEAN:g}], one per input channel",
+    ),
+    "std": (
+        lambda v: isinstance(v, (list, tuple)) and all(_is_number(s) and s >= MIN_STD for s in v),
+        f"a list of finite numbers >= {MIN_STD:g} (> 0), one per input channel",
+    ),
+    "preprocess": (
+        lambda v: (
+            isinstance(v, dict)
+            and set(v) <= {"resize", "crop"}
+            and all(_is_count(s) and s <= MAX_PREPROCESS_SIDE for s in v.values())
+        ),
+        f"{{resize, crop}}: ints in [1, {MAX_PREPROCESS_SIDE}]",
+    ),
 }
 
 
@@ -428,10 +483,13 @@ def check_metadata(metadata, graph: Graph, infos: dict[str, TensorInfo]) -> None
     if metadata.get("classes") is not None and len(metadata["classes"]) != out.shape[0]:
         raise ModelFormatError(f"metadata classes has {len(metadata['classes'])} names for {out.shape[0]} outputs")
     if metadata.get("num_classes") is not None and metadata["num_classes"] != out.shape[0]:
-        raise ModelFormatError(f"metadata num_classes is {metadata['num_classes']}, the graph has {out.shape[0]} outputs")
+        raise ModelFormatError(
+            f"metadata num_classes is {metadata['num_classes']}, the graph has {out.shape[0]} outputs"
+        )
     if metadata.get("input_size") is not None and list(metadata["input_size"]) != [c, h, w]:
-        raise ModelFormatError(f"metadata input_size {list(metadata['input_size'])} is not the graph's [C, H, W] "
-                               f"{[c, h, w]}")
+        raise ModelFormatError(
+            f"metadata input_size {list(metadata['input_size'])} is not the graph's [C, H, W] {[c, h, w]}"
+        )
     for key in ("mean", "std"):
         if metadata.get(key) is not None and len(metadata[key]) != c:
             raise ModelFormatError(f"metadata {key} has {len(metadata[key])} values for {c} input channels")

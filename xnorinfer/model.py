@@ -52,7 +52,7 @@ class Model:
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         step = batch_size or self.default_batch_size(nhwc.shape[1:])
-        parts = [self._run_finite(nhwc[i:i + step]) for i in range(0, max(len(nhwc), 1), step)]
+        parts = [self._run_finite(nhwc[i : i + step]) for i in range(0, max(len(nhwc), 1), step)]
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
     def _as_nhwc(self, x, layout: str) -> np.ndarray:
@@ -62,14 +62,18 @@ class Model:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype.kind != "f":
-            raise TypeError(f"x must be a float array (normalised pixels), got dtype {x.dtype}; "
-                            "use xnorinfer.classify for raw images")
+            raise TypeError(
+                f"x must be a float array (normalised pixels), got dtype {x.dtype}; "
+                "use xnorinfer.classify for raw images"
+            )
         if x.ndim != 4:
             raise ValueError(f"x must be a 4-D batch ({layout}), got shape {x.shape}; add a batch axis with x[None]")
         c = self.graph.input_shape[2]
         if x.shape[1 if layout == "NCHW" else 3] != c:
-            raise ValueError(f"the model takes {c} input channels, x has {x.shape[1 if layout == 'NCHW' else 3]} "
-                             f"(layout {layout}, shape {x.shape})")
+            raise ValueError(
+                f"the model takes {c} input channels, x has {x.shape[1 if layout == 'NCHW' else 3]} "
+                f"(layout {layout}, shape {x.shape})"
+            )
         if layout == "NCHW":
             nhwc = nchw_to_nhwc(np.ascontiguousarray(x, dtype=np.float32))
         else:
@@ -122,8 +126,10 @@ class Model:
         infos = executor._infos(nhwc.shape[1:])
         packs = {node.output: node.name for node in executor.graph.nodes if node.op == "pack_signs"}
         executor.run(nhwc, capture=set(packs))
-        return {name: unpack_signs(executor.captured[t], infos[t].packed_channels, infos[t].groups)
-                for t, name in packs.items()}
+        return {
+            name: unpack_signs(executor.captured[t], infos[t].packed_channels, infos[t].groups)
+            for t, name in packs.items()
+        }
 
     def _run_finite(self, x: np.ndarray) -> np.ndarray:
         """The executor's output for finite x, which must be finite too: only the output is
@@ -136,8 +142,10 @@ class Model:
             pass
         node = self._executor.first_non_finite(x)
         where = f"layer {node.name!r} ({node.op}) is the first to produce" if node else "the layers produce"
-        raise FloatingPointError(f"{where} NaN or infinite values from finite input: float32 overflow "
-                                 "(the model's parameters are too large for this input)")
+        raise FloatingPointError(
+            f"{where} NaN or infinite values from finite input: float32 overflow "
+            "(the model's parameters are too large for this input)"
+        )
 
     def default_batch_size(self, image_shape: tuple[int, int, int]) -> int:
         """Images `predict` runs at once for (H, W, C) images when not told: at least 1."""
@@ -173,16 +181,27 @@ class Model:
             binary, flt = node_macs(node, infos)
             total_bin, total_float = total_bin + binary, total_float + flt
             params = sum(int(p.size) * (64 if p.dtype == np.uint64 else 1) for p in node.params.values())
-            rows.append((node.name, node.op, str(infos[node.output]), f"{params:,}" if params else "",
-                         f"{binary:,}" if binary else "", f"{flt:,}" if flt else ""))
+            rows.append(
+                (
+                    node.name,
+                    node.op,
+                    str(infos[node.output]),
+                    f"{params:,}" if params else "",
+                    f"{binary:,}" if binary else "",
+                    f"{flt:,}" if flt else "",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "-" * len(lines[0]))
         meta = ", ".join(f"{k}={self.metadata[k]}" for k in ("arch", "dataset") if k in self.metadata)
         binary_weights = sum(int(p.size) * 64 for n in graph.nodes for k, p in n.params.items() if k.endswith("_bits"))
-        lines += ["", f"model: {meta or 'unnamed'}; input (C, H, W) {self.input_size}",
-                  f"binary MACs {total_bin:,} ({total_bin / 1e9:.3f} G), float MACs {total_float:,} "
-                  f"({total_float / 1e6:.1f} M); binary weight bits (word-padded) {binary_weights:,}"]
+        lines += [
+            "",
+            f"model: {meta or 'unnamed'}; input (C, H, W) {self.input_size}",
+            f"binary MACs {total_bin:,} ({total_bin / 1e9:.3f} G), float MACs {total_float:,} "
+            f"({total_float / 1e6:.1f} M); binary weight bits (word-padded) {binary_weights:,}",
+        ]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -224,5 +243,6 @@ def load(path) -> Model:
     if needed > model_format.MAX_ARENA_BYTES:
         raise model_format.ModelFormatError(
             f"{where}: one {shape[0]}x{shape[1]}x{shape[2]} input needs {needed:,} bytes of working memory, more than "
-            f"the limit of {model_format.MAX_ARENA_BYTES:,}")
+            f"the limit of {model_format.MAX_ARENA_BYTES:,}"
+        )
     return model

@@ -27,7 +27,7 @@ def names() -> list[str]:
 def model_path(name: str) -> str:
     """The file of the shipped model `name` (with or without .xnr). KeyError, listing the shipped
     models, when there is none of that name."""
-    stem = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     path = weights_dir() / (stem + SUFFIX)
     if os.sep in name or not path.is_file():
         raise KeyError(f"no shipped model named {name!r}; shipped models: {', '.join(names()) or 'none installed'}")
@@ -42,8 +42,10 @@ def resolve(path) -> str | os.PathLike:
     try:
         return model_path(os.fspath(path))
     except KeyError:
-        raise FileNotFoundError(f"no model file at {os.fspath(path)!r} and no shipped model of that name; "
-                                f"shipped models: {', '.join(names())}") from None
+        raise FileNotFoundError(
+            f"no model file at {os.fspath(path)!r} and no shipped model of that name; "
+            f"shipped models: {', '.join(names())}"
+        ) from None
 
 
 def describe() -> list[dict]:
@@ -54,15 +56,17 @@ def describe() -> list[dict]:
         path = weights_dir() / (name + SUFFIX)
         facts_file, card = path.with_suffix(".json"), path.with_suffix(".md")
         facts = json.loads(facts_file.read_text(encoding="utf-8")) if facts_file.is_file() else {}
-        rows.append({
-            "name": name,
-            "default": name == DEFAULT_MODEL,
-            "dataset": facts.get("dataset"),
-            "arch": facts.get("arch"),
-            "top1_engine": facts.get("engine_test_top1"),
-            "top1_pytorch": facts.get("pytorch_test_top1"),
-            "bytes": path.stat().st_size,
-            "path": os.fspath(path),
-            "card": os.fspath(card) if card.is_file() else None,
-        })
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_MODEL,
+                "dataset": facts.get("dataset"),
+                "arch": facts.get("arch"),
+                "top1_engine": facts.get("engine_test_top1"),
+                "top1_pytorch": facts.get("pytorch_test_top1"),
+                "bytes": path.stat().st_size,
+                "path": os.fspath(path),
+                "card": os.fspath(card) if card.is_file() else None,
+            }
+        )
     return rows

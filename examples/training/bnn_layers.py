@@ -27,8 +27,11 @@ class BinaryActivation(nn.Module):
         if not self.training:
             return out_forward
         x2 = x * x
-        approx = torch.where(x < -1, -torch.ones_like(x),
-                             torch.where(x < 0, x2 + 2 * x, torch.where(x < 1, -x2 + 2 * x, torch.ones_like(x))))
+        approx = torch.where(
+            x < -1,
+            -torch.ones_like(x),
+            torch.where(x < 0, x2 + 2 * x, torch.where(x < 1, -x2 + 2 * x, torch.ones_like(x))),
+        )
         return out_forward.detach() - approx.detach() + approx
 
 
@@ -91,8 +94,9 @@ class ReActBlock(nn.Module):
         if self.inplanes == self.planes:
             out2 = self.bn2(self.binary_pw(s)) + out1
         else:
-            out2 = torch.cat([self.bn2_1(self.binary_pw_down1(s)) + out1,
-                              self.bn2_2(self.binary_pw_down2(s)) + out1], dim=1)
+            out2 = torch.cat(
+                [self.bn2_1(self.binary_pw_down1(s)) + out1, self.bn2_2(self.binary_pw_down2(s)) + out1], dim=1
+            )
         return self.move23(self.prelu2(self.move22(out2)))
 
 

@@ -37,6 +37,7 @@ def build(args, num_classes, in_channels):
     if args.dataset != "fashion-mnist":
         raise SystemExit("the xnor and bwn models are LeNet-5, for Fashion-MNIST")
     from xnor_lenet import LeNet5
+
     return LeNet5(num_classes, args.model == "xnor", args.lenet_widths), f"{args.model}-lenet5"
 
 
@@ -65,7 +66,7 @@ def evaluate(model, x, y, mean, std, batch=500):
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            correct += (model(normalize(x[i:i + batch], mean, std)).argmax(1) == y[i:i + batch]).sum().item()
+            correct += (model(normalize(x[i : i + batch], mean, std)).argmax(1) == y[i : i + batch]).sum().item()
     return 100.0 * correct / len(x)
 
 
@@ -95,7 +96,7 @@ def train(args, out: Path):
     torch.backends.cudnn.benchmark = True
     ds = data.load(args.dataset, args.data)
     if args.limit:
-        pick = np.random.default_rng(args.seed).permutation(len(ds["y_train"]))[:args.limit]
+        pick = np.random.default_rng(args.seed).permutation(len(ds["y_train"]))[: args.limit]
         ds["x_train"], ds["y_train"] = ds["x_train"][pick], ds["y_train"][pick]
     mean, std = (torch.tensor(ds[k], device=dev).view(1, -1, 1, 1) for k in ("mean", "std"))
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(dev)  # noqa: E731
@@ -113,8 +114,9 @@ def train(args, out: Path):
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = len(x_train) // args.batch_size  # whole batches only: one compiled shape
     plan = {"epochs": args.epochs}
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (
-        1 + math.cos(math.pi * min(step / (plan["epochs"] * steps_per_epoch), 1.0))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (plan["epochs"] * steps_per_epoch), 1.0)))
+    )
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
     pad = 4 if args.dataset == "cifar10" else 2
     start, history = time.time(), []
@@ -123,10 +125,14 @@ def train(args, out: Path):
         epoch_start = time.time()
         model.train()
         order = torch.randperm(len(x_train), device=dev)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{plan['epochs']}", leave=False,
-                   disable=not sys.stderr.isatty())
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{plan['epochs']}",
+            leave=False,
+            disable=not sys.stderr.isatty(),
+        )
         for step in bar:
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
             xb = augment(normalize(x_train[idx], mean, std), pad)
             try:
                 loss = criterion(forward(xb), y_train[idx])
@@ -147,23 +153,35 @@ def train(args, out: Path):
         minutes = (time.time() - start) / 60
         history.append({"epoch": epoch, "test_top1": acc, "minutes": minutes})
         if args.time_budget and epoch >= 2:  # epoch 1 includes the compilation
-            plan["epochs"] = epochs_that_fit(epoch, (time.time() - epoch_start) / 60, minutes, args.time_budget,
-                                             plan["epochs"])
+            plan["epochs"] = epochs_that_fit(
+                epoch, (time.time() - epoch_start) / 60, minutes, args.time_budget, plan["epochs"]
+            )
         print(f"epoch {epoch}/{plan['epochs']}: test top-1 {acc:.2f}% ({minutes:.1f} min)", flush=True)
-        torch.save({"epoch": epoch, "state_dict": model.state_dict(), "best_top1_acc": torch.tensor(acc)},
-                   f"{out}.pth.tar")
+        torch.save(
+            {"epoch": epoch, "state_dict": model.state_dict(), "best_top1_acc": torch.tensor(acc)}, f"{out}.pth.tar"
+        )
 
     # The final accuracy in exact float32 (no TF32 on a GPU): the number the model card states.
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     final = evaluate(model, x_test, y_test, mean, std)
     state = release_state_dict(model) if arch == "reactnet-a" else model.state_dict()
     torch.save({"epoch": epoch, "state_dict": state, "best_top1_acc": torch.tensor(final)}, f"{out}.pth.tar")
-    facts = {"arch": arch, "dataset": args.dataset, "history": history, "pytorch_test_top1": final,
-             "training": {"command": "python examples/training/train.py " + " ".join(sys.argv[1:]),
-                          "epochs": epoch, "batch_size": args.batch_size, "lr": args.lr,
-                          "optimizer": "Adam, cosine schedule, label smoothing 0.1",
-                          "minutes": round((time.time() - start) / 60, 1), "seed": args.seed,
-                          "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}}
+    facts = {
+        "arch": arch,
+        "dataset": args.dataset,
+        "history": history,
+        "pytorch_test_top1": final,
+        "training": {
+            "command": "python examples/training/train.py " + " ".join(sys.argv[1:]),
+            "epochs": epoch,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "optimizer": "Adam, cosine schedule, label smoothing 0.1",
+            "minutes": round((time.time() - start) / 60, 1),
+            "seed": args.seed,
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        },
+    }
     Path(f"{out}.json").write_text(json.dumps(facts, indent=1))
     print(f"final test top-1 {final:.2f}% (float32); wrote {out}.pth.tar, {out}.json", flush=True)
 
@@ -175,9 +193,16 @@ def convert(out: Path, data_dir):
     facts = json.loads(Path(f"{out}.json").read_text())
     dataset = facts["dataset"]
     ds = data.load(dataset, data_dir)
-    model = xnorinfer.convert.from_torch(f"{out}.pth.tar", facts["arch"], classes=ds["classes"], mean=ds["mean"],
-                                         std=ds["std"], input_size=ds["x_test"].shape[1], stem_stride=1,
-                                         dataset=dataset)
+    model = xnorinfer.convert.from_torch(
+        f"{out}.pth.tar",
+        facts["arch"],
+        classes=ds["classes"],
+        mean=ds["mean"],
+        std=ds["std"],
+        input_size=ds["x_test"].shape[1],
+        stem_stride=1,
+        dataset=dataset,
+    )
     model.metadata["training"] = facts["training"]
     model.save(f"{out}.xnr")
     print(f"wrote {out}.xnr ({Path(f'{out}.xnr').stat().st_size / 1e6:.3f} MB)")
@@ -190,13 +215,23 @@ def main():
     parser.add_argument("--data", default="../shared/data", help="folder with the .npz files")
     parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.pth.tar, PREFIX.json, PREFIX.xnr")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--time-budget", type=float, default=None,
-                        help="minutes: after epoch 2, cut the epochs to those that fit (the cosine decay still ends)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="minutes: after epoch 2, cut the epochs to those that fit (the cosine decay still ends)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--width-multiplier", type=int, default=1, help="reactnet: scales every stage width")
-    parser.add_argument("--lenet-widths", type=int, nargs=3, default=[20, 50, 500], metavar=("CONV1", "CONV2", "FC"),
-                        help="xnor/bwn LeNet-5 widths (the reference's are 20 50 500)")
+    parser.add_argument(
+        "--lenet-widths",
+        type=int,
+        nargs=3,
+        default=[20, 50, 500],
+        metavar=("CONV1", "CONV2", "FC"),
+        help="xnor/bwn LeNet-5 widths (the reference's are 20 50 500)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", help="fine-tune: start from this checkpoint (a PREFIX.pth.tar of the same model)")

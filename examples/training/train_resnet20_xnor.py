@@ -39,7 +39,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = len(x)
     padded = F.pad(x, (4, 4, 4, 4))
     dx, dy = torch.randint(0, 9, (2, n), generator=gen)
-    out = torch.stack([padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32] for i in range(n)])
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + 32, dx[i] : dx[i] + 32] for i in range(n)])
     flip = torch.rand(n, generator=gen) < 0.5
     out[flip] = out[flip].flip(3)
     return out
@@ -49,7 +49,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def accuracy(model, bin_op, x, y, batch=250) -> float:
     model.eval()
     bin_op.binarization()
-    correct = sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    correct = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
     bin_op.restore()
     return 100.0 * correct / len(x)
 
@@ -71,7 +71,7 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
     cifar = data.load("cifar10", args.data)
-    order = np.random.default_rng(args.seed).permutation(len(cifar["y_train"]))[:args.train_images]
+    order = np.random.default_rng(args.seed).permutation(len(cifar["y_train"]))[: args.train_images]
     x_train, y_train = normalize(cifar["x_train"][order]), torch.from_numpy(cifar["y_train"][order]).long()
     with np.load(Path(args.data) / "cifar10_jpeg.npz", allow_pickle=False) as z:
         x_exact, y_exact = normalize(z["test_exact_x"]), torch.from_numpy(z["test_exact_y"]).long()
@@ -81,8 +81,9 @@ def main(argv=None):
     bin_op = BinOp(model)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
-    optimizer = torch.optim.Adam([{"params": decay, "weight_decay": 1e-5}, {"params": no_decay, "weight_decay": 0}],
-                                 lr=args.lr)
+    optimizer = torch.optim.Adam(
+        [{"params": decay, "weight_decay": 1e-5}, {"params": no_decay, "weight_decay": 0}], lr=args.lr
+    )
     criterion = nn.CrossEntropyLoss()
 
     budget = args.minutes * 60
@@ -99,7 +100,7 @@ def main(argv=None):
                 break
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
-            idx = perm[i:i + args.batch_size]
+            idx = perm[i : i + args.batch_size]
             inputs, target = augment(x_train[idx], gen), y_train[idx]
             bin_op.binarization()
             loss = criterion(model(inputs), target)
@@ -110,12 +111,17 @@ def main(argv=None):
             optimizer.step()
             step, images = step + 1, images + len(idx)
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step} loss {loss.item():.3f} lr {optimizer.param_groups[0]['lr']:.2e} "
-                      f"{images / (time.time() - start):.0f} img/s", flush=True)
+                print(
+                    f"epoch {epoch} step {step} loss {loss.item():.3f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                    f"{images / (time.time() - start):.0f} img/s",
+                    flush=True,
+                )
     train_time = time.time() - start
     acc = accuracy(model, bin_op, x_exact, y_exact)
-    print(f"trained {step} steps, {images} images ({images / len(x_train):.1f} epochs) in {train_time / 60:.1f} min; "
-          f"top-1 on the 1,000 lossless test images: {acc:.1f}%")
+    print(
+        f"trained {step} steps, {images} images ({images / len(x_train):.1f} epochs) in {train_time / 60:.1f} min; "
+        f"top-1 on the 1,000 lossless test images: {acc:.1f}%"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, args.out, best_acc=acc)
     print(f"saved {args.out} ({Path(args.out).stat().st_size / 1e6:.2f} MB)")

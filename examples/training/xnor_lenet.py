@@ -32,8 +32,9 @@ class SignSTE(torch.autograd.Function):
 class BinConv2d(nn.Module):
     """BN -> sign (skipped for BWN) -> conv or linear with binary weights (+bias) -> ReLU."""
 
-    def __init__(self, cin, cout, kernel_size=-1, stride=1, padding=0, linear=False, bn_channels=None,
-                 binary_activations=True):
+    def __init__(
+        self, cin, cout, kernel_size=-1, stride=1, padding=0, linear=False, bn_channels=None, binary_activations=True
+    ):
         super().__init__()
         self.is_linear, self.binary_activations = linear, binary_activations
         bn_channels = bn_channels or cin
@@ -50,8 +51,9 @@ class BinConv2d(nn.Module):
         if self.is_linear:
             x = x.flatten(1)
             return F.relu(F.linear(x, binarize_weight(self.linear.weight), self.linear.bias))
-        return F.relu(F.conv2d(x, binarize_weight(self.conv.weight), self.conv.bias, self.conv.stride,
-                               self.conv.padding))
+        return F.relu(
+            F.conv2d(x, binarize_weight(self.conv.weight), self.conv.bias, self.conv.stride, self.conv.padding)
+        )
 
 
 class LeNet5(nn.Module):

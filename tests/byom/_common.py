@@ -27,8 +27,9 @@ def no_exact_zeros_(weight: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def calibrate_batch_norm(model: nn.Module, input_shape, gen: torch.Generator, batches: int = 2,
-                         before_forward=None, after_forward=None) -> None:
+def calibrate_batch_norm(
+    model: nn.Module, input_shape, gen: torch.Generator, batches: int = 2, before_forward=None, after_forward=None
+) -> None:
     """Running statistics as training leaves them: the average batch statistics of random
     inputs, so each BN normalises what really reaches it (a sign after it then sees both signs,
     and a ReLU after it zeroes about half). before/after_forward bracket each forward, e.g. a

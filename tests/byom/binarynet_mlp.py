@@ -38,8 +38,17 @@ class Binarize(InplaceFunction):
         scale = output.abs().max() if allow_scale else 1
         if quant_mode == "det":
             return output.div(scale).sign().mul(scale)
-        return (output.div(scale).add_(1).div_(2).add_(torch.rand(output.size()).add(-0.5))
-                .clamp_(0, 1).round().mul_(2).add_(-1).mul(scale))
+        return (
+            output.div(scale)
+            .add_(1)
+            .div_(2)
+            .add_(torch.rand(output.size()).add(-0.5))
+            .clamp_(0, 1)
+            .round()
+            .mul_(2)
+            .add_(-1)
+            .mul(scale)
+        )
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -106,7 +115,13 @@ def binarynet_mlp(num_classes=10, width=2048, infl_ratio=3):
 def randomize(model, seed, calibrate=True):
     """Latent weights in [-1, 1] (the training loop clamps them there), biases small, BN affine
     spread and running statistics measured on random normalised 28x28 inputs."""
-    from byom._common import calibrate_batch_norm, fan_in_normal_, generator, no_exact_zeros_, randomize_batch_norm_affine
+    from byom._common import (
+        calibrate_batch_norm,
+        fan_in_normal_,
+        generator,
+        no_exact_zeros_,
+        randomize_batch_norm_affine,
+    )
 
     gen = generator(seed)
     for m in model.modules():
@@ -125,6 +140,15 @@ def randomize(model, seed, calibrate=True):
 
 def save_checkpoint(model, path, best_prec1=96.3):
     """As BinaryNet.pytorch's main_binary.py writes checkpoint.pth.tar."""
-    torch.save({"epoch": 100, "model": "mlp_binary", "config": "", "state_dict": model.state_dict(),
-                "best_prec1": best_prec1, "regime": {0: {"optimizer": "Adam", "lr": 5e-3}}}, path)
+    torch.save(
+        {
+            "epoch": 100,
+            "model": "mlp_binary",
+            "config": "",
+            "state_dict": model.state_dict(),
+            "best_prec1": best_prec1,
+            "regime": {0: {"optimizer": "Adam", "lr": 5e-3}},
+        },
+        path,
+    )
     return path

@@ -25,8 +25,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["BiRealNet", "BasicBlock", "BinaryActivation", "HardBinaryConv", "birealnet18", "randomize",
-           "save_checkpoint"]
+__all__ = [
+    "BiRealNet",
+    "BasicBlock",
+    "BinaryActivation",
+    "HardBinaryConv",
+    "birealnet18",
+    "randomize",
+    "save_checkpoint",
+]
 
 
 def conv1x1(in_planes, out_planes, stride=1):
@@ -56,8 +63,9 @@ class HardBinaryConv(nn.Module):
 
     def forward(self, x):
         real_weights = self.weights.view(self.shape)
-        scaling_factor = torch.mean(torch.mean(torch.mean(abs(real_weights), dim=3, keepdim=True),
-                                               dim=2, keepdim=True), dim=1, keepdim=True)
+        scaling_factor = torch.mean(
+            torch.mean(torch.mean(abs(real_weights), dim=3, keepdim=True), dim=2, keepdim=True), dim=1, keepdim=True
+        )
         scaling_factor = scaling_factor.detach()
         binary_weights_no_grad = scaling_factor * torch.sign(real_weights)
         cliped_weights = torch.clamp(real_weights, -1.0, 1.0)
@@ -137,8 +145,13 @@ def birealnet18(pretrained=False, **kwargs):
 def randomize(model, seed, input_size=64, calibrate=True):
     """Latent binary weights of trained magnitude (~0.01, a few beyond the clamp), float convs
     fan-in scaled, BN affine spread and running statistics measured on random inputs."""
-    from byom._common import (calibrate_batch_norm, fan_in_normal_, generator, no_exact_zeros_,
-                              randomize_batch_norm_affine)
+    from byom._common import (
+        calibrate_batch_norm,
+        fan_in_normal_,
+        generator,
+        no_exact_zeros_,
+        randomize_batch_norm_affine,
+    )
 
     gen = generator(seed)
     for m in model.modules():

@@ -28,8 +28,7 @@ import torch.nn.functional as F
 import torch.nn.init as init
 from torch.autograd import Function
 
-__all__ = ["ResNet", "BasicBlock_1w1a", "IRConv2d", "BinaryQuantize", "resnet20_1w1a", "randomize",
-           "save_checkpoint"]
+__all__ = ["ResNet", "BasicBlock_1w1a", "IRConv2d", "BinaryQuantize", "resnet20_1w1a", "randomize", "save_checkpoint"]
 
 
 class BinaryQuantize(Function):
@@ -56,9 +55,14 @@ class IRConv2d(nn.Conv2d):
         a = input
         bw = w - w.view(w.size(0), -1).mean(-1).view(w.size(0), 1, 1, 1)
         bw = bw / bw.view(bw.size(0), -1).std(-1).view(bw.size(0), 1, 1, 1)
-        sw = torch.pow(torch.tensor([2] * bw.size(0)).float(),
-                       (torch.log(bw.abs().view(bw.size(0), -1).mean(-1)) / math.log(2)).round().float()
-                       ).view(bw.size(0), 1, 1, 1).detach()
+        sw = (
+            torch.pow(
+                torch.tensor([2] * bw.size(0)).float(),
+                (torch.log(bw.abs().view(bw.size(0), -1).mean(-1)) / math.log(2)).round().float(),
+            )
+            .view(bw.size(0), 1, 1, 1)
+            .detach()
+        )
         bw = BinaryQuantize().apply(bw, self.k, self.t)
         ba = BinaryQuantize().apply(a, self.k, self.t)
         bw = bw * sw
@@ -91,7 +95,8 @@ class BasicBlock_1w1a(nn.Module):
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
             self.shortcut = LambdaLayer(
-                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0))
+                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
+            )
 
     def forward(self, x):
         out = self.bn1(self.conv1(x))
@@ -153,7 +158,9 @@ def randomize(model, seed, calibrate=True):
                 # some outputs heavy-tailed (most weights near 0): mean|bw| < 2**-0.5 after the
                 # standardization, so their scale is 1/2 rather than 1
                 o = m.weight.shape[0]
-                tails = (torch.rand(o, 1, 1, 1, generator=gen) < 0.3) & (torch.rand(m.weight.shape, generator=gen) < 0.8)
+                tails = (torch.rand(o, 1, 1, 1, generator=gen) < 0.3) & (
+                    torch.rand(m.weight.shape, generator=gen) < 0.8
+                )
                 m.weight.mul_(torch.where(tails, 0.05, 1.0))
                 m.weight.add_(torch.randn(o, 1, 1, 1, generator=gen) * 0.05)
                 m.k, m.t = torch.tensor([1.0]), torch.tensor([10.0])

@@ -57,7 +57,13 @@ def odd_net(num_classes=10, width=16):
 
 @torch.no_grad()
 def randomize(model, seed, calibrate=True):
-    from byom._common import calibrate_batch_norm, fan_in_normal_, generator, no_exact_zeros_, randomize_batch_norm_affine
+    from byom._common import (
+        calibrate_batch_norm,
+        fan_in_normal_,
+        generator,
+        no_exact_zeros_,
+        randomize_batch_norm_affine,
+    )
 
     gen = generator(seed)
     for w in (model.w1, model.w2):

@@ -23,8 +23,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["reactnet", "BasicBlock", "firstconv3x3", "LearnableBias", "BinaryActivation", "HardBinaryConv",
-           "stage_out_channel", "small_stage_out_channel", "randomize", "save_checkpoint"]
+__all__ = [
+    "reactnet",
+    "BasicBlock",
+    "firstconv3x3",
+    "LearnableBias",
+    "BinaryActivation",
+    "HardBinaryConv",
+    "stage_out_channel",
+    "small_stage_out_channel",
+    "randomize",
+    "save_checkpoint",
+]
 
 stage_out_channel = [32] + [64] + [128] * 2 + [256] * 2 + [512] * 6 + [1024] * 2
 small_stage_out_channel = [8] + [16] + [32] * 2 + [64] * 2 + [128] * 6 + [256] * 2  # same structure, 1/4 wide
@@ -86,8 +96,9 @@ class HardBinaryConv(nn.Module):
 
     def forward(self, x):
         real_weights = self.weights.view(self.shape)
-        scaling_factor = torch.mean(torch.mean(torch.mean(abs(real_weights), dim=3, keepdim=True),
-                                               dim=2, keepdim=True), dim=1, keepdim=True)
+        scaling_factor = torch.mean(
+            torch.mean(torch.mean(abs(real_weights), dim=3, keepdim=True), dim=2, keepdim=True), dim=1, keepdim=True
+        )
         if self.training:
             scaling_factor = scaling_factor.detach()
             binary_weights_no_grad = scaling_factor * torch.sign(real_weights)
@@ -190,8 +201,13 @@ class reactnet(nn.Module):
 def randomize(model, seed, input_size=32, calibrate=True):
     """Latent weights of trained magnitude, RPReLU biases and slopes spread, BN affine spread and
     running statistics measured on random inputs."""
-    from byom._common import (calibrate_batch_norm, fan_in_normal_, generator, no_exact_zeros_,
-                              randomize_batch_norm_affine)
+    from byom._common import (
+        calibrate_batch_norm,
+        fan_in_normal_,
+        generator,
+        no_exact_zeros_,
+        randomize_batch_norm_affine,
+    )
 
     gen = generator(seed)
     for m in model.modules():

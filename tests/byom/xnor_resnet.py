@@ -35,8 +35,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.nn.init as init
 
-__all__ = ["ResNet", "BasicBlock", "BinConv2d", "BinActive", "BinOp", "resnet20_xnor", "resnet20_bwn",
-           "prepare", "randomize", "save_checkpoint"]
+__all__ = [
+    "ResNet",
+    "BasicBlock",
+    "BinConv2d",
+    "BinActive",
+    "BinOp",
+    "resnet20_xnor",
+    "resnet20_bwn",
+    "prepare",
+    "randomize",
+    "save_checkpoint",
+]
 
 
 class BinActive(torch.autograd.Function):
@@ -96,7 +106,8 @@ class BasicBlock(nn.Module):
         if stride != 1 or in_planes != planes:
             # option A: the identity, subsampled, with the new channels zero-padded
             self.shortcut = LambdaLayer(
-                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0))
+                lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -240,15 +251,18 @@ def randomize(model, seed, calibrate=True):
                 m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
     randomize_batch_norm_affine(model, gen)
     if calibrate:
-        calibrate_batch_norm(model, (32, 3, 32, 32), gen, before_forward=bin_op.binarization,
-                             after_forward=bin_op.restore)
+        calibrate_batch_norm(
+            model, (32, 3, 32, 32), gen, before_forward=bin_op.binarization, after_forward=bin_op.restore
+        )
     return model
 
 
 def save_checkpoint(model, path, best_acc=0.0):
     """As XNOR-Net-PyTorch's CIFAR main.py save_state(): latent weights, 'module.' stripped."""
     state_dict = model.state_dict()
-    state = {"best_acc": best_acc,
-             "state_dict": type(state_dict)((k.replace("module.", "", 1), v) for k, v in state_dict.items())}
+    state = {
+        "best_acc": best_acc,
+        "state_dict": type(state_dict)((k.replace("module.", "", 1), v) for k, v in state_dict.items()),
+    }
     torch.save(state, path)
     return path

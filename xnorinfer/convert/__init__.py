@@ -22,7 +22,7 @@ IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 @dataclass(frozen=True)
 class Arch:
-    build: Callable            # (StateDict, input_size) -> (Graph, num_classes)
+    build: Callable  # (StateDict, input_size) -> (Graph, num_classes)
     input_size: int
     mean: list | None
     std: list | None
@@ -36,24 +36,61 @@ def _xnor(builder, binary):
 
 
 ARCHS = {
-    "reactnet-a": Arch(reactnet.build_reactnet_a, 224, IMAGENET_MEAN, IMAGENET_STD,
-                       "ReActNet-A (MobileNetV1-based), official step-2 checkpoint", 256 / 224),
-    "reactnet-18": Arch(reactnet.build_reactnet_18, 224, IMAGENET_MEAN, IMAGENET_STD,
-                        "ReActNet-18 (Bi-Real-Net-18-based), official step-2 checkpoint", 256 / 224),
+    "reactnet-a": Arch(
+        reactnet.build_reactnet_a,
+        224,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "ReActNet-A (MobileNetV1-based), official step-2 checkpoint",
+        256 / 224,
+    ),
+    "reactnet-18": Arch(
+        reactnet.build_reactnet_18,
+        224,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "ReActNet-18 (Bi-Real-Net-18-based), official step-2 checkpoint",
+        256 / 224,
+    ),
     "xnor-nin": Arch(_xnor(xnornet.build_nin, True), 32, None, None, "XNOR-Net NIN (CIFAR-10), XNOR-Net-PyTorch"),
-    "xnor-lenet5": Arch(_xnor(xnornet.build_lenet5, True), 28, [0.1307], [0.3081],
-                        "XNOR-Net LeNet-5 (MNIST), XNOR-Net-PyTorch"),
-    "xnor-alexnet": Arch(_xnor(xnornet.build_alexnet, True), 227, IMAGENET_MEAN, [1 / 255] * 3,
-                         "XNOR-Net AlexNet (ImageNet), XNOR-Net-PyTorch", 256 / 227, xnornet.normalize_alexnet_keys),
+    "xnor-lenet5": Arch(
+        _xnor(xnornet.build_lenet5, True), 28, [0.1307], [0.3081], "XNOR-Net LeNet-5 (MNIST), XNOR-Net-PyTorch"
+    ),
+    "xnor-alexnet": Arch(
+        _xnor(xnornet.build_alexnet, True),
+        227,
+        IMAGENET_MEAN,
+        [1 / 255] * 3,
+        "XNOR-Net AlexNet (ImageNet), XNOR-Net-PyTorch",
+        256 / 227,
+        xnornet.normalize_alexnet_keys,
+    ),
     "bwn-nin": Arch(_xnor(xnornet.build_nin, False), 32, None, None, "BWN NIN (CIFAR-10)"),
     "bwn-lenet5": Arch(_xnor(xnornet.build_lenet5, False), 28, [0.1307], [0.3081], "BWN LeNet-5 (MNIST)"),
-    "bwn-alexnet": Arch(_xnor(xnornet.build_alexnet, False), 227, IMAGENET_MEAN, [1 / 255] * 3,
-                        "BWN AlexNet (ImageNet)", 256 / 227, xnornet.normalize_alexnet_keys),
+    "bwn-alexnet": Arch(
+        _xnor(xnornet.build_alexnet, False),
+        227,
+        IMAGENET_MEAN,
+        [1 / 255] * 3,
+        "BWN AlexNet (ImageNet)",
+        256 / 227,
+        xnornet.normalize_alexnet_keys,
+    ),
 }
 
 
-def from_torch(checkpoint, arch: str, *, classes=None, input_size: int | None = None, mean=None, std=None,
-               centered: bool = True, stem_stride: int = 2, dataset: str | None = None) -> Model:
+def from_torch(
+    checkpoint,
+    arch: str,
+    *,
+    classes=None,
+    input_size: int | None = None,
+    mean=None,
+    std=None,
+    centered: bool = True,
+    stem_stride: int = 2,
+    dataset: str | None = None,
+) -> Model:
     """Convert a PyTorch checkpoint (path, training-checkpoint dict or state_dict) to a Model.
 
     arch: one of ARCHS. The number of classes comes from the checkpoint's last layer; `classes`
@@ -97,8 +134,7 @@ def from_torch(checkpoint, arch: str, *, classes=None, input_size: int | None = 
         "std": std,
         # ImageNet models are evaluated on a centre crop of a larger resize (256 -> 224); a model
         # converted for another input size (e.g. CIFAR's 32) sees the whole image.
-        "preprocess": {"resize": round(size * spec.resize_ratio) if size == spec.input_size else size,
-                       "crop": size},
+        "preprocess": {"resize": round(size * spec.resize_ratio) if size == spec.input_size else size, "crop": size},
         "source": source,
         "converter": f"xnorinfer {__version__}",
     }

@@ -37,8 +37,10 @@ def read_checkpoint(source) -> tuple[dict[str, np.ndarray], dict]:
         try:
             obj = _torch().load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for corrupt or unsafe files
-            raise ConversionError(f"{path}: cannot be read as a PyTorch checkpoint "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+            raise ConversionError(
+                f"{path}: cannot be read as a PyTorch checkpoint "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
     elif isinstance(source, Mapping):
         obj = source
     else:
@@ -57,7 +59,7 @@ def read_checkpoint(source) -> tuple[dict[str, np.ndarray], dict]:
             raise ConversionError(f"state_dict key {key!r} is not a string")
         state[key] = _to_numpy(key, value)
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state, info
 
 
@@ -131,5 +133,6 @@ class StateDict:
             raise ConversionError(f"checkpoint does not match arch {self.arch!r}:\n  " + "\n  ".join(problems))
         if self.zero_weights:
             where = ", ".join(f"{name} ({n})" for name, n in self.zero_weights.items())
-            warnings.warn(f"binary weights exactly 0, which PyTorch's sign maps to 0 and xnorinfer to +1: {where}",
-                          stacklevel=3)
+            warnings.warn(
+                f"binary weights exactly 0, which PyTorch's sign maps to 0 and xnorinfer to +1: {where}", stacklevel=3
+            )

@@ -20,10 +20,12 @@ def handles(*names):
         for name in names:
             HANDLERS[name] = fn
         return fn
+
     return register
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
 
 def _np(t) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
@@ -60,14 +62,18 @@ def _per_channel(const, v: Value, what: str) -> np.ndarray:
     """A constant broadcast against v that holds one value per channel: (C,) float32. Parameters
     arrive in any broadcastable shape, (1, C, 1, 1) or already expanded to the example's shape."""
     import torch
+
     c = _channels(v)
     t = torch.as_tensor(const, dtype=torch.float32)
     if t.ndim > v.example.ndim:
         raise _Unsupported(f"{what} of shape {tuple(t.shape)} has more dimensions than {tuple(v.example.shape)}")
     t = t.reshape((1,) * (v.example.ndim - t.ndim) + tuple(t.shape))
     try:
-        full = t.expand(v.example.shape[:1] + t.shape[1:2] + v.example.shape[2:]) if t.shape[1] == c else \
-            t.expand(v.example.shape)
+        full = (
+            t.expand(v.example.shape[:1] + t.shape[1:2] + v.example.shape[2:])
+            if t.shape[1] == c
+            else t.expand(v.example.shape)
+        )
     except RuntimeError:
         raise _Unsupported(f"{what} of shape {tuple(t.shape)} does not broadcast to {tuple(v.example.shape)}") from None
     index = (0, slice(None)) + (0,) * (full.ndim - 2)
@@ -79,6 +85,7 @@ def _per_channel(const, v: Value, what: str) -> np.ndarray:
 
 def _scalar(const) -> float | None:
     import torch
+
     if isinstance(const, (int, float)) and not isinstance(const, bool):
         return float(const)
     if isinstance(const, torch.Tensor) and const.numel() >= 1:
@@ -118,6 +125,7 @@ def _name(node) -> str:
 
 # ---- identities and constants --------------------------------------------------------------------
 
+
 @handles("alias", "detach", "clone", "contiguous", "lift_fresh_copy", "_assert_tensor_metadata")
 def _identity(imp, node, ex, x, *rest, **kwargs):
     return x
@@ -133,14 +141,14 @@ def _dropout(imp, node, ex, x, p=0.5, train=False, *rest):
 @handles("_to_copy", "to", "type_as")
 def _to(imp, node, ex, x, *args, **kwargs):
     import torch
+
     if ex.dtype == torch.float32 and x.example.dtype == torch.float32:
         return x
     # a mask turned into floats (Bi-Real's STE polynomial): fine as long as nothing needs it
     return Value(ex, build=_fails(f"conversion from {x.example.dtype} to {ex.dtype}: the engine computes in float32"))
 
 
-@handles("ones_like", "zeros_like", "full_like", "empty_like", "new_ones", "new_zeros", "new_full",
-         "sym_size", "size")
+@handles("ones_like", "zeros_like", "full_like", "empty_like", "new_ones", "new_zeros", "new_full", "sym_size", "size")
 def _shape_only(imp, node, ex, *args, **kwargs):
     return ex  # depends on the input's shape only: a constant for a fixed example
 
@@ -164,6 +172,7 @@ def _getitem(imp, node, ex, x, index):
 
 
 # ---- convolution and dense -------------------------------------------------------------------------
+
 
 def binary_alpha(weight: np.ndarray):
     """(alpha per output channel, exact zeros): alpha when every weight of channel o is +-alpha[o]."""
@@ -222,8 +231,10 @@ def _lower_linear(imp, node, ex, x: Value, weight, bias, geometry):
     alpha, zeros = binary_alpha(weight)
     layer = imp.names.of(node)
     if alpha is None and zeros:
-        imp.notes.append(f"{layer}: {zeros} weight(s) are exactly 0 among +-alpha ones: imported as a float "
-                         "layer (a 1-bit weight cannot be 0)")
+        imp.notes.append(
+            f"{layer}: {zeros} weight(s) are exactly 0 among +-alpha ones: imported as a float "
+            "layer (a 1-bit weight cannot be 0)"
+        )
     in_channels = weight.shape[1] * (geometry["groups"] if conv else 1)
 
     if alpha is not None and x.sign is not None:
@@ -236,13 +247,22 @@ def _lower_linear(imp, node, ex, x: Value, weight, bias, geometry):
         if alpha is not None:
             if conv:
                 attrs = dict(geometry, in_channels=in_channels)
-                return imp.add(node, "bwn_conv2d", [src], attrs, weight_bits=weight_bits(weight), alpha=alpha,
-                               bias=bias)
-            return imp.add(node, "bwn_dense", [src], {"in_features": in_channels}, weight_bits=weight_bits(weight),
-                           alpha=alpha, bias=bias)
+                return imp.add(
+                    node, "bwn_conv2d", [src], attrs, weight_bits=weight_bits(weight), alpha=alpha, bias=bias
+                )
+            return imp.add(
+                node,
+                "bwn_dense",
+                [src],
+                {"in_features": in_channels},
+                weight_bits=weight_bits(weight),
+                alpha=alpha,
+                bias=bias,
+            )
         if conv:
             return imp.add(node, "conv2d", [src], geometry, weight=weight, bias=bias)
         return imp.add(node, "dense", [src], weight=weight, bias=bias)
+
     return Value(ex, build=build)
 
 
@@ -271,8 +291,10 @@ def _emit_xnor(imp, node, sign: SignInfo, weight, alpha, bias, geometry, plan) -
     if not sign.exact:
         zeros = int((src.example == 0).sum())
         if zeros:
-            imp.notes.append(f"{layer}: its sign input was exactly 0 at {zeros} of {src.example.numel()} positions "
-                             "on the example input; PyTorch's sign gives 0 there, the 1-bit engine +1")
+            imp.notes.append(
+                f"{layer}: its sign input was exactly 0 at {zeros} of {src.example.numel()} positions "
+                "on the example input; PyTorch's sign gives 0 there, the 1-bit engine +1"
+            )
     groups = geometry["groups"] if geometry else 1
     pack_attrs = {"groups": groups}
     if sign.zero_to != "one":
@@ -293,14 +315,16 @@ def _emit_xnor(imp, node, sign: SignInfo, weight, alpha, bias, geometry, plan) -
         attrs = dict(geometry, padding=padding, in_channels=in_channels, pad_value=pad_value)
         out = imp.add(node, "bconv2d", [packed], attrs, suffix=suffix, weight_bits=weight_bits(weight))
     else:
-        out = imp.add(node, "bdense", [packed], {"in_features": in_channels}, suffix=suffix,
-                      weight_bits=weight_bits(weight))
+        out = imp.add(
+            node, "bdense", [packed], {"in_features": in_channels}, suffix=suffix, weight_bits=weight_bits(weight)
+        )
     if affine:
         out = imp.add(node, "affine", [out], scale=scale.astype(np.float32), bias=shift.astype(np.float32))
     return out
 
 
 # ---- normalisation and activations -----------------------------------------------------------------
+
 
 @handles("batch_norm")
 def _batch_norm(imp, node, ex, x, w, b, mean, var, training, momentum, eps, *rest):
@@ -363,6 +387,7 @@ def _prelu(imp, node, ex, x, w):
 
 # ---- signs -------------------------------------------------------------------------------------------
 
+
 def _materialize(imp, node, sign: SignInfo, source: Value) -> str:
     op, zero_to = sign.materialize
     out = imp.add(node, "sign", [source.tensor], {"zero_to": zero_to}, suffix="float" if sign.levels == "01" else None)
@@ -407,6 +432,7 @@ def _compare(imp, node, ex, x, other):
 
     def fail():
         raise _Unsupported("a comparison result used as a tensor (only torch.where(x >= 0, a, b) is supported)")
+
     value.build = fail
     return value
 
@@ -430,13 +456,15 @@ def _where(imp, node, ex, cond, a, b):
         raise _Unsupported("torch.where giving the high value below the threshold")
     if threshold != 0:
         shift = np.full(_channels(x), -threshold, np.float32)
-        source = Value(x.example - threshold, build=lambda: imp.add(node, "affine", [x.tensor], suffix="shift",
-                                                                     bias=shift))
+        source = Value(
+            x.example - threshold, build=lambda: imp.add(node, "affine", [x.tensor], suffix="shift", bias=shift)
+        )
     zero_to = "one" if op == "ge" else "minus_one"
     return _sign_value(imp, node, ex, source, zero_to, levels, True, ("sign", zero_to))
 
 
 # ---- arithmetic --------------------------------------------------------------------------------------
+
 
 def _affine(imp, node, ex, x: Value, scale=None, bias=None, **facts) -> Value:
     params = {k: v for k, v in (("scale", scale), ("bias", bias)) if v is not None}
@@ -480,6 +508,7 @@ def _sub(imp, node, ex, x, y, alpha=1):
         c = _channels(y)
         negated = imp.add(node, "affine", [y.tensor], suffix="neg", scale=np.full(c, -1, np.float32))
         return imp.add(node, "add", [x.tensor, negated])
+
     value = Value(ex, build=build)
     if x.sign is not None:
         value.pending = ("ste", x, y)
@@ -528,19 +557,25 @@ def _softmax(imp, node, ex, x, dim, *rest):
 
 # ---- pooling -------------------------------------------------------------------------------------------
 
+
 @handles("max_pool2d", "max_pool2d_with_indices")
 def _max_pool(imp, node, ex, x, kernel, stride=(), padding=0, dilation=1, ceil_mode=False):
     x = _need_map(x)
     if any(d != 1 for d in _pairs(dilation)):
         raise _Unsupported("dilated max pooling")
     k = _pairs(kernel)
-    attrs = {"kernel": k, "stride": _pairs(stride) if stride else k, "padding": _pairs(padding),
-             "ceil_mode": bool(ceil_mode)}
+    attrs = {
+        "kernel": k,
+        "stride": _pairs(stride) if stride else k,
+        "padding": _pairs(padding),
+        "ceil_mode": bool(ceil_mode),
+    }
     multi = _name(node) == "max_pool2d_with_indices"
     out_ex = ex[0] if multi else ex
 
     def emit(src, suffix):
         return imp.add(node, "max_pool2d", [src], attrs, suffix=suffix)
+
     if x.sign is not None and x.sign.pad is None:
         moved = imp.reapply(node, x.sign.source.example)
         value = _map_signs(imp, node, out_ex, x, emit, moved[0] if multi else moved)
@@ -550,14 +585,20 @@ def _max_pool(imp, node, ex, x, kernel, stride=(), padding=0, dilation=1, ceil_m
 
 
 @handles("avg_pool2d")
-def _avg_pool(imp, node, ex, x, kernel, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
-              divisor_override=None):
+def _avg_pool(
+    imp, node, ex, x, kernel, stride=(), padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
     x = _need_map(x)
     if divisor_override is not None:
         raise _Unsupported("avg_pool2d with divisor_override")
     k = _pairs(kernel)
-    attrs = {"kernel": k, "stride": _pairs(stride) if stride else k, "padding": _pairs(padding),
-             "ceil_mode": bool(ceil_mode), "count_include_pad": bool(count_include_pad)}
+    attrs = {
+        "kernel": k,
+        "stride": _pairs(stride) if stride else k,
+        "padding": _pairs(padding),
+        "ceil_mode": bool(ceil_mode),
+        "count_include_pad": bool(count_include_pad),
+    }
     return Value(ex, build=lambda: imp.add(node, "avg_pool2d", [x.tensor], attrs), nonneg=x.nonneg)
 
 
@@ -605,14 +646,20 @@ def _cat(imp, node, ex, xs, dim=0):
 
     def emit(names, suffix):
         return imp.add(node, "concat", names, suffix=suffix)
+
     value = Value(ex, build=lambda: emit([x.tensor for x in xs], None), nonneg=nonneg)
     first = signs[0]
-    if all(s is not None and s.pad is None and (s.zero_to, s.levels, s.materialize) ==
-           (first.zero_to, first.levels, first.materialize) for s in signs):
+    if all(
+        s is not None
+        and s.pad is None
+        and (s.zero_to, s.levels, s.materialize) == (first.zero_to, first.levels, first.materialize)
+        for s in signs
+    ):
         sources = [s.source for s in signs]
         moved_example = imp.reapply(node, [s.example for s in sources])
-        moved = Value(moved_example, build=lambda: emit([s.tensor for s in sources], "src"),
-                      nonneg=all(s.nonneg for s in sources))
+        moved = Value(
+            moved_example, build=lambda: emit([s.tensor for s in sources], "src"), nonneg=all(s.nonneg for s in sources)
+        )
         value.sign = SignInfo(moved, first.zero_to, first.levels, all(s.exact for s in signs), first.materialize)
     return value
 
@@ -626,7 +673,7 @@ def _pad(imp, node, ex, x, pads, mode="constant", value=None):
         raise _Unsupported(f"padding mode {mode!r}")
     value = 0.0 if value is None else float(value)
     pads = list(pads) + [0] * (2 * _rank(x) - len(pads))
-    if min(pads) < 0 or any(pads[2 * (_rank(x) - 1):]):
+    if min(pads) < 0 or any(pads[2 * (_rank(x) - 1) :]):
         raise _Unsupported("negative padding or padding of the batch")
     if _rank(x) == 4:
         (wl, wr, ht, hb, cb, ca) = pads[:6]
@@ -634,8 +681,13 @@ def _pad(imp, node, ex, x, pads, mode="constant", value=None):
     else:
         before, after = [pads[0]], [pads[1]]
     s = x.sign
-    if (s is not None and s.pad is None and _rank(x) == 4 and before[2] == after[2] == 0
-            and value in _PAD_VALUE[s.levels]):
+    if (
+        s is not None
+        and s.pad is None
+        and _rank(x) == 4
+        and before[2] == after[2] == 0
+        and value in _PAD_VALUE[s.levels]
+    ):
         # padded signs feeding a binary conv become its padding (pad_value), see _xnor_plan
         sign = SignInfo(s.source, s.zero_to, s.levels, s.exact, s.materialize, (ht, hb, wl, wr, value))
         out = Value(ex, nonneg=x.nonneg and value >= 0, sign=sign)
@@ -666,14 +718,17 @@ def _slice(imp, node, ex, x, dim=0, start=None, end=None, step=1):
     if x.pending and x.pending[0] == "slice":
         # x[:, :, ::2][:, :, :, ::2] (option-A shortcuts): one strided slice of the first's input
         source, first0, _, steps0 = x.pending[1:]
-        stop = [a + (b - 1) * s + 1 for a, b, s in zip(first0, [f + (e - f - 1) // t * t + 1 for f, e, t
-                                                                 in zip(first, stop, steps)], steps0)]
+        stop = [
+            a + (b - 1) * s + 1
+            for a, b, s in zip(first0, [f + (e - f - 1) // t * t + 1 for f, e, t in zip(first, stop, steps)], steps0)
+        ]
         first = [a + f * s for a, f, s in zip(first0, first, steps0)]
         steps = [s * t for s, t in zip(steps0, steps)]
     attrs = {"start": first, "stop": stop, "step": steps}
 
     def emit(src, suffix):
         return imp.add(node, "strided_slice", [src], attrs, suffix=suffix)
+
     if x.sign is not None and x.sign.pad is None:
         return _map_signs(imp, node, ex, x, emit, imp.reapply(node, x.sign.source.example))
     value = Value(ex, build=lambda: emit(source.tensor, None), nonneg=x.nonneg)
@@ -721,13 +776,16 @@ def _need_any(x) -> Value:
 def _fails(message):
     def fail():
         raise _Unsupported(message)
+
     return fail
 
 
 def _layout(imp, node, ex, x: Value, op, attrs) -> Value:
     """A layout op; on signs it moves their source (signs commute with it)."""
+
     def emit(src, suffix):
         return imp.add(node, op, [src], attrs, suffix=suffix)
+
     if x.sign is not None and x.sign.pad is None:
         return _map_signs(imp, node, ex, x, emit, imp.reapply(node, x.sign.source.example))
     return Value(ex, build=lambda: emit(x.tensor, None), nonneg=x.nonneg)

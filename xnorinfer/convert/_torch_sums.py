@@ -66,7 +66,7 @@ def _row_sum(x: np.ndarray) -> np.ndarray:
     the rows past the last group of 4 go into partial 0; then partial 0 += 1, 2, 3."""
     size = x.shape[0]
     whole = size // 4
-    partial = _multi_row_sum(x[:whole * 4].reshape((whole, 4) + x.shape[1:]))
+    partial = _multi_row_sum(x[: whole * 4].reshape((whole, 4) + x.shape[1:]))
     for i in range(whole * 4, size):
         partial[0] += x[i]
     for k in range(1, 4):
@@ -81,7 +81,7 @@ def _contiguous_sum(rows: np.ndarray, width: int) -> np.ndarray:
     if n < width:
         return _row_sum(x)
     vecs = n // width
-    lanes = _row_sum(x[:vecs * width].reshape(vecs, width, -1))  # (width, outputs)
+    lanes = _row_sum(x[: vecs * width].reshape(vecs, width, -1))  # (width, outputs)
     total = np.zeros(x.shape[1], F32)
     for k in range(vecs * width, n):
         total += x[k]
@@ -127,7 +127,7 @@ def abs_sum_last(w: np.ndarray) -> np.ndarray:
     w = np.asarray(w, F32)
     total = np.zeros(w.shape[:-1] + (1,), F32)
     for k in range(w.shape[-1]):
-        total += np.abs(w[..., k:k + 1])
+        total += np.abs(w[..., k : k + 1])
     return total
 
 

@@ -81,8 +81,16 @@ def build_reactnet_a(sd: StateDict, input_size: int, stem_stride: int = 2) -> tu
         y = L.learnable_bias(x, f"{p}.move11.bias", cin)
         y = L.binary_conv(y, f"{p}.binary_3x3", w3, stride=stride, padding=1, alpha=a3)
         y = L.batch_norm(y, f"{p}.bn1", cin)
-        shortcut = b.add("avg_pool2d", x, f"{p}.pooling", {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0],
-                                                            "count_include_pad": True, "ceil_mode": False}) if stride == 2 else x
+        shortcut = (
+            b.add(
+                "avg_pool2d",
+                x,
+                f"{p}.pooling",
+                {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0], "count_include_pad": True, "ceil_mode": False},
+            )
+            if stride == 2
+            else x
+        )
         y = b.add("add", [y, shortcut], f"{p}.add1")
         y = L.learnable_bias(y, f"{p}.move12.bias", cin)
         y = L.prelu(y, f"{p}.prelu1", cin)
@@ -94,8 +102,9 @@ def build_reactnet_a(sd: StateDict, input_size: int, stem_stride: int = 2) -> tu
         elif cout == 2 * cin:
             paths = [("binary_pw_down1", "bn2_1"), ("binary_pw_down2", "bn2_2")]
         else:
-            raise ConversionError(f"ReActNet-A block {i} goes from {cin} to {cout} channels; "
-                                  "a block keeps or doubles its width")
+            raise ConversionError(
+                f"ReActNet-A block {i} goes from {cin} to {cout} channels; a block keeps or doubles its width"
+            )
         outs = []
         for conv_name, bn_name in paths:
             wp, ap = binary_weight(sd, f"{p}.{conv_name}", (cin, cin, 1, 1), flat_first=True)
@@ -131,9 +140,18 @@ def build_reactnet_18(sd: StateDict, input_size: int) -> tuple:
             y = L.batch_norm(y, f"{p}.bn1", cout)
             shortcut = x
             if stride != 1 or cin != cout:
-                shortcut = b.add("avg_pool2d", x, f"{p}.downsample.0",
-                                 {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0],
-                                  "count_include_pad": True, "ceil_mode": False})
+                shortcut = b.add(
+                    "avg_pool2d",
+                    x,
+                    f"{p}.downsample.0",
+                    {
+                        "kernel": [2, 2],
+                        "stride": [2, 2],
+                        "padding": [0, 0],
+                        "count_include_pad": True,
+                        "ceil_mode": False,
+                    },
+                )
                 shortcut = L.conv(shortcut, f"{p}.downsample.1", (cout, cin, 1, 1))
                 shortcut = L.batch_norm(shortcut, f"{p}.downsample.2", cout)
             y = b.add("add", [y, shortcut], f"{p}.add")

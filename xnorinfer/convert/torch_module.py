@@ -70,7 +70,7 @@ class Value:
     build: Callable[[], str] | None = None
     nonneg: bool = False
     sign: SignInfo | None = None
-    vector: bool = False          # a torch (N, C, 1, 1) that the engine holds as (C,)
+    vector: bool = False  # a torch (N, C, 1, 1) that the engine holds as (C,)
     pending: tuple | None = None  # a partial pattern: ("shuffle", groups, stage) or ("ste", s, p)
     _tensor: str | None = field(default=None, repr=False)
 
@@ -98,8 +98,18 @@ def _torch():
 
 # ---------------------------------------------------------------------------------------------------
 
-def from_module(module, example_input, *, mean=None, std=None, classes=None, name=None,
-                check: bool = True, source: dict | None = None) -> Model:
+
+def from_module(
+    module,
+    example_input,
+    *,
+    mean=None,
+    std=None,
+    classes=None,
+    name=None,
+    check: bool = True,
+    source: dict | None = None,
+) -> Model:
     """Import a binarized PyTorch `nn.Module` (in eval mode, with its weights as its own test code
     uses them) as a Model whose predict equals the module's output.
 
@@ -121,8 +131,10 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
         module(example_input)  # in-place updates in forward (e.g. clamped BN weights) take effect
         expected = module(example_input)
     if not isinstance(expected, torch.Tensor) or expected.ndim != 2:
-        raise ConversionError("the module must return one tensor of logits (N, outputs); got "
-                              f"{type(expected).__name__}{'' if not hasattr(expected, 'shape') else tuple(expected.shape)}")
+        raise ConversionError(
+            "the module must return one tensor of logits (N, outputs); got "
+            f"{type(expected).__name__}{'' if not hasattr(expected, 'shape') else tuple(expected.shape)}"
+        )
     program = _capture(module, example_input)
     graph, notes, layers = _Importer(program, example_input).run()
     n, c, h, w = example_input.shape
@@ -142,8 +154,11 @@ def from_module(module, example_input, *, mean=None, std=None, classes=None, nam
         "mean": None if mean is None else [float(m) for m in mean],
         "std": None if std is None else [float(s) for s in std],
         "preprocess": {"resize": min(h, w), "crop": min(h, w)} if h == w else None,
-        "source": {"module": f"{type(module).__module__}.{type(module).__qualname__}",
-                   "module_file_sha256": _source_sha256(type(module)), **(source or {})},
+        "source": {
+            "module": f"{type(module).__module__}.{type(module).__qualname__}",
+            "module_file_sha256": _source_sha256(type(module)),
+            **(source or {}),
+        },
         "converter": f"xnorinfer {__version__} from_module",
         "layers": layers,  # which node computes each module's output, for xnorinfer.testing.compare
     }
@@ -180,8 +195,7 @@ def _capture(module, example_input):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             failures.append(f"{'strict' if strict else 'non-strict'}: {type(exc).__name__}: {first}")
     else:
-        raise ConversionError(f"torch.export could not capture {type(module).__name__} ("
-                              + "; ".join(failures) + ")")
+        raise ConversionError(f"torch.export could not capture {type(module).__name__} (" + "; ".join(failures) + ")")
     # No run_decompositions: in-place ops are followed by the walk itself (_Importer._call), and a
     # retrace would double the import time (and crashes torch 2.13 on some strict programs).
     return program
@@ -197,13 +211,16 @@ def _self_check(model, module, example_input):
     if not report.passed:
         raise ConversionError("the imported model differs from the module on the example input:\n" + str(report))
     if report.flips_explained:
-        warnings.warn(f"{report.flips_explained} sign(s) flipped on the example input where the value before the "
-                      "sign is within float rounding of its threshold (near ties; see model.import_report)",
-                      stacklevel=3)
+        warnings.warn(
+            f"{report.flips_explained} sign(s) flipped on the example input where the value before the "
+            "sign is within float rounding of its threshold (near ties; see model.import_report)",
+            stacklevel=3,
+        )
     return report
 
 
 # ---------------------------------------------------------------------------------------------------
+
 
 class _Importer:
     """Walks one exported program and emits the engine graph."""
@@ -230,10 +247,15 @@ class _Importer:
         sig = self.program.graph_signature
         consts = {}
         consts.update({k: self.program.state_dict[v] for k, v in sig.inputs_to_parameters.items()})
-        consts.update({k: (self.program.state_dict[v] if v in self.program.state_dict else self.program.constants[v])
-                       for k, v in sig.inputs_to_buffers.items()})
-        consts.update({k: self.program.constants[v]
-                       for k, v in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items()})
+        consts.update(
+            {
+                k: (self.program.state_dict[v] if v in self.program.state_dict else self.program.constants[v])
+                for k, v in sig.inputs_to_buffers.items()
+            }
+        )
+        consts.update(
+            {k: self.program.constants[v] for k, v in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items()}
+        )
         user_inputs = [n for n in self.graph.nodes if n.op == "placeholder" and n.name not in consts]
         if len(user_inputs) != 1:
             raise ConversionError(f"the module must take one input tensor, it takes {len(user_inputs)}")
@@ -348,14 +370,22 @@ class _Importer:
         if _op_name(node.target) != "add" or len(node.args) != 2:
             return None
         for diff, b in (node.args, node.args[::-1]):
-            if (isinstance(diff, self.torch.fx.Node) and _op_name(diff.target) == "sub"
-                    and len(diff.args) == 2 and _strip(diff.args[1]) is _strip(b)):
+            if (
+                isinstance(diff, self.torch.fx.Node)
+                and _op_name(diff.target) == "sub"
+                and len(diff.args) == 2
+                and _strip(diff.args[1]) is _strip(b)
+            ):
                 return self.env[_strip(diff.args[0])]
         return None
 
     def _is_view_of_dynamic(self, fx_node) -> bool:
-        return (isinstance(fx_node, self.torch.fx.Node) and fx_node.op == "call_function"
-                and _op_name(fx_node.target) in _VIEWS and isinstance(self.env.get(fx_node.args[0]), Value))
+        return (
+            isinstance(fx_node, self.torch.fx.Node)
+            and fx_node.op == "call_function"
+            and _op_name(fx_node.target) in _VIEWS
+            and isinstance(self.env.get(fx_node.args[0]), Value)
+        )
 
     def _dynamic(self, node, name, args, kwargs, dynamic):
         example = self._run_example(node, args, kwargs)
@@ -373,23 +403,27 @@ class _Importer:
 
     def _guarded(self, node, build):
         """build, with what it cannot emit reported against `node` (the rest of the graph goes on)."""
+
         def run():
             try:
                 return build()
             except _Unsupported as exc:
                 self._error(node, str(exc))
                 return UNSUPPORTED
+
         return run
 
     def _unsupported(self, node, example, message, inputs) -> Value:
         """A value whose engine form is an error, reported only if the output needs it; its inputs
         are visited too, so one import lists every unsupported node on the way."""
+
         def build():
             self._error(node, message)
             for value in inputs:
                 if isinstance(value, Value):
                     self._emit(value, node)
             return UNSUPPORTED
+
         return Value(example, build=build)
 
     def reapply(self, node, first):
@@ -503,8 +537,22 @@ def _fetch(module, target: str):
     return module
 
 
-_VIEWS = {"slice", "select", "view", "reshape", "alias", "transpose", "permute", "expand", "narrow",
-          "as_strided", "unsqueeze", "squeeze", "diagonal", "t"}
+_VIEWS = {
+    "slice",
+    "select",
+    "view",
+    "reshape",
+    "alias",
+    "transpose",
+    "permute",
+    "expand",
+    "narrow",
+    "as_strided",
+    "unsqueeze",
+    "squeeze",
+    "diagonal",
+    "t",
+}
 _IDENTITIES = {"detach", "alias", "clone", "contiguous"}
 
 
@@ -560,6 +608,7 @@ _HANDLERS = _torch_ops.HANDLERS
 
 # ---- the command line's form: a model file, a factory and a checkpoint ---------------------------------
 
+
 def load_module(factory: str, weights=None, *, state_dict_key: str | None = None, prepare: str | None = None):
     """(module, source info) from 'path/to/file.py:factory' (called with no arguments), its
     weights from a checkpoint (read with weights_only=True, loaded strictly; a DataParallel
@@ -583,11 +632,12 @@ def load_module(factory: str, weights=None, *, state_dict_key: str | None = None
         state = _state_dict(obj, state_dict_key)
         expected = module.state_dict().keys()
         if not set(expected) & set(state) and all(k.startswith("module.") for k in state):
-            state = {k[len("module."):]: v for k, v in state.items()}
+            state = {k[len("module.") :]: v for k, v in state.items()}
         result = module.load_state_dict(state, strict=False)
         # 2017-era checkpoints have no num_batches_tracked; eval never reads it
-        problems = ([f"missing {k}" for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-                    + [f"unexpected {k}" for k in result.unexpected_keys])
+        problems = [f"missing {k}" for k in result.missing_keys if not k.endswith("num_batches_tracked")] + [
+            f"unexpected {k}" for k in result.unexpected_keys
+        ]
         if problems:
             raise ConversionError(f"{weights} does not fit {factory}: " + ", ".join(problems))
     if prepare is not None:
@@ -597,6 +647,7 @@ def load_module(factory: str, weights=None, *, state_dict_key: str | None = None
 
 def _state_dict(obj, key):
     from collections.abc import Mapping
+
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
             raise ConversionError(f"the checkpoint has no entry {key!r}")
@@ -614,6 +665,7 @@ def _state_dict(obj, key):
 def _attribute(spec: str, what: str):
     import importlib.util
     import sys
+
     path, sep, attr = spec.rpartition(":")
     if not sep or not path.endswith(".py") or not attr:
         raise ValueError(f"{what} must be given as path/to/file.py:name, got {spec!r}")

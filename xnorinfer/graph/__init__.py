@@ -5,5 +5,4 @@ from .ir import Graph, GraphBuilder, GraphError, Node, TensorInfo
 from .opset import OPS, infer_shapes
 from .passes import optimize
 
-__all__ = ["Executor", "Graph", "GraphBuilder", "GraphError", "Node", "OPS", "TensorInfo", "infer_shapes",
-           "optimize"]
+__all__ = ["Executor", "Graph", "GraphBuilder", "GraphError", "Node", "OPS", "TensorInfo", "infer_shapes", "optimize"]

@@ -66,8 +66,10 @@ class Executor:
             if node.op != "concat" or len(set(node.inputs)) != len(node.inputs):
                 continue
             parts = [producer.get(name) for name in node.inputs]
-            if not all(p is not None and p.op == "bconv2d" and len(readers[p.output]) == 1
-                       and p.output != graph.output for p in parts):
+            if not all(
+                p is not None and p.op == "bconv2d" and len(readers[p.output]) == 1 and p.output != graph.output
+                for p in parts
+            ):
                 continue
             start = 0
             for p in parts:
@@ -98,14 +100,15 @@ class Executor:
                 parts = [(source, 0)]
             convs = [producer[name] for name, _ in parts]
             float_conv = len(convs) == 1 and convs[0].op == "conv2d"
-            if not (float_conv or all(c.op == "bconv2d" for c in convs)) \
-                    or any(c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs) \
-                    or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs):
+            if (
+                not (float_conv or all(c.op == "bconv2d" for c in convs))
+                or any(c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs)
+                or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs)
+            ):
                 continue
             for name, start in parts:
                 packs_of[name] = (node, start)
-            if not float_conv and source not in self._inplace and source != graph.output \
-                    and len(readers[source]) == 1:
+            if not float_conv and source not in self._inplace and source != graph.output and len(readers[source]) == 1:
                 bits_only.add(source)
         return packs_of, bits_only
 
@@ -117,17 +120,34 @@ class Executor:
         graph, readers = self.graph, self.graph.consumers()
         blocks = {}
         for i, node in enumerate(graph.nodes):
-            if node.op != "bconv2d" or node.attrs.get("groups", 1) != 1 or node.output not in self._packs_of \
-                    or node.output in self._slice_of or node.output == graph.output:
+            if (
+                node.op != "bconv2d"
+                or node.attrs.get("groups", 1) != 1
+                or node.output not in self._packs_of
+                or node.output in self._slice_of
+                or node.output == graph.output
+            ):
                 continue
             pack, _ = self._packs_of[node.output]
             rest = [r for r in readers[node.output] if r is not pack]
             names = [r.name for r in rest]
-            if not 1 <= len(rest) <= 4 or [n.name for n in graph.nodes[i + 1:i + 2 + len(rest)]] != [pack.name] + names:
+            if (
+                not 1 <= len(rest) <= 4
+                or [n.name for n in graph.nodes[i + 1 : i + 2 + len(rest)]] != [pack.name] + names
+            ):
                 continue
-            if all(r.op == "bconv2d" and r.inputs == [pack.output, node.output] and r.attrs.get("groups", 1) == 1
-                   and r.params["weight_bits"].shape[1:3] == (1, 1) and tuple(r.attrs["stride"]) == (1, 1)
-                   and not any(r.attrs["padding"]) for r in rest) and [r.name for r in readers[pack.output]] == names:
+            if (
+                all(
+                    r.op == "bconv2d"
+                    and r.inputs == [pack.output, node.output]
+                    and r.attrs.get("groups", 1) == 1
+                    and r.params["weight_bits"].shape[1:3] == (1, 1)
+                    and tuple(r.attrs["stride"]) == (1, 1)
+                    and not any(r.attrs["padding"])
+                    for r in rest
+                )
+                and [r.name for r in readers[pack.output]] == names
+            ):
                 blocks[node.name] = names
         return blocks
 
@@ -137,9 +157,14 @@ class Executor:
         graph, readers = self.graph, self.graph.consumers()
         pairs = {}
         for node, nxt in zip(graph.nodes, graph.nodes[1:]):
-            if node.op == "conv2d" and node.attrs.get("groups", 1) == 1 and node.output not in self._packs_of \
-                    and node.output != graph.output and nxt.op == "max_pool2d" \
-                    and [r.name for r in readers[node.output]] == [nxt.name]:
+            if (
+                node.op == "conv2d"
+                and node.attrs.get("groups", 1) == 1
+                and node.output not in self._packs_of
+                and node.output != graph.output
+                and nxt.op == "max_pool2d"
+                and [r.name for r in readers[node.output]] == [nxt.name]
+            ):
                 pairs[node.name] = nxt.name
         return pairs
 
@@ -161,7 +186,9 @@ class Executor:
         size = self._image_bytes.get(input_shape)
         if size is None:
             infos = self._infos(input_shape)
-            size = self._image_bytes[input_shape] = _arena_layout(_lifetimes(self, infos, 1, *_fusions(self, 1, True)))[1]
+            size = self._image_bytes[input_shape] = _arena_layout(_lifetimes(self, infos, 1, *_fusions(self, 1, True)))[
+                1
+            ]
         return size
 
     def _infos(self, input_shape: tuple[int, ...]):
@@ -280,7 +307,7 @@ class _Plan:
         buffers = {graph.input: np.empty((batch,) + infos[graph.input].shape, np.float32)}
         for name, offset in offsets.items():
             dtype = np.uint64 if infos[name].packed else np.float32
-            raw = arena[offset:offset + lifetimes[name][0]]
+            raw = arena[offset : offset + lifetimes[name][0]]
             buffers[name] = raw.view(dtype).reshape((batch,) + infos[name].shape)
         if blocks:  # never touched, so their pages are never backed by memory
             buffers.update({name: np.empty((batch,) + infos[name].shape, np.float32) for name in executor._unwritten})
@@ -295,7 +322,7 @@ class _Plan:
                 pack, first = packs_of[name]
                 bias = pack.params.get("bias")
                 if bias is not None:  # this conv's channels of the packer's bias
-                    bias = bias.reshape(-1)[first:first + infos[name].shape[-1]]
+                    bias = bias.reshape(-1)[first : first + infos[name].shape[-1]]
                 fused = dict(packed=buffers[pack.output], pack_bias=bias, pack_zero_to=pack_zero_to(pack))
                 if node.op == "bconv2d":
                     fused.update(first_channel=first, float_out=name not in executor._bits_only)
@@ -342,8 +369,7 @@ def _lifetimes(executor: Executor, infos, batch: int, packs_of, blocks) -> dict[
             yield packs_of[name][0].output
         if name in executor._slice_of:
             yield executor._slice_of[name][0]
-        elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only) \
-                and name not in unwritten:
+        elif not (name in packs_of and node.op == "bconv2d" and name in executor._bits_only) and name not in unwritten:
             yield name
 
     lifetimes = {}
@@ -396,7 +422,7 @@ def _aligned_bytes(size: int) -> np.ndarray:
     """`size` bytes starting on a cache line."""
     raw = np.empty(size + ALIGN, np.uint8)
     skip = -raw.__array_interface__["data"][0] % ALIGN
-    return raw[skip:skip + size]
+    return raw[skip : skip + size]
 
 
 def _nothing():

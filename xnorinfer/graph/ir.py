@@ -23,7 +23,7 @@ class TensorInfo:
 
     shape: tuple[int, ...]
     packed_channels: int | None = None  # set for bit-packed tensors: channels behind the words
-    groups: int = 1                      # channel groups of a packed tensor
+    groups: int = 1  # channel groups of a packed tensor
 
     @property
     def packed(self) -> bool:

@@ -30,11 +30,11 @@ class Attr:
     load (format.load), graphs in memory (infer_shapes) and is printed in docs/file-format.md, so
     a new attribute is one line in its op's `register(..., attrs=...)`."""
 
-    kind: str                 # "int", "ints" (a list of `count` ints), "bool", "float" or "str"
+    kind: str  # "int", "ints" (a list of `count` ints), "bool", "float" or "str"
     default: object = REQUIRED
-    minimum: float = 0        # ints and floats: the smallest value allowed
-    count: int | None = 1     # ints: the list's length (None: any; the op checks it against a rank)
-    choices: tuple = ()       # str: the values allowed
+    minimum: float = 0  # ints and floats: the smallest value allowed
+    count: int | None = 1  # ints: the list's length (None: any; the op checks it against a rank)
+    choices: tuple = ()  # str: the values allowed
 
     def problem(self, value) -> str | None:
         """Why `value` does not fit, or None."""
@@ -42,23 +42,33 @@ class Attr:
             return None  # an optional attribute written as null
         if self.kind == "int" and not _is_int(value, self.minimum):
             return f"must be an int in [{self.minimum}, {MAX_ATTR}]"
-        if self.kind == "ints" and not (isinstance(value, (list, tuple))
-                                        and (self.count is None or len(value) == self.count)
-                                        and all(_is_int(v, self.minimum) for v in value)):
+        if self.kind == "ints" and not (
+            isinstance(value, (list, tuple))
+            and (self.count is None or len(value) == self.count)
+            and all(_is_int(v, self.minimum) for v in value)
+        ):
             return f"must be a list of {self.count or 'one per axis,'} ints in [{self.minimum}, {MAX_ATTR}]"
         if self.kind == "bool" and not isinstance(value, bool):
             return "must be true or false"
-        if self.kind == "float" and not (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-                                         and math.isfinite(value) and value >= self.minimum):
+        if self.kind == "float" and not (
+            isinstance(value, (int, float, np.floating))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= self.minimum
+        ):
             return f"must be a {self.type_text()}"
         if self.kind == "str" and value not in self.choices:
             return f"must be one of {', '.join(map(repr, self.choices))}"
         return None
 
     def type_text(self) -> str:
-        return {"int": f"int >= {self.minimum}", "ints": f"{self.count or 'rank'} ints >= {self.minimum}",
-                "bool": "bool", "float": "finite number" if self.minimum == -math.inf else f"finite number >= {self.minimum}",
-                "str": "one of " + ", ".join(map(json.dumps, self.choices))}[self.kind]
+        return {
+            "int": f"int >= {self.minimum}",
+            "ints": f"{self.count or 'rank'} ints >= {self.minimum}",
+            "bool": "bool",
+            "float": "finite number" if self.minimum == -math.inf else f"finite number >= {self.minimum}",
+            "str": "one of " + ", ".join(map(json.dumps, self.choices)),
+        }[self.kind]
 
     def default_text(self) -> str:
         if self.default is REQUIRED:
@@ -91,8 +101,8 @@ def Choice(choices, default) -> Attr:
 
 @dataclass(frozen=True)
 class OpSpec:
-    arity: tuple[int, int]               # min and max number of inputs
-    required: tuple[str, ...]            # parameter names
+    arity: tuple[int, int]  # min and max number of inputs
+    required: tuple[str, ...]  # parameter names
     optional: tuple[str, ...]
     infer: Callable[[Node, list[TensorInfo]], TensorInfo]
     # compile(node) -> run(*inputs) -> array, or a Bound: bind(inputs, out, **fused) -> a
@@ -123,6 +133,7 @@ def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), attr
 
 # ---- attribute and parameter helpers -----------------------------------------------------------
 
+
 def _fail(node: Node, message: str) -> GraphError:
     return GraphError(f"node {node.name!r} ({node.op}): {message}")
 
@@ -145,8 +156,7 @@ def check_attrs(node: Node) -> None:
     for key in node.attrs:
         if key not in table:
             known = ", ".join(table) or "none"
-            raise UnknownAttributeError(f"node {node.name!r} ({node.op}): unknown attribute {key!r} "
-                                        f"(known: {known})")
+            raise UnknownAttributeError(f"node {node.name!r} ({node.op}): unknown attribute {key!r} (known: {known})")
     for key, spec in table.items():
         if key not in node.attrs:
             if spec.default is REQUIRED:
@@ -199,8 +209,10 @@ def _channel_params(node, channels, names):
 
 def _spatial_out(node, h, w, k, stride, pads):
     try:
-        return (_validate.output_size(h, k[0], stride[0], pads[0], pads[1], node.name),
-                _validate.output_size(w, k[1], stride[1], pads[2], pads[3], node.name))
+        return (
+            _validate.output_size(h, k[0], stride[0], pads[0], pads[1], node.name),
+            _validate.output_size(w, k[1], stride[1], pads[2], pads[3], node.name),
+        )
     except ValueError as exc:
         raise _fail(node, str(exc)) from None
 
@@ -219,6 +231,7 @@ STRIDE2, PADDING4 = Ints(2, minimum=1), Ints(4)
 
 # ---- float convolution and dense ---------------------------------------------------------------
 
+
 def _infer_conv(node, ins):
     h, w, c = _float_map(node, ins[0]).shape
     groups = _attr(node, "groups")
@@ -235,13 +248,25 @@ def _infer_conv(node, ins):
 
 def _compile_conv(node):
     p, a = node.params, node.attrs
-    args = dict(bias=p.get("bias"), stride=_attr(node, "stride"), padding=_attr(node, "padding"),
-                groups=_attr(node, "groups"), scale=p.get("scale"), relu=_attr(node, "relu"))
+    args = dict(
+        bias=p.get("bias"),
+        stride=_attr(node, "stride"),
+        padding=_attr(node, "padding"),
+        groups=_attr(node, "groups"),
+        scale=p.get("scale"),
+        relu=_attr(node, "relu"),
+    )
     return Bound(lambda ins, out, **fused: ops.float_ops.bind_conv2d(ins[0], p["weight"], out=out, **args, **fused)[0])
 
 
-register("conv2d", _infer_conv, _compile_conv, required=["weight"], optional=["scale", "bias"],
-         attrs={"stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)})
+register(
+    "conv2d",
+    _infer_conv,
+    _compile_conv,
+    required=["weight"],
+    optional=["scale", "bias"],
+    attrs={"stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)},
+)
 
 
 def _infer_dense(node, ins):
@@ -261,6 +286,7 @@ register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["
 
 # ---- BWN: float activations, 1-bit weights -------------------------------------------------------
 
+
 def _infer_bwn_conv(node, ins):
     h, w, c = _float_map(node, ins[0]).shape
     groups = _attr(node, "groups")
@@ -279,9 +305,14 @@ def _compile_bwn_conv(node):
     return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0])
 
 
-register("bwn_conv2d", _infer_bwn_conv, _compile_bwn_conv,
-         required=["weight_bits", "alpha"], optional=["bias"],
-         attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS})
+register(
+    "bwn_conv2d",
+    _infer_bwn_conv,
+    _compile_bwn_conv,
+    required=["weight_bits", "alpha"],
+    optional=["bias"],
+    attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS},
+)
 
 
 def _infer_bwn_dense(node, ins):
@@ -299,11 +330,18 @@ def _compile_bwn_dense(node):
     return Bound(lambda ins, out: ops.bwn.bind_bwn_dense(ins[0], weights, p.get("bias"), out)[0])
 
 
-register("bwn_dense", _infer_bwn_dense, _compile_bwn_dense,
-         required=["weight_bits", "alpha"], optional=["bias"], attrs={"in_features": Int()})
+register(
+    "bwn_dense",
+    _infer_bwn_dense,
+    _compile_bwn_dense,
+    required=["weight_bits", "alpha"],
+    optional=["bias"],
+    attrs={"in_features": Int()},
+)
 
 
 # ---- binary layers ------------------------------------------------------------------------------
+
 
 def _infer_pack(node, ins):
     info = ins[0]
@@ -326,8 +364,13 @@ def _compile_pack(node):
     return Bound(lambda ins, out: ops.binary.bind_pack_signs(ins[0], bias, groups, out, zero_to=mode)[0])
 
 
-register("pack_signs", _infer_pack, _compile_pack, optional=["bias"],
-         attrs={"groups": GROUPS, "zero_to": Choice(ops.binary.ZERO_TO, "one")})
+register(
+    "pack_signs",
+    _infer_pack,
+    _compile_pack,
+    optional=["bias"],
+    attrs={"groups": GROUPS, "zero_to": Choice(ops.binary.ZERO_TO, "one")},
+)
 
 
 def _infer_bconv(node, ins):
@@ -345,8 +388,9 @@ def _infer_bconv(node, ins):
     _no_tail_bits(node, bits, c // groups)
     _channel_params(node, o, ["scale", "bias", *RPRELU])
     _rprelu(node)
-    out = TensorInfo(_spatial_out(node, x.shape[0], x.shape[1], (kh, kw), _attr(node, "stride"),
-                                  _attr(node, "padding")) + (o,))
+    out = TensorInfo(
+        _spatial_out(node, x.shape[0], x.shape[1], (kh, kw), _attr(node, "stride"), _attr(node, "padding")) + (o,)
+    )
     if len(ins) == 2 and ins[1] != out:
         raise _fail(node, f"residual {ins[1]} must match the output {out}")
     return out
@@ -355,16 +399,36 @@ def _infer_bconv(node, ins):
 def _compile_bconv(node):
     p, a = node.params, node.attrs
     weights = ops.BinaryConvWeights(p["weight_bits"], a["in_channels"], _attr(node, "groups"))
-    args = dict(stride=_attr(node, "stride"), padding=_attr(node, "padding"), pad_value=_attr(node, "pad_value"),
-                scale=p.get("scale"), bias=p.get("bias"), rprelu=_rprelu(node))
-    return Bound(lambda ins, out, **fused: ops.binary.bind_bconv2d(
-        ins[0], weights, residual=ins[1] if len(ins) > 1 else None, out=out, **args, **fused)[0])
+    args = dict(
+        stride=_attr(node, "stride"),
+        padding=_attr(node, "padding"),
+        pad_value=_attr(node, "pad_value"),
+        scale=p.get("scale"),
+        bias=p.get("bias"),
+        rprelu=_rprelu(node),
+    )
+    return Bound(
+        lambda ins, out, **fused: ops.binary.bind_bconv2d(
+            ins[0], weights, residual=ins[1] if len(ins) > 1 else None, out=out, **args, **fused
+        )[0]
+    )
 
 
-register("bconv2d", _infer_bconv, _compile_bconv, arity=(1, 2), required=["weight_bits"],
-         optional=["scale", "bias", *RPRELU],
-         attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS,
-                "pad_value": Choice(ops.binary.PAD_VALUES, "zero")})
+register(
+    "bconv2d",
+    _infer_bconv,
+    _compile_bconv,
+    arity=(1, 2),
+    required=["weight_bits"],
+    optional=["scale", "bias", *RPRELU],
+    attrs={
+        "in_channels": Int(),
+        "stride": STRIDE2,
+        "padding": PADDING4,
+        "groups": GROUPS,
+        "pad_value": Choice(ops.binary.PAD_VALUES, "zero"),
+    },
+)
 
 
 def _infer_bdense(node, ins):
@@ -386,11 +450,18 @@ def _compile_bdense(node):
     return lambda x, out=None: ops.bdense(x, weights, p.get("scale"), p.get("bias"), rprelu=_rprelu(node))
 
 
-register("bdense", _infer_bdense, _compile_bdense,
-         required=["weight_bits"], optional=["scale", "bias", *RPRELU], attrs={"in_features": Int()})
+register(
+    "bdense",
+    _infer_bdense,
+    _compile_bdense,
+    required=["weight_bits"],
+    optional=["scale", "bias", *RPRELU],
+    attrs={"in_features": Int()},
+)
 
 
 # ---- per-channel and element-wise float ops ----------------------------------------------------
+
 
 def _elementwise(names):
     def infer(node, ins):
@@ -399,6 +470,7 @@ def _elementwise(names):
             raise _fail(node, f"expects a float tensor, got {info}")
         _channel_params(node, info.shape[-1], names)
         return info
+
     return infer
 
 
@@ -411,12 +483,19 @@ def _infer_batch_norm(node, ins):
 
 def _compile_batch_norm(node):
     p = node.params
-    return lambda x, out=None: ops.batch_norm(x, p["mean"], p["var"], p.get("gamma"), p.get("beta"),
-                                              float(_attr(node, "eps")))
+    return lambda x, out=None: ops.batch_norm(
+        x, p["mean"], p["var"], p.get("gamma"), p.get("beta"), float(_attr(node, "eps"))
+    )
 
 
-register("batch_norm", _infer_batch_norm, _compile_batch_norm, required=["mean", "var"], optional=["gamma", "beta"],
-         attrs={"eps": Float(0, 1e-5)})
+register(
+    "batch_norm",
+    _infer_batch_norm,
+    _compile_batch_norm,
+    required=["mean", "var"],
+    optional=["gamma", "beta"],
+    attrs={"eps": Float(0, 1e-5)},
+)
 
 
 def _infer_affine(node, ins):
@@ -434,15 +513,23 @@ def _run_affine(node):
         if bias is not None:
             y += bias
         return y
+
     return run
 
 
-register("affine", _infer_affine, _run_affine,
-         optional=["scale", "bias"])
-register("prelu", _elementwise(["slope"]), lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"]),
-         required=["slope"])
-register("rprelu", _elementwise(RPRELU), lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node)),
-         required=list(RPRELU))
+register("affine", _infer_affine, _run_affine, optional=["scale", "bias"])
+register(
+    "prelu",
+    _elementwise(["slope"]),
+    lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"]),
+    required=["slope"],
+)
+register(
+    "rprelu",
+    _elementwise(RPRELU),
+    lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node)),
+    required=list(RPRELU),
+)
 register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x))
 
 
@@ -454,19 +541,29 @@ def _infer_clamp(node, ins):
 
 
 ANY_NUMBER = Float(-math.inf, None)
-register("clamp", _infer_clamp,
-         lambda node: lambda x, out=None: ops.clamp(x, _attr(node, "min"), _attr(node, "max")),
-         attrs={"min": ANY_NUMBER, "max": ANY_NUMBER})
-register("sign", _elementwise(["bias"]), lambda node: lambda x, out=None: ops.sign(
-    x, node.params.get("bias"), _attr(node, "zero_to")), optional=["bias"],
-    attrs={"zero_to": Choice(ops.float_ops.SIGN_ZERO, "zero")})
-register("softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
-         lambda node: lambda x, out=None: ops.softmax(x))
-register("log_softmax", lambda node, ins: _float_map(node, ins[0], rank=1),
-         lambda node: lambda x, out=None: ops.log_softmax(x))
+register(
+    "clamp",
+    _infer_clamp,
+    lambda node: lambda x, out=None: ops.clamp(x, _attr(node, "min"), _attr(node, "max")),
+    attrs={"min": ANY_NUMBER, "max": ANY_NUMBER},
+)
+register(
+    "sign",
+    _elementwise(["bias"]),
+    lambda node: lambda x, out=None: ops.sign(x, node.params.get("bias"), _attr(node, "zero_to")),
+    optional=["bias"],
+    attrs={"zero_to": Choice(ops.float_ops.SIGN_ZERO, "zero")},
+)
+register("softmax", lambda node, ins: _float_map(node, ins[0], rank=1), lambda node: lambda x, out=None: ops.softmax(x))
+register(
+    "log_softmax",
+    lambda node, ins: _float_map(node, ins[0], rank=1),
+    lambda node: lambda x, out=None: ops.log_softmax(x),
+)
 
 
 # ---- layout: slices, padding, channel shuffle ---------------------------------------------------
+
 
 def _per_axis(node, info, keys):
     """The attributes, one int per axis of the (unbatched) input."""
@@ -499,15 +596,26 @@ def _infer_channel_shuffle(node, ins):
 
 
 AXES = Ints(None)
-register("strided_slice", _infer_slice, lambda node: lambda x, out=None: ops.strided_slice(
-    x, _attr(node, "start"), _attr(node, "stop"), _attr(node, "step")),
-    attrs={"start": AXES, "stop": Ints(None, minimum=1), "step": Ints(None, minimum=1)})
-register("pad", _infer_pad, lambda node: lambda x, out=None: ops.pad(
-    x, _attr(node, "before"), _attr(node, "after"), _attr(node, "value")),
-    attrs={"before": AXES, "after": AXES, "value": Float(-math.inf, 0.0)})
-register("channel_shuffle", _infer_channel_shuffle,
-         lambda node: lambda x, out=None: ops.channel_shuffle(x, _attr(node, "groups")),
-         attrs={"groups": Int(1)})
+register(
+    "strided_slice",
+    _infer_slice,
+    lambda node: (
+        lambda x, out=None: ops.strided_slice(x, _attr(node, "start"), _attr(node, "stop"), _attr(node, "step"))
+    ),
+    attrs={"start": AXES, "stop": Ints(None, minimum=1), "step": Ints(None, minimum=1)},
+)
+register(
+    "pad",
+    _infer_pad,
+    lambda node: lambda x, out=None: ops.pad(x, _attr(node, "before"), _attr(node, "after"), _attr(node, "value")),
+    attrs={"before": AXES, "after": AXES, "value": Float(-math.inf, 0.0)},
+)
+register(
+    "channel_shuffle",
+    _infer_channel_shuffle,
+    lambda node: lambda x, out=None: ops.channel_shuffle(x, _attr(node, "groups")),
+    attrs={"groups": Int(1)},
+)
 
 
 def _infer_add(node, ins):
@@ -516,8 +624,7 @@ def _infer_add(node, ins):
     return ins[0]
 
 
-register("add", _infer_add, lambda node: lambda a, b, out=None: ops.add(a, b),
-         arity=(2, 2))
+register("add", _infer_add, lambda node: lambda a, b, out=None: ops.add(a, b), arity=(2, 2))
 
 
 def _infer_concat(node, ins):
@@ -535,6 +642,7 @@ register("concat", _infer_concat, _compile_concat, arity=(2, 64))
 
 # ---- pooling and reshaping ----------------------------------------------------------------------
 
+
 def _pool(kind):
     def infer(node, ins):
         h, w, c = _float_map(node, ins[0]).shape
@@ -543,25 +651,35 @@ def _pool(kind):
         if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
             raise _fail(node, "padding must be at most half the kernel")
         try:
-            return TensorInfo((_pooled_size(h, k[0], s[0], p[0], ceil, node.name),
-                               _pooled_size(w, k[1], s[1], p[1], ceil, node.name), c))
+            return TensorInfo(
+                (
+                    _pooled_size(h, k[0], s[0], p[0], ceil, node.name),
+                    _pooled_size(w, k[1], s[1], p[1], ceil, node.name),
+                    c,
+                )
+            )
         except ValueError as exc:
             raise _fail(node, str(exc)) from None
 
     def compile_(node):
         k = _attr(node, "kernel")
-        common = dict(stride=_attr(node, "stride") or k, padding=_attr(node, "padding"),
-                      ceil_mode=_attr(node, "ceil_mode"))
+        common = dict(
+            stride=_attr(node, "stride") or k, padding=_attr(node, "padding"), ceil_mode=_attr(node, "ceil_mode")
+        )
         if kind == "avg":
             common["count_include_pad"] = _attr(node, "count_include_pad")
         return Bound(lambda ins, out: ops.float_ops.bind_pool2d(kind, ins[0], k, out=out, **common)[0])
+
     return infer, compile_
 
 
-POOL_ATTRS = {"kernel": Ints(2, minimum=1), "stride": Ints(2, minimum=1, default=None),  # None: the kernel
-              "padding": Ints(2, default=[0, 0]), "ceil_mode": Bool(False)}
-register("avg_pool2d", *_pool("avg"),
-         attrs=dict(POOL_ATTRS, count_include_pad=Bool(True)))
+POOL_ATTRS = {
+    "kernel": Ints(2, minimum=1),
+    "stride": Ints(2, minimum=1, default=None),  # None: the kernel
+    "padding": Ints(2, default=[0, 0]),
+    "ceil_mode": Bool(False),
+}
+register("avg_pool2d", *_pool("avg"), attrs=dict(POOL_ATTRS, count_include_pad=Bool(True)))
 register("max_pool2d", *_pool("max"), attrs=POOL_ATTRS)
 
 
@@ -569,8 +687,9 @@ def _compile_global_avg_pool(node):
     return Bound(lambda ins, out: ops.float_ops.bind_global_avg_pool(ins[0], out)[0])
 
 
-register("global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)),
-         _compile_global_avg_pool)
+register(
+    "global_avg_pool", lambda node, ins: TensorInfo((_float_map(node, ins[0]).shape[-1],)), _compile_global_avg_pool
+)
 
 
 def _infer_flatten(node, ins):
@@ -592,6 +711,7 @@ register("flatten", _infer_flatten, _compile_flatten, attrs={"order": Choice(("c
 
 # ---- docs ---------------------------------------------------------------------------------------
 
+
 def attribute_table() -> str:
     """The op set's attributes as a Markdown table (docs/file-format.md holds a copy, which a
     test keeps equal): `python -c "from xnorinfer.graph.opset import attribute_table as t; print(t())"`."""
@@ -605,6 +725,7 @@ def attribute_table() -> str:
 
 
 # ---- whole-graph checks -------------------------------------------------------------------------
+
 
 def infer_shapes(graph, input_shape=None) -> dict[str, TensorInfo]:
     """Checks every node and returns the TensorInfo of every tensor; raises GraphError."""

@@ -34,9 +34,17 @@ RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
 def optimize(graph: Graph) -> Graph:
     """The graph with every fusion applied until none applies."""
     nodes = list(graph.nodes)
-    rewrites = (distribute_through_concat, fold_into_binary, fuse_residual, fuse_activation,
-                fuse_bias_into_pack, fold_into_pack, fold_into_next_conv, fuse_relu_into_conv,
-                merge_duplicate_packs)
+    rewrites = (
+        distribute_through_concat,
+        fold_into_binary,
+        fuse_residual,
+        fuse_activation,
+        fuse_bias_into_pack,
+        fold_into_pack,
+        fold_into_next_conv,
+        fuse_relu_into_conv,
+        merge_duplicate_packs,
+    )
     changed = True
     while changed:
         changed = False
@@ -69,8 +77,7 @@ def _plain_epilogue(node: Node) -> bool:
 def _affine_output(node: Node) -> bool:
     """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in
     (a BWN layer's scale is its alpha)."""
-    return (_plain_epilogue(node) or node.op in BWN
-            or (node.op == "conv2d" and not node.attrs.get("relu", False)))
+    return _plain_epilogue(node) or node.op in BWN or (node.op == "conv2d" and not node.attrs.get("relu", False))
 
 
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
@@ -104,10 +111,13 @@ def _as_affine(node: Node) -> tuple[np.ndarray, np.ndarray]:
     p = node.params
     channels = len(p["mean"] if node.op == "batch_norm" else next(iter(p.values())))
     if node.op == "affine":
-        return (p.get("scale", np.ones(channels)).astype(np.float64),
-                p.get("bias", np.zeros(channels)).astype(np.float64))
+        return (
+            p.get("scale", np.ones(channels)).astype(np.float64),
+            p.get("bias", np.zeros(channels)).astype(np.float64),
+        )
     a = p.get("gamma", np.ones(channels)).astype(np.float64) / np.sqrt(
-        p["var"].astype(np.float64) + node.attrs.get("eps", 1e-5))
+        p["var"].astype(np.float64) + node.attrs.get("eps", 1e-5)
+    )
     return a, p.get("beta", np.zeros(channels)).astype(np.float64) - p["mean"].astype(np.float64) * a
 
 
@@ -147,8 +157,9 @@ def fold_into_next_conv(graph: Graph):
         o = weight.shape[0]
         scale = nxt.params.get("scale", np.ones(o)).astype(np.float64)
         bias = nxt.params.get("bias", np.zeros(o)).astype(np.float64) + scale * np.einsum("oikl,i->o", weight, c)
-        params = dict(nxt.params, weight=(weight * a[None, :, None, None]).astype(np.float32),
-                      bias=bias.astype(np.float32))
+        params = dict(
+            nxt.params, weight=(weight * a[None, :, None, None]).astype(np.float32), bias=bias.astype(np.float32)
+        )
         fused = nxt.replace(inputs=[node.inputs[0]], params=params)
         return _replace(graph.nodes, [node], nxt, fused)
     return None
@@ -204,8 +215,12 @@ def fuse_activation(graph: Graph):
             if _bias_only(after):
                 chain.append(after)
                 zeta = after.params["bias"]
-        params = dict(node.params, rp_gamma=np.ascontiguousarray(gamma, np.float32),
-                      rp_slope=np.ascontiguousarray(slope, np.float32), rp_zeta=np.ascontiguousarray(zeta, np.float32))
+        params = dict(
+            node.params,
+            rp_gamma=np.ascontiguousarray(gamma, np.float32),
+            rp_slope=np.ascontiguousarray(slope, np.float32),
+            rp_zeta=np.ascontiguousarray(zeta, np.float32),
+        )
         fused = node.replace(params=params, output=chain[-1].output)
         return _replace(graph.nodes, [node] + chain[:-1], chain[-1], fused)
     return None
@@ -230,8 +245,12 @@ def merge_duplicate_packs(graph: Graph):
         if node.op != "pack_signs" or node.output == graph.output:
             continue
         bias = node.params.get("bias")
-        key = (node.inputs[0], node.attrs.get("groups", 1), node.attrs.get("zero_to", "one"),
-               None if bias is None else bias.tobytes())
+        key = (
+            node.inputs[0],
+            node.attrs.get("groups", 1),
+            node.attrs.get("zero_to", "one"),
+            None if bias is None else bias.tobytes(),
+        )
         first = seen.setdefault(key, node)
         if first is node:
             continue
@@ -256,7 +275,7 @@ def distribute_through_concat(graph: Graph):
         taken = {n.output for n in graph.nodes} | {n.name for n in graph.nodes} | {graph.input}
         parts = []
         for i, name in enumerate(node.inputs):
-            sliced = {k: np.ascontiguousarray(v[bounds[i]:bounds[i + 1]]) for k, v in nxt.params.items()}
+            sliced = {k: np.ascontiguousarray(v[bounds[i] : bounds[i + 1]]) for k, v in nxt.params.items()}
             part = f"{nxt.output}/part{i}"
             while part in taken:
                 part += "_"

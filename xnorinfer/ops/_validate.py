@@ -93,9 +93,7 @@ def padding4(v, name: str = "padding") -> tuple[int, int, int, int]:
         if len(pads) == 2:
             pads = (pads[0], pads[0], pads[1], pads[1])
     if len(pads) != 4 or not all(isinstance(p, (int, np.integer)) and p >= 0 for p in pads):
-        raise ValueError(
-            f"{name} must be an int >= 0, (vertical, horizontal) or (top, bottom, left, right), got {v!r}"
-        )
+        raise ValueError(f"{name} must be an int >= 0, (vertical, horizontal) or (top, bottom, left, right), got {v!r}")
     return tuple(int(p) for p in pads)
 
 

@@ -63,6 +63,7 @@ def bind_pack_signs(x: np.ndarray, bias=None, groups: int = 1, out=None, *, zero
         nans = _core.pack_signs(rows, bias, groups, mode, packed)
         if nans:
             raise ValueError(f"x contains {nans} NaN value(s): their sign is undefined")
+
     return run, out
 
 
@@ -71,9 +72,7 @@ def unpack_signs(packed: np.ndarray, channels: int, groups: int = 1) -> np.ndarr
     packed = check.tensor(packed, "packed", np.uint64, tuple(range(1, 9)))
     words = packed_words(channels, groups)
     if packed.shape[-1] != words:
-        raise ValueError(
-            f"{channels} channels in {groups} group(s) pack into {words} words, got {packed.shape[-1]}"
-        )
+        raise ValueError(f"{channels} channels in {groups} group(s) pack into {words} words, got {packed.shape[-1]}")
     out = np.empty(packed.shape[:-1] + (channels,), dtype=np.float32)
     _core.unpack_signs(packed.reshape(-1, words), groups, out.reshape(-1, channels))
     return out
@@ -91,9 +90,7 @@ class BinaryConvWeights:
         if 0 in packed.shape:
             raise ValueError(f"packed weights have an empty dimension: {packed.shape}")
         if groups < 1 or in_channels % groups or o % groups:
-            raise ValueError(
-                f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({o})"
-            )
+            raise ValueError(f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({o})")
         if words != packed_words(in_channels // groups):
             raise ValueError(
                 f"{in_channels // groups} input channels per group pack into "
@@ -123,8 +120,10 @@ class BinaryConvWeights:
 
     def __repr__(self) -> str:
         kh, kw = self.kernel_size
-        return (f"{type(self).__name__}({self.out_channels}x{self.in_channels // self.groups}x{kh}x{kw}"
-                f", groups={self.groups})")
+        return (
+            f"{type(self).__name__}({self.out_channels}x{self.in_channels // self.groups}x{kh}x{kw}"
+            f", groups={self.groups})"
+        )
 
 
 class BinaryDenseWeights(BinaryConvWeights):
@@ -145,8 +144,18 @@ class BinaryDenseWeights(BinaryConvWeights):
         return unpack_signs(self.packed, self.in_channels)
 
 
-def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
-            scale=None, bias=None, residual=None, rprelu=None, out=None) -> np.ndarray:
+def bconv2d(
+    x: np.ndarray,
+    weights: BinaryConvWeights,
+    stride=1,
+    padding=0,
+    pad_value: str = "zero",
+    scale=None,
+    bias=None,
+    residual=None,
+    rprelu=None,
+    out=None,
+) -> np.ndarray:
     """Binary convolution of packed activations, returning float32 (N, Ho, Wo, O).
 
     out = act(scale[o] * dot + bias[o] + residual), dot the +-1 dot product over the window and
@@ -161,9 +170,23 @@ def bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_
     return out
 
 
-def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0, pad_value: str = "zero",
-                 scale=None, bias=None, residual=None, rprelu=None, out=None, packed=None, first_channel=0,
-                 pack_bias=None, float_out=True, pack_zero_to="one"):
+def bind_bconv2d(
+    x: np.ndarray,
+    weights: BinaryConvWeights,
+    stride=1,
+    padding=0,
+    pad_value: str = "zero",
+    scale=None,
+    bias=None,
+    residual=None,
+    rprelu=None,
+    out=None,
+    packed=None,
+    first_channel=0,
+    pack_bias=None,
+    float_out=True,
+    pack_zero_to="one",
+):
     """`bconv2d` checked once: returns (run, out), where run() convolves x's current bits into out
     (the arguments are bound to these arrays; see `bind_pack_signs`).
 
@@ -203,8 +226,10 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
     if packed is not None:
         packed = check.tensor(packed, "packed", np.uint64, 4)
         if packed.shape[:3] != (n, ho, wo) or not 0 <= first_channel <= 64 * packed.shape[3] - o:
-            raise ValueError(f"packed {packed.shape} cannot hold channels {first_channel}..{first_channel + o} "
-                             f"of an ({n}, {ho}, {wo}) output")
+            raise ValueError(
+                f"packed {packed.shape} cannot hold channels {first_channel}..{first_channel + o} "
+                f"of an ({n}, {ho}, {wo}) output"
+            )
         if weights.groups != 1:
             raise ValueError("a packed output is for convolutions without groups")
         pack_bias = check.channel_vector(pack_bias, "pack_bias", o)
@@ -218,21 +243,72 @@ def bind_bconv2d(x: np.ndarray, weights: BinaryConvWeights, stride=1, padding=0,
         if out is not None and np.may_share_memory(residual, out):
             raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
-    geometry = (n, h, w, weights.in_channels, weights.groups, o, kh, kw, sh, sw,
-                pt, pb, pl, pr, _PAD_TAP[pad_value], ho, wo)
-    return _BoundBConv(_BConvArgs(
-        geometry, x.reshape(-1), weights._blocked, weights._tap_popcount, out, out_stride,
-        check.channel_vector(scale, "scale", o), check.channel_vector(bias, "bias", o),
-        None if residual is None else residual.reshape(-1), gamma, slope, zeta,
-        None if packed is None else packed.reshape(-1, packed.shape[3]), first_channel, pack_bias, pack_mode,
-    )), out
+    geometry = (
+        n,
+        h,
+        w,
+        weights.in_channels,
+        weights.groups,
+        o,
+        kh,
+        kw,
+        sh,
+        sw,
+        pt,
+        pb,
+        pl,
+        pr,
+        _PAD_TAP[pad_value],
+        ho,
+        wo,
+    )
+    return _BoundBConv(
+        _BConvArgs(
+            geometry,
+            x.reshape(-1),
+            weights._blocked,
+            weights._tap_popcount,
+            out,
+            out_stride,
+            check.channel_vector(scale, "scale", o),
+            check.channel_vector(bias, "bias", o),
+            None if residual is None else residual.reshape(-1),
+            gamma,
+            slope,
+            zeta,
+            None if packed is None else packed.reshape(-1, packed.shape[3]),
+            first_channel,
+            pack_bias,
+            pack_mode,
+        )
+    ), out
 
 
 # _core.bconv2d's arguments, in its order
-_BConvArgs = namedtuple("_BConvArgs", "geometry x blocked tap_popcount out out_stride scale bias residual "
-                                      "rp_gamma rp_slope rp_zeta packed first_bit pack_bias pack_zero_to")
-_GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
-             "pad_value", "ho", "wo")
+_BConvArgs = namedtuple(
+    "_BConvArgs",
+    "geometry x blocked tap_popcount out out_stride scale bias residual "
+    "rp_gamma rp_slope rp_zeta packed first_bit pack_bias pack_zero_to",
+)
+_GEOMETRY = (
+    "n",
+    "h",
+    "w",
+    "c",
+    "groups",
+    "o",
+    "kh",
+    "kw",
+    "sh",
+    "sw",
+    "pad_t",
+    "pad_b",
+    "pad_l",
+    "pad_r",
+    "pad_value",
+    "ho",
+    "wo",
+)
 
 
 class _BoundBConv:
@@ -268,19 +344,23 @@ def bind_bconv2d_block(first, rest):
         raise ValueError("a block's first convolution has no groups, a float output and a packed output")
     for r in rest:
         b = r.geometry
-        if (b["n"], b["h"], b["w"], b["c"], b["o"]) != (a["n"], a["ho"], a["wo"], a["o"], a["o"]) or \
-                (b["groups"], b["kh"], b["kw"], b["sh"], b["sw"]) != (1,) * 5 or \
-                any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r")):
+        if (
+            (b["n"], b["h"], b["w"], b["c"], b["o"]) != (a["n"], a["ho"], a["wo"], a["o"], a["o"])
+            or (b["groups"], b["kh"], b["kw"], b["sh"], b["sw"]) != (1,) * 5
+            or any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r"))
+        ):
             raise ValueError(f"{b} is not a pointwise convolution of the block's output {a}")
-        if not check.same_memory(r.args.x, head.packed) or r.args.residual is None \
-                or not check.same_memory(r.args.residual, head.out):
+        if (
+            not check.same_memory(r.args.x, head.packed)
+            or r.args.residual is None
+            or not check.same_memory(r.args.residual, head.out)
+        ):
             raise ValueError("a block's pointwise convolutions read its first one's signs and floats")
     first_args, rest_args = tuple(head), [tuple(r.args) for r in rest]
     return lambda: _core.bconv2d_block(first_args, rest_args)
 
 
-def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None,
-           rprelu=None) -> np.ndarray:
+def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None, rprelu=None) -> np.ndarray:
     """Binary dense layer on packed rows x (N, words): float32 (N, out_features), epilogue as bconv2d."""
     x = check.tensor(x, "x", np.uint64, 2)
     if not isinstance(weights, BinaryDenseWeights):
@@ -288,8 +368,9 @@ def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, re
     if residual is not None:
         residual = check.tensor(residual, "residual", np.float32, 2)
         residual = residual.reshape(residual.shape[0], 1, 1, residual.shape[1])
-    out = bconv2d(x.reshape(x.shape[0], 1, 1, x.shape[1]), weights, scale=scale, bias=bias,
-                  residual=residual, rprelu=rprelu)
+    out = bconv2d(
+        x.reshape(x.shape[0], 1, 1, x.shape[1]), weights, scale=scale, bias=bias, residual=residual, rprelu=rprelu
+    )
     return out.reshape(x.shape[0], weights.out_channels)
 
 
@@ -308,15 +389,22 @@ def _channel_slice(out, shape) -> tuple[np.ndarray, int]:
     if out is None:
         return np.empty(shape, dtype=np.float32), shape[3]
     if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != tuple(shape):
-        raise ValueError(f"out must be a float32 array of shape {tuple(shape)}, got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+        raise ValueError(
+            f"out must be a float32 array of shape {tuple(shape)}, got "
+            f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+        )
     n, ho, wo, o = shape
     item = out.itemsize
     if n == 0:
         return out, o
     pixel = out.strides[2] if wo > 1 else out.strides[1] if ho > 1 else out.strides[0] if n > 1 else o * item
-    evenly = (out.strides[3] == item or o == 1) and pixel >= o * item and pixel % item == 0 \
-        and (ho == 1 or out.strides[1] == pixel * wo) and (n == 1 or out.strides[0] == pixel * wo * ho)
+    evenly = (
+        (out.strides[3] == item or o == 1)
+        and pixel >= o * item
+        and pixel % item == 0
+        and (ho == 1 or out.strides[1] == pixel * wo)
+        and (n == 1 or out.strides[0] == pixel * wo * ho)
+    )
     if not evenly or not out.flags.writeable:
         raise ValueError("out must be writeable and C-contiguous, or a channel slice of a C-contiguous NHWC array")
     return out, pixel // item
@@ -327,5 +415,7 @@ def _rprelu_params(rprelu, channels: int):
         return None, None, None
     if len(rprelu) != 3:
         raise ValueError("rprelu must be a (gamma, slope, zeta) triple")
-    return tuple(check.channel_vector(v, name, channels)
-                 for v, name in zip(rprelu, ("rprelu gamma", "rprelu slope", "rprelu zeta")))
+    return tuple(
+        check.channel_vector(v, name, channels)
+        for v, name in zip(rprelu, ("rprelu gamma", "rprelu slope", "rprelu zeta"))
+    )

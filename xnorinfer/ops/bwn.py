@@ -29,15 +29,15 @@ class BWNConvWeights:
     def __init__(self, packed: np.ndarray, alpha, in_channels: int, groups: int = 1):
         packed = check.tensor(packed, "packed weights", np.uint64, 4)
         if groups < 1 or in_channels < 1 or in_channels % groups or packed.shape[0] % groups:
-            raise ValueError(f"groups ({groups}) must divide in_channels ({in_channels}) and "
-                             f"out_channels ({packed.shape[0]})")
+            raise ValueError(
+                f"groups ({groups}) must divide in_channels ({in_channels}) and out_channels ({packed.shape[0]})"
+            )
         o, kh, kw, words = packed.shape
         if 0 in packed.shape:
             raise ValueError(f"packed weights have an empty dimension: {packed.shape}")
         cg = in_channels // groups
         if words != packed_words(cg):
-            raise ValueError(f"{cg} input channels per group pack into {packed_words(cg)} words, "
-                             f"weights have {words}")
+            raise ValueError(f"{cg} input channels per group pack into {packed_words(cg)} words, weights have {words}")
         self.packed = packed
         self.alpha = _alpha(alpha, o)
         self.in_channels, self.out_channels, self.groups = in_channels, o, groups
@@ -69,8 +69,10 @@ class BWNDenseWeights:
     def __init__(self, packed: np.ndarray, alpha, in_features: int):
         packed = check.tensor(packed, "packed weights", np.uint64, 2)
         if in_features < 1 or packed.shape[1] != packed_words(in_features):
-            raise ValueError(f"{in_features} input features pack into {packed_words(max(in_features, 1))} words, "
-                             f"weights have {packed.shape[1]}")
+            raise ValueError(
+                f"{in_features} input features pack into {packed_words(max(in_features, 1))} words, "
+                f"weights have {packed.shape[1]}"
+            )
         if _tail_bits_set(packed, in_features, 1):
             raise ValueError("packed weights have bits set past the last input feature")
         self.packed = packed

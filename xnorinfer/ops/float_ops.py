@@ -42,6 +42,7 @@ __all__ = [
 
 # ---- argument helpers ---------------------------------------------------------------------------
 
+
 def _activation(x, name: str = "x", min_ndim: int = 2) -> np.ndarray:
     """A finite float32 C-contiguous array of rank >= min_ndim (channels on the last axis)."""
     if isinstance(x, np.ndarray) and x.ndim < min_ndim:
@@ -88,9 +89,7 @@ def _pool_setup(x, kernel, stride, padding, ceil_mode, what):
     ph, pw = _pool_padding(padding)
     if 2 * ph > kh or 2 * pw > kw:
         # PyTorch rejects this too; beyond it a window could lie entirely in the padding
-        raise ValueError(
-            f"{what}: padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})"
-        )
+        raise ValueError(f"{what}: padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
     _, h, w, _ = x.shape
     ho = _pooled_size(h, kh, sh, ph, bool(ceil_mode), f"{what} (height)")
     wo = _pooled_size(w, kw, sw, pw, bool(ceil_mode), f"{what} (width)")
@@ -98,6 +97,7 @@ def _pool_setup(x, kernel, stride, padding, ceil_mode, what):
 
 
 # ---- layers -------------------------------------------------------------------------------------
+
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False) -> np.ndarray:
     """2-D convolution (cross-correlation) of NHWC ``x`` with a PyTorch-layout weight
@@ -110,8 +110,20 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu
     return out
 
 
-def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None, relu=False, out=None,
-                packed=None, pack_bias=None, pack_zero_to="one"):
+def bind_conv2d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    groups=1,
+    scale=None,
+    relu=False,
+    out=None,
+    packed=None,
+    pack_bias=None,
+    pack_zero_to="one",
+):
     """`conv2d` checked once: (run, out), run() recomputing into out from x's current values.
 
     `packed`: also write the next binary layer's input, pack_signs(out, pack_bias,
@@ -141,8 +153,10 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
     if packed is not None:
         packed = _v.tensor(packed, "packed", np.uint64, 4)
         if packed.shape != (n, ho, wo, (o + 63) // 64) or groups != 1:
-            raise ValueError(f"packed must be the ({n}, {ho}, {wo}, {(o + 63) // 64}) signs of an output without "
-                             f"groups, got {packed.shape} with groups={groups}")
+            raise ValueError(
+                f"packed must be the ({n}, {ho}, {wo}, {(o + 63) // 64}) signs of an output without "
+                f"groups, got {packed.shape} with groups={groups}"
+            )
         packed = packed.reshape(-1, packed.shape[3])
         pack_bias = _v.channel_vector(pack_bias, "pack_bias", o)
     pack_mode = zero_to_code(pack_zero_to, "pack_zero_to")
@@ -172,6 +186,7 @@ def bind_conv2d(x, weight, bias=None, stride=1, padding=0, groups=1, scale=None,
             np.add(out, bias, out=out)
         if relu:
             _relu_inplace(out)
+
     return grouped, out
 
 
@@ -200,12 +215,16 @@ def bind_dense(x, weight, bias=None, out=None):
     weights = weight if isinstance(weight, DenseWeights) else DenseWeights(weight)
     o, features = weights.shape
     if features != x.shape[1]:
-        raise ValueError(f"weight shape {weights.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})")
+        raise ValueError(
+            f"weight shape {weights.shape} does not fit x with {x.shape[1]} features: expected (O, {x.shape[1]})"
+        )
     bias = _v.channel_vector(bias, "bias", o)
     out = _v.output(out, (x.shape[0], o), np.float32)
     if out.size == 0 or x.shape[1] == 0:
+
         def empty():
             out[...] = 0 if bias is None else bias
+
         return empty, out
     return functools.partial(_core.dense, x, weights.weight, bias, out), out
 
@@ -221,8 +240,10 @@ def batch_norm(x, mean, var, gamma=None, beta=None, eps=1e-5) -> np.ndarray:
     var = _v.channel_vector(var, "var", c)
     gamma = _v.channel_vector(gamma, "gamma", c)
     beta = _v.channel_vector(beta, "beta", c)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not (
-        np.isfinite(eps) and eps >= 0
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float, np.integer, np.floating))
+        or not (np.isfinite(eps) and eps >= 0)
     ):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     denom = var.astype(np.float64) + float(eps)
@@ -346,9 +367,7 @@ def concat(xs) -> np.ndarray:
     lead = xs[0].shape[:-1]
     for i, t in enumerate(xs[1:], 1):
         if t.shape[:-1] != lead:
-            raise ValueError(
-                f"xs[{i}] has shape {t.shape}; all arrays must share the leading dimensions {lead}"
-            )
+            raise ValueError(f"xs[{i}] has shape {t.shape}; all arrays must share the leading dimensions {lead}")
     return np.concatenate(xs, axis=-1)
 
 
@@ -406,15 +425,20 @@ def bind_conv2d_max_pool(conv, pool):
     `bind_pool2d`: the conv output is computed a few rows at a time and pooled while they are in
     cache. The same values as calling conv, then pool; conv's output array is not written. The
     conv has no groups and packs no signs."""
-    if not (isinstance(conv, functools.partial) and conv.func is _core.conv2d
-            and isinstance(pool, functools.partial) and pool.func is _core.pool2d):
+    if not (
+        isinstance(conv, functools.partial)
+        and conv.func is _core.conv2d
+        and isinstance(pool, functools.partial)
+        and pool.func is _core.pool2d
+    ):
         raise TypeError("bind_conv2d_max_pool takes a conv2d and a max pooling bound by bind_conv2d and bind_pool2d")
     geometry, x, hwio, scale, bias, conv_out, packed, _, _ = conv.args
     is_max, pool_in, y0, y1, x0, x1, _, out = pool.args
-    if not is_max or packed is not None or pool_in.shape != conv_out.shape \
-            or not _v.same_memory(pool_in, conv_out):
-        raise ValueError("bind_conv2d_max_pool: the pooling must be a max pooling of the conv's output, "
-                         "and the conv must not pack signs")
+    if not is_max or packed is not None or pool_in.shape != conv_out.shape or not _v.same_memory(pool_in, conv_out):
+        raise ValueError(
+            "bind_conv2d_max_pool: the pooling must be a max pooling of the conv's output, "
+            "and the conv must not pack signs"
+        )
     return functools.partial(_core.conv2d_max_pool, geometry, x, hwio, scale, bias, y0, y1, x0, x1, out)
 
 

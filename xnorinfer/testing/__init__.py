@@ -6,5 +6,16 @@ pytest. Needs only NumPy; torch for torch references, hypothesis for `xnorinfer.
 from .compare import LayerResult, Report, SignFlip, assert_matches_reference, assert_matches_torch, compare, near_tie
 from .reference import REFERENCE_OPS, reference_op, reference_predict, reference_trace
 
-__all__ = ["LayerResult", "REFERENCE_OPS", "Report", "SignFlip", "assert_matches_reference", "assert_matches_torch", "compare",
-           "near_tie", "reference_op", "reference_predict", "reference_trace"]
+__all__ = [
+    "LayerResult",
+    "REFERENCE_OPS",
+    "Report",
+    "SignFlip",
+    "assert_matches_reference",
+    "assert_matches_torch",
+    "compare",
+    "near_tie",
+    "reference_op",
+    "reference_predict",
+    "reference_trace",
+]

@@ -28,6 +28,7 @@ def module_outputs(module, x_nchw: np.ndarray) -> tuple[np.ndarray, dict[str, np
             if isinstance(output, torch.Tensor):
                 # a copy: an in-place ReLU after this module would change the tensor it returned
                 outputs[name] = output.detach().to("cpu", torch.float64).numpy().copy()
+
         return record
 
     handles = [m.register_forward_hook(hook(name)) for name, m in module.named_modules() if name]

@@ -29,7 +29,7 @@ from ..graph import infer_shapes
 from . import _torch
 from .reference import REFERENCE_OPS, pre_sign, run_graph, to_nhwc
 
-ULP = 2.0 ** -24  # float32's unit roundoff
+ULP = 2.0**-24  # float32's unit roundoff
 
 
 def near_tie(value, terms_abs, k) -> np.ndarray:
@@ -44,13 +44,13 @@ class LayerResult:
 
     name: str
     op: str
-    module: str | None        # the reference's layer it is compared with (torch), else None
+    module: str | None  # the reference's layer it is compared with (torch), else None
     shape: tuple
     max_abs: float
-    scale: float              # max |reference|
+    scale: float  # max |reference|
     flips_explained: int = 0  # sign layers only
     flips_unexplained: int = 0
-    status: str = "ok"        # "ok" or "MISMATCH"
+    status: str = "ok"  # "ok" or "MISMATCH"
 
     @property
     def max_rel(self) -> float:
@@ -64,9 +64,9 @@ class SignFlip:
 
     layer: str
     image: int
-    index: tuple    # position in the layer's NHWC output (image excluded)
-    value: float    # the float64 value before the sign
-    bound: float    # (K+1)·2⁻²⁴·Σ|terms|: a near tie when |value| <= bound
+    index: tuple  # position in the layer's NHWC output (image excluded)
+    value: float  # the float64 value before the sign
+    bound: float  # (K+1)·2⁻²⁴·Σ|terms|: a near tie when |value| <= bound
     explained: bool
 
 
@@ -84,11 +84,11 @@ class Report:
     max_abs: float = 0.0
     max_rel: float = 0.0
     argmax_agree: int = 0
-    images_off: list = field(default_factory=list)       # beyond rtol
-    images_excused: list = field(default_factory=list)   # of those, explained by near-tie flips
-    flips_explained: int = 0     # end to end, first flips of an image (see module docstring)
+    images_off: list = field(default_factory=list)  # beyond rtol
+    images_excused: list = field(default_factory=list)  # of those, explained by near-tie flips
+    flips_explained: int = 0  # end to end, first flips of an image (see module docstring)
     flips_unexplained: int = 0
-    flips_downstream: int = 0    # after a first flip: consequences, not judged
+    flips_downstream: int = 0  # after a first flip: consequences, not judged
     first_flips: list = field(default_factory=list)  # the first MAX_LISTED: SignFlip each
     layerwise: bool = False
     layers: list = field(default_factory=list)
@@ -111,8 +111,10 @@ class Report:
             out.append(f"{self.flips_unexplained} end-to-end sign flips are not near ties")
         for row in self.layers:
             if row.status != "ok":
-                out.append(f"layer {row.module or row.name}: max rel diff {row.max_rel:.2e} > {self.layer_rtol:g}"
-                           + (f", {row.flips_unexplained} sign flips not near ties" if row.flips_unexplained else ""))
+                out.append(
+                    f"layer {row.module or row.name}: max rel diff {row.max_rel:.2e} > {self.layer_rtol:g}"
+                    + (f", {row.flips_unexplained} sign flips not near ties" if row.flips_unexplained else "")
+                )
         return out
 
     @property
@@ -130,21 +132,30 @@ class Report:
 
     def __str__(self) -> str:
         if self.runs:
-            lines = [f"compare against {self.reference}: {'PASSED' if self.passed else 'FAILED'} "
-                     f"on {len(self.runs)} kernel configurations"]
-            lines += [f"  {r.isa:8s} {r.threads} threads: {'passed' if r.passed else 'FAILED'}, "
-                      f"max rel diff {r.max_rel:.2e}" for r in self.runs]
+            lines = [
+                f"compare against {self.reference}: {'PASSED' if self.passed else 'FAILED'} "
+                f"on {len(self.runs)} kernel configurations"
+            ]
+            lines += [
+                f"  {r.isa:8s} {r.threads} threads: {'passed' if r.passed else 'FAILED'}, max rel diff {r.max_rel:.2e}"
+                for r in self.runs
+            ]
             worst = next((r for r in self.runs if not r.passed), self.runs[0])
             return "\n".join(lines + ["", str(worst)])
-        lines = [f"compare against {self.reference} ({self.images} images, isa {self.isa}, {self.threads} threads): "
-                 + ("PASSED" if self.passed else "FAILED"),
-                 f"end to end: max |diff| {self.max_abs:.3g}, max rel {self.max_rel:.3g} (rtol {self.rtol:g}), "
-                 f"argmax agrees {self.argmax_agree}/{self.images}, images beyond rtol {len(self.images_off)} "
-                 f"({len(self.images_excused)} explained by near ties)",
-                 f"sign flips end to end: {self.flips_explained} near ties, {self.flips_unexplained} unexplained, "
-                 f"{self.flips_downstream} downstream of a first flip"]
-        lines += [f"  {'near tie' if f.explained else 'NOT A NEAR TIE'}: {f.layer} image {f.image} at "
-                  f"{f.index}: value {f.value:.3g}, bound {f.bound:.3g}" for f in self.first_flips[:10]]
+        lines = [
+            f"compare against {self.reference} ({self.images} images, isa {self.isa}, {self.threads} threads): "
+            + ("PASSED" if self.passed else "FAILED"),
+            f"end to end: max |diff| {self.max_abs:.3g}, max rel {self.max_rel:.3g} (rtol {self.rtol:g}), "
+            f"argmax agrees {self.argmax_agree}/{self.images}, images beyond rtol {len(self.images_off)} "
+            f"({len(self.images_excused)} explained by near ties)",
+            f"sign flips end to end: {self.flips_explained} near ties, {self.flips_unexplained} unexplained, "
+            f"{self.flips_downstream} downstream of a first flip",
+        ]
+        lines += [
+            f"  {'near tie' if f.explained else 'NOT A NEAR TIE'}: {f.layer} image {f.image} at "
+            f"{f.index}: value {f.value:.3g}, bound {f.bound:.3g}"
+            for f in self.first_flips[:10]
+        ]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"FAIL: {f}" for f in self.failures]
         if self.layers:
@@ -159,14 +170,23 @@ def _table(rows: list[LayerResult], layer_rtol: float) -> str:
     shown = rows
     if len(rows) > MAX_ROWS:  # the failures and the closest calls; the rest passed
         bad = [r for r in rows if r.status != "ok"]
-        closest = sorted((r for r in rows if r.status == "ok"), key=lambda r: -r.max_rel)[:max(0, 20 - len(bad))]
+        closest = sorted((r for r in rows if r.status == "ok"), key=lambda r: -r.max_rel)[: max(0, 20 - len(bad))]
         keep = {id(r) for r in bad + closest}
         shown = [r for r in rows if id(r) in keep]
     cells = [("layer", "op", "shape", "max abs", "max rel", "flips near-tie/other", "status")]
     for r in shown:
         flips = f"{r.flips_explained}/{r.flips_unexplained}" if r.op in _SIGN_OPS else ""
-        cells.append((r.module or r.name, r.op, "x".join(map(str, r.shape)), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                      flips, r.status))
+        cells.append(
+            (
+                r.module or r.name,
+                r.op,
+                "x".join(map(str, r.shape)),
+                f"{r.max_abs:.2e}",
+                f"{r.max_rel:.2e}",
+                flips,
+                r.status,
+            )
+        )
     widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "-" * len(lines[0]))
@@ -180,10 +200,11 @@ _SIGN_OPS = {name for name, op in REFERENCE_OPS.items() if op.sign_point}
 
 # ---- the reference side -------------------------------------------------------------------------
 
+
 @dataclass
 class _Reference:
     name: str
-    output: np.ndarray                  # float64 (N, outputs)
+    output: np.ndarray  # float64 (N, outputs)
     values: dict = field(default_factory=dict)  # {node name: float64 NHWC} known reference outputs
     modules: dict = field(default_factory=dict)  # {node name: the reference layer's name}
     layerwise: bool = True
@@ -196,15 +217,22 @@ def _reference(model, reference, x_nhwc, x) -> _Reference:
         if reference != "float":
             raise ValueError(f"reference must be a torch module, a callable or 'float', got {reference!r}")
         values = run_graph(graph, x_nhwc)
-        return _Reference("the float64 reference interpreter", values[graph.output],
-                          {n.name: values[n.output] for n in graph.nodes}, interpreted=values)
+        return _Reference(
+            "the float64 reference interpreter",
+            values[graph.output],
+            {n.name: values[n.output] for n in graph.nodes},
+            interpreted=values,
+        )
     if _torch.is_module(reference):
         output, outputs = _torch.module_outputs(reference, x_nhwc.transpose(0, 3, 1, 2))
         values, modules = _match_modules(graph, x_nhwc, outputs, model.metadata.get("layers"))
         return _Reference(f"torch module {type(reference).__name__}", output, values, modules)
     if callable(reference):
-        return _Reference(f"callable {getattr(reference, '__name__', type(reference).__name__)}",
-                          np.asarray(reference(x), np.float64), layerwise=False)
+        return _Reference(
+            f"callable {getattr(reference, '__name__', type(reference).__name__)}",
+            np.asarray(reference(x), np.float64),
+            layerwise=False,
+        )
     raise TypeError(f"reference must be a torch module, a callable or 'float', got {type(reference).__name__}")
 
 
@@ -247,8 +275,18 @@ def _derived_signs(graph, ref: _Reference):
 
 # ---- comparing ----------------------------------------------------------------------------------
 
-def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: float = 1e-5,
-            layer_rtol: float = 1e-4, layout: str = "NCHW") -> Report:
+
+def compare(
+    model,
+    reference,
+    x,
+    *,
+    layerwise: bool = True,
+    isas=None,
+    rtol: float = 1e-5,
+    layer_rtol: float = 1e-4,
+    layout: str = "NCHW",
+) -> Report:
     """Compare `model` (an xnorinfer Model) with `reference` on the float batch x.
 
     reference: a torch module (layers matched by qualified name: a node named like a module, or
@@ -260,8 +298,8 @@ def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: flo
     chunks = []
     step = _chunk(model.graph, x_nhwc.shape[1:])
     for start in range(0, max(len(x_nhwc), 1), step):
-        part = x_nhwc[start:start + step]
-        user_part = np.asarray(x)[start:start + step]
+        part = x_nhwc[start : start + step]
+        user_part = np.asarray(x)[start : start + step]
         ref = _reference(model, reference, part, user_part)
         if ref.layerwise:
             _derived_signs(model.graph, ref)
@@ -273,14 +311,25 @@ def compare(model, reference, x, *, layerwise: bool = True, isas=None, rtol: flo
         chunks.append([])
         for isa, threads in _configs(isas):
             with _kernels(isa, threads):
-                chunks[-1].append(_compare_once(model, ref, part, layerwise and ref.layerwise, rtol, layer_rtol,
-                                                magnitudes))
+                chunks[-1].append(
+                    _compare_once(model, ref, part, layerwise and ref.layerwise, rtol, layer_rtol, magnitudes)
+                )
     reports = [_merge([c[i] for c in chunks]) for i in range(len(chunks[0]))]
     if len(reports) == 1:
         return reports[0]
     first = reports[0]
-    return Report(first.reference, first.images, "all", 0, rtol, layer_rtol, max(r.max_abs for r in reports),
-                  max(r.max_rel for r in reports), min(r.argmax_agree for r in reports), runs=reports)
+    return Report(
+        first.reference,
+        first.images,
+        "all",
+        0,
+        rtol,
+        layer_rtol,
+        max(r.max_abs for r in reports),
+        max(r.max_rel for r in reports),
+        min(r.argmax_agree for r in reports),
+        runs=reports,
+    )
 
 
 CHUNK_BYTES = 256 << 20  # the float64 values of every layer of a chunk of images are kept at once
@@ -376,8 +425,9 @@ def _magnitudes(graph, x_nhwc):
 
 def _compare_once(model, ref: _Reference, x_nhwc, layerwise, rtol, layer_rtol, magnitudes) -> Report:
     """The report of one chunk; _merge decides what is off."""
-    report = Report(ref.name, len(x_nhwc), _runtime.get_isa(), _runtime.get_num_threads(), rtol, layer_rtol,
-                    layerwise=layerwise)
+    report = Report(
+        ref.name, len(x_nhwc), _runtime.get_isa(), _runtime.get_num_threads(), rtol, layer_rtol, layerwise=layerwise
+    )
     got = model.predict(x_nhwc, layout="NHWC").astype(np.float64)
     want = ref.output
     if got.shape != want.shape:
@@ -424,10 +474,11 @@ def _end_to_end_flips(model, ref: _Reference, x_nhwc, magnitudes, report) -> dic
         v = pre_sign(node, ref.interpreted[producer_input[node.name]])
         k += REFERENCE_OPS[node.op].terms(node, [])
         explained = near_tie(v, terms, k)
-        for where in np.argwhere(first)[:MAX_LISTED - len(report.first_flips)]:
+        for where in np.argwhere(first)[: MAX_LISTED - len(report.first_flips)]:
             at = tuple(int(i) for i in where)
-            report.first_flips.append(SignFlip(node.name, at[0], at[1:], float(v[at]),
-                                               float((k + 1) * ULP * terms[at]), bool(explained[at])))
+            report.first_flips.append(
+                SignFlip(node.name, at[0], at[1:], float(v[at]), float((k + 1) * ULP * terms[at]), bool(explained[at]))
+            )
         report.flips_explained += int((first & explained).sum())
         report.flips_unexplained += int((first & ~explained).sum())
         for i in np.flatnonzero(first.reshape(len(first), -1).any(axis=1)):
@@ -463,8 +514,14 @@ def _layer_by_layer(model, ref: _Reference, x_nhwc) -> list[LayerResult]:
             continue
         want, got = ref.values[node.name], engine[node.name].astype(np.float64)
         diff = np.abs(got - want)
-        row = LayerResult(node.name, node.op, ref.modules.get(node.name), tuple(want.shape[1:]),
-                          float(diff.max(initial=0.0)), float(np.abs(want).max(initial=0.0)))
+        row = LayerResult(
+            node.name,
+            node.op,
+            ref.modules.get(node.name),
+            tuple(want.shape[1:]),
+            float(diff.max(initial=0.0)),
+            float(np.abs(want).max(initial=0.0)),
+        )
         if node.op in _SIGN_OPS:
             source = producer.get(node.inputs[0])
             x_in = ref.values[source] if source in ref.values else x_nhwc.astype(np.float64)
@@ -480,16 +537,19 @@ def _layer_by_layer(model, ref: _Reference, x_nhwc) -> list[LayerResult]:
 
 # ---- assertions ---------------------------------------------------------------------------------
 
-def assert_matches_torch(model, module, x, *, rtol: float = 1e-5, layer_rtol: float = 1e-4, isas=None,
-                         layout: str = "NCHW") -> Report:
+
+def assert_matches_torch(
+    model, module, x, *, rtol: float = 1e-5, layer_rtol: float = 1e-4, isas=None, layout: str = "NCHW"
+) -> Report:
     """Raise AssertionError (with the report's table) unless `model` computes what the torch
     `module` does on x: end to end within rtol of the largest output, layer by layer within
     layer_rtol, every sign flip a near tie. Returns the report when it passes."""
     return _assert(compare(model, module, x, rtol=rtol, layer_rtol=layer_rtol, isas=isas, layout=layout))
 
 
-def assert_matches_reference(model, x, *, rtol: float = 1e-5, layer_rtol: float = 1e-4, isas=None,
-                             layout: str = "NCHW") -> Report:
+def assert_matches_reference(
+    model, x, *, rtol: float = 1e-5, layer_rtol: float = 1e-4, isas=None, layout: str = "NCHW"
+) -> Report:
     """As assert_matches_torch, against the float64 interpreter of the model's own stored graph:
     checks the engine's kernels and fusions, not the conversion."""
     return _assert(compare(model, "float", x, rtol=rtol, layer_rtol=layer_rtol, isas=isas, layout=layout))

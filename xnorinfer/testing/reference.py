@@ -32,8 +32,8 @@ CHUNK = 32  # images interpreted at once by reference_predict: bounds the float6
 
 @dataclass(frozen=True)
 class ReferenceOp:
-    run: Callable          # run(node, inputs, magnitude) -> float64 array
-    terms: Callable        # terms(node, input shapes) -> summed terms per output value
+    run: Callable  # run(node, inputs, magnitude) -> float64 array
+    terms: Callable  # terms(node, input shapes) -> summed terms per output value
     sign_point: bool = False  # outputs +-1 decided by a threshold (the near-tie rule applies)
 
 
@@ -42,13 +42,16 @@ REFERENCE_OPS: dict[str, ReferenceOp] = {}
 
 def reference_op(name: str, terms=lambda node, shapes: 0, sign_point: bool = False):
     """Register the float64 semantics of op `name` (see the module docstring)."""
+
     def register(run):
         REFERENCE_OPS[name] = ReferenceOp(run, terms, sign_point)
         return run
+
     return register
 
 
 # ---- running a graph ----------------------------------------------------------------------------
+
 
 def to_nhwc(x, layout: str = "NCHW") -> np.ndarray:
     if layout not in LAYOUTS:
@@ -68,8 +71,9 @@ def _graph(model) -> Graph:
     return model.graph if hasattr(model, "graph") else model
 
 
-def run_graph(graph: Graph, x_nhwc: np.ndarray, overrides: dict | None = None,
-              magnitude: bool = False) -> dict[str, np.ndarray]:
+def run_graph(
+    graph: Graph, x_nhwc: np.ndarray, overrides: dict | None = None, magnitude: bool = False
+) -> dict[str, np.ndarray]:
     """{tensor name: float64 NHWC value} of every tensor, the input included. `overrides` replaces
     what a node computes by the given values (downstream nodes read those). With magnitude=True,
     x and every value are upper bounds of |value| (see the module docstring)."""
@@ -78,8 +82,10 @@ def run_graph(graph: Graph, x_nhwc: np.ndarray, overrides: dict | None = None,
     for node in graph.nodes:
         op = REFERENCE_OPS.get(node.op)
         if op is None:
-            raise NotImplementedError(f"node {node.name!r}: the reference interpreter has no op {node.op!r} "
-                                      "(add it to xnorinfer.testing.reference.REFERENCE_OPS)")
+            raise NotImplementedError(
+                f"node {node.name!r}: the reference interpreter has no op {node.op!r} "
+                "(add it to xnorinfer.testing.reference.REFERENCE_OPS)"
+            )
         out = overrides.get(node.output)
         if out is None:
             out = op.run(node, [values[i] for i in node.inputs], magnitude)
@@ -101,11 +107,12 @@ def reference_predict(model, x, *, layout: str = "NCHW") -> np.ndarray:
     rounding and sign decisions at near ties."""
     graph = _graph(model)
     x = to_nhwc(x, layout)
-    parts = [run_graph(graph, x[i:i + CHUNK])[graph.output] for i in range(0, max(len(x), 1), CHUNK)]
+    parts = [run_graph(graph, x[i : i + CHUNK])[graph.output] for i in range(0, max(len(x), 1), CHUNK)]
     return np.concatenate(parts)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
 
 def _p(node: Node, key: str, magnitude: bool, default=None):
     """Parameter `key` as float64 (its absolute value in magnitude runs), or `default`."""
@@ -133,10 +140,14 @@ def _pad(x, pads, value):
 def _correlate(x, weight, stride, groups):
     """PyTorch's conv2d (cross-correlation, no padding) of NHWC x with an OIHW weight."""
     o, cg, kh, kw = weight.shape
-    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride[0], ::stride[1]]  # N,Ho,Wo,C,kh,kw
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, :: stride[0], :: stride[1]]  # N,Ho,Wo,C,kh,kw
     og = o // groups
-    parts = [np.tensordot(windows[..., g * cg:(g + 1) * cg, :, :], weight[g * og:(g + 1) * og],
-                          axes=([3, 4, 5], [1, 2, 3])) for g in range(groups)]
+    parts = [
+        np.tensordot(
+            windows[..., g * cg : (g + 1) * cg, :, :], weight[g * og : (g + 1) * og], axes=([3, 4, 5], [1, 2, 3])
+        )
+        for g in range(groups)
+    ]
     return np.concatenate(parts, axis=-1)
 
 
@@ -167,7 +178,7 @@ def _rprelu(y, node, magnitude):
 def _window_terms(node, shapes):
     weight = node.params.get("weight")
     if weight is not None:
-        return int(np.prod(weight.shape[1:])) + 2          # products, bias, scale
+        return int(np.prod(weight.shape[1:])) + 2  # products, bias, scale
     bits = node.params["weight_bits"]
     groups = node.attrs.get("groups", 1)
     per_tap = node.attrs.get("in_channels", node.attrs.get("in_features", 0)) // groups
@@ -175,6 +186,7 @@ def _window_terms(node, shapes):
 
 
 # ---- float layers -------------------------------------------------------------------------------
+
 
 @reference_op("conv2d", terms=_window_terms)
 def _conv2d(node, xs, magnitude):
@@ -267,6 +279,7 @@ def _global_avg_pool(node, xs, magnitude):
 
 # ---- pooling with PyTorch's output size and divisor ------------------------------------------------
 
+
 def _pool_geometry(size, k, s, p, ceil_mode):
     """(outputs, extra positions past the right padding that ceil-mode windows reach)."""
     span = size + 2 * p - k
@@ -289,8 +302,10 @@ def _pool(node, x, fill):
     inside = _pad(np.ones((1,) + x.shape[1:3] + (1,)), pads, 0.0)
     padded = _pad(np.ones((1,) + x.shape[1:3] + (1,)), (ph, ph, pw, pw), 1.0)
     padded = np.pad(padded, ((0, 0), (0, eh), (0, ew), (0, 0)))
-    count = [sliding_window_view(m, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :ho, :wo].sum(axis=(-2, -1))
-             for m in (padded, inside)]
+    count = [
+        sliding_window_view(m, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :ho, :wo].sum(axis=(-2, -1))
+        for m in (padded, inside)
+    ]
     return windows, count
 
 
@@ -308,6 +323,7 @@ def _max_pool2d(node, xs, magnitude):
 
 
 # ---- the importer's ops: signs as floats, clamps, softmax heads, layout -------------------------
+
 
 @reference_op("sign", terms=lambda node, shapes: 1 + ("bias" in node.params), sign_point=True)
 def _sign(node, xs, magnitude):
@@ -372,11 +388,12 @@ def _channel_shuffle(node, xs, magnitude):
     c = x.shape[-1]
     out = np.empty_like(x)
     for i in range(g):  # output channel j * g + i is input channel i * (c / g) + j
-        out[..., i::g] = x[..., i * (c // g):(i + 1) * (c // g)]
+        out[..., i::g] = x[..., i * (c // g) : (i + 1) * (c // g)]
     return out
 
 
 # ---- binary layers ------------------------------------------------------------------------------
+
 
 @reference_op("pack_signs", terms=lambda node, shapes: 1 + ("bias" in node.params), sign_point=True)
 def _pack_signs(node, xs, magnitude):

@@ -32,7 +32,7 @@ def inputs(draw, model, *, min_batch: int = 1, max_batch: int = 3, layout: str =
     return x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def dyadic_parameters(shape, *, step: float = 2.0 ** -3, bound: float = 1.0, nonzero: bool = False):
+def dyadic_parameters(shape, *, step: float = 2.0**-3, bound: float = 1.0, nonzero: bool = False):
     """float32 arrays of `shape` holding multiples of `step` (a power of 2) within +-bound: sums
     and products of a few of them are exact in float32, in any order."""
     if step <= 0 or np.log2(step) % 1:
@@ -44,6 +44,7 @@ def dyadic_parameters(shape, *, step: float = 2.0 ** -3, bound: float = 1.0, non
         if nonzero:
             k[k == 0] = 1
         return (k * step).astype(np.float32)
+
     return st.integers(0, 2**32 - 1).map(build)
 
 
@@ -51,16 +52,17 @@ class GridError(ValueError):
     """A module's float32 forward cannot be made exact on the grid (see on_grid)."""
 
 
-BN_STDS = (0.5, 1.0, 2.0)   # sqrt(var + eps): powers of 2, so the BatchNorm division is exact
-ATTEMPTS = 8                 # grids tried per draw before giving up
+BN_STDS = (0.5, 1.0, 2.0)  # sqrt(var + eps): powers of 2, so the BatchNorm division is exact
+ATTEMPTS = 8  # grids tried per draw before giving up
 
 
-def on_grid(module, input_shape, *, step: float = 2.0 ** -3):
+def on_grid(module, input_shape, *, step: float = 2.0**-3):
     """Strategy of (copy of `module` with every parameter and BatchNorm statistic on a dyadic grid,
     float32 input of `input_shape` on the grid) whose float32 forward is exact in any summation
     order. Each draw tries a few grids and checks them (float32 forward equal to float64 at every
     layer, every sum within 24 bits, no exact zero reaching torch.sign); raises GridError naming
     what stays inexact, e.g. a binary conv whose scale is a mean of |W| over 9 x C values."""
+
     def build(seed):
         problems = []
         for attempt in range(ATTEMPTS):
@@ -71,6 +73,7 @@ def on_grid(module, input_shape, *, step: float = 2.0 ** -3):
             if not problems:
                 return gridded, x
         raise GridError(f"{type(module).__name__} is not exact on a dyadic grid: " + "; ".join(problems[:5]))
+
     return st.integers(0, 2**32 - 1).map(build)
 
 
@@ -82,7 +85,7 @@ def _gridify(module, rng, step):
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_var is not None:
                 c = m.num_features
                 stds = rng.choice(BN_STDS, c)
-                m.running_var.copy_(torch.from_numpy((stds ** 2 - m.eps).astype(np.float32)))
+                m.running_var.copy_(torch.from_numpy((stds**2 - m.eps).astype(np.float32)))
                 m.running_mean.copy_(torch.from_numpy(np.float32(rng.integers(-16, 17, c) * step)))
                 if m.affine:
                     m.weight.copy_(torch.from_numpy(np.float32(rng.choice([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0], c))))
@@ -100,7 +103,7 @@ def _grid_bits(values: np.ndarray) -> int:
     if v.size == 0:
         return 0
     mantissa, exponent = np.frexp(v)
-    ints = (mantissa * 2.0 ** 53).astype(np.int64)
+    ints = (mantissa * 2.0**53).astype(np.int64)
     lowest = np.log2((ints & -ints).astype(np.float64)) + exponent - 53
     return int(np.floor(np.log2(v.max())) - lowest.min()) + 1
 
@@ -128,10 +131,15 @@ def exactness_problems(module, x) -> list[str]:
                 if sums is not None and isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                     a = inputs[0].detach().double().abs()
                     w = m.weight.detach().double().abs()
-                    s = F.linear(a, w) if isinstance(m, torch.nn.Linear) else F.conv2d(
-                        a, w, None, m.stride, m.padding, m.dilation, m.groups)
+                    s = (
+                        F.linear(a, w)
+                        if isinstance(m, torch.nn.Linear)
+                        else F.conv2d(a, w, None, m.stride, m.padding, m.dilation, m.groups)
+                    )
                     sums[name] = s.numpy()
+
             return run
+
         return [m.register_forward_hook(hook(n)) for n, m in net.named_modules() if n and not list(m.children())]
 
     m32, m64 = module.eval(), copy.deepcopy(module).double().eval()
@@ -183,6 +191,15 @@ def binary_conv_geometries(draw, *, max_channels: int = 520, max_pixels: int = 4
     padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
     height = draw(st.integers(max(1, kernel[0] - padding[0] - padding[1]), 20))
     width = draw(st.integers(max(1, kernel[1] - padding[2] - padding[3]), max(1, min(20, max_pixels // height))))
-    return dict(in_channels=channels, out_channels=out_channels, kernel=kernel, stride=stride, padding=padding,
-                groups=groups, pad_value=draw(st.sampled_from(["zero", "one"])), height=height, width=width,
-                batch=draw(st.integers(1, 3)))
+    return dict(
+        in_channels=channels,
+        out_channels=out_channels,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        pad_value=draw(st.sampled_from(["zero", "one"])),
+        height=height,
+        width=width,
+        batch=draw(st.integers(1, 3)),
+    )

@@ -77,8 +77,7 @@ class BinaryActivation(nn.Module):
 
 def _nested_mean_abs(w):
     """ReActNet's scaling factor: mean |W| over kw, then kh, then in (three nested means), (out,1,1,1)."""
-    return torch.mean(torch.mean(torch.mean(w.abs(), dim=3, keepdim=True), dim=2, keepdim=True),
-                      dim=1, keepdim=True)
+    return torch.mean(torch.mean(torch.mean(w.abs(), dim=3, keepdim=True), dim=2, keepdim=True), dim=1, keepdim=True)
 
 
 class HardBinaryConv(nn.Module):
@@ -241,8 +240,7 @@ class ReActNet18Block(nn.Module):
         super().__init__()
         self.move0 = LearnableBias(inplanes)
         self.binary_activation = BinaryActivation()
-        self.binary_conv = HardBinaryConv(inplanes, planes, kernel_size=3, stride=stride, padding=1,
-                                          flat=flat_weights)
+        self.binary_conv = HardBinaryConv(inplanes, planes, kernel_size=3, stride=stride, padding=1, flat=flat_weights)
         self.bn1 = nn.BatchNorm2d(planes)
         self.move1 = LearnableBias(planes)
         self.prelu = nn.PReLU(planes)
@@ -338,9 +336,20 @@ class BinConv2d(nn.Module):
     ``xnor_binarize_``.  ``binary_activation=False`` skips the sign (BWN flavour).
     """
 
-    def __init__(self, input_channels, output_channels, kernel_size=-1, stride=-1, padding=-1,
-                 dropout=0, Linear=False, previous_conv=False, size=0, groups=1,
-                 binary_activation=True):
+    def __init__(
+        self,
+        input_channels,
+        output_channels,
+        kernel_size=-1,
+        stride=-1,
+        padding=-1,
+        dropout=0,
+        Linear=False,
+        previous_conv=False,
+        size=0,
+        groups=1,
+        binary_activation=True,
+    ):
         super().__init__()
         self.input_channels = input_channels
         self.layer_type = "BinConv2d"
@@ -358,8 +367,9 @@ class BinConv2d(nn.Module):
         if dropout != 0:
             self.dropout = nn.Dropout(dropout)
         if not Linear:
-            self.conv = nn.Conv2d(input_channels, output_channels, kernel_size=kernel_size,
-                                  stride=stride, padding=padding, groups=groups)
+            self.conv = nn.Conv2d(
+                input_channels, output_channels, kernel_size=kernel_size, stride=stride, padding=padding, groups=groups
+            )
         else:
             self.linear = nn.Linear(input_channels, output_channels)
         self.relu = nn.ReLU(inplace=True)
