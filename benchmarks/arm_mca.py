@@ -103,9 +103,9 @@ def main():
             )
     gcc = subprocess.run([CC, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     mca = next(
-        l.strip()
-        for l in subprocess.run([MCA, "--version"], capture_output=True, text=True).stdout.splitlines()
-        if "version" in l
+        line.strip()
+        for line in subprocess.run([MCA, "--version"], capture_output=True, text=True).stdout.splitlines()
+        if "version" in line
     )
     text = "\n".join([f"# {gcc}; {mca}; flags {' '.join(FLAGS)}", *lines])
     print(text)

@@ -7,9 +7,9 @@ activations already packed, at a given thread count. One run compares every ISA 
 import argparse
 
 import numpy as np
+from bench import ROUNDS, sample_seconds
 
 import xnorinfer
-from bench import ROUNDS, sample_seconds
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 # (side, channels in, channels out, kernel, stride): the first is the reference layer;

@@ -106,8 +106,8 @@ class Worker:
 
 def bench_model(name, threads, engines, args, tmp):
     import torch
-
     import torch_reference as ref
+
     import xnorinfer
 
     arch, side, channels, factory = MODELS[name]
@@ -160,6 +160,7 @@ def dense_report(args):
     """Each BWN dense layer of AlexNet at batch 1, caches flushed before every call, against a
     streaming read of its packed weights (a uint64 sum over them) flushed the same way."""
     import torch_reference as ref
+
     import xnorinfer
     from xnorinfer import ops
 
@@ -236,8 +237,9 @@ def main(argv=None):
                         else ""
                     )
                     print(
-                        f"  {label:12s} b1 {m['latency_ms']:9.2f} ms ({r['pytorch']['latency_ms'] / m['latency_ms']:5.2f}x "
-                        f"pytorch)  b16 {m['ips16']:8.1f} img/s ({m['ips16'] / r['pytorch']['ips16']:5.2f}x){mem}",
+                        f"  {label:12s} b1 {m['latency_ms']:9.2f} ms "
+                        f"({r['pytorch']['latency_ms'] / m['latency_ms']:5.2f}x pytorch)  "
+                        f"b16 {m['ips16']:8.1f} img/s ({m['ips16'] / r['pytorch']['ips16']:5.2f}x){mem}",
                         flush=True,
                     )
     report = {"results": results}

@@ -19,9 +19,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import xnorinfer  # noqa: E402
 from byom import reactnet_official, xnor_resnet  # noqa: E402
 from test_import_byom import _hand_built_resnet20  # noqa: E402
+
+import xnorinfer  # noqa: E402
 from xnorinfer.convert import from_module, from_torch  # noqa: E402
 
 

@@ -36,7 +36,7 @@ def main():
     t_bin = best_of(lambda: ops.bconv2d(ops.pack_signs(x), weights, stride=1, padding=1))
     t_float = best_of(lambda: ops.conv2d(signs_x, signs_w, stride=1, padding=1), repeats=3)
     macs = 56 * 56 * 128 * 128 * 9
-    print(f"\n3x3 conv 56x56x128 -> 128: binary result equals the float convolution exactly")
+    print("\n3x3 conv 56x56x128 -> 128: binary result equals the float convolution exactly")
     print(
         f"  xnorinfer ({xnorinfer.get_isa()}, {xnorinfer.get_num_threads()} threads): "
         f"{t_bin * 1e3:7.2f} ms  ({macs / t_bin / 1e9:6.0f} Gbit-MAC/s, packing included)"

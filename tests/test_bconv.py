@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
+from conftest import run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import conv2d_nhwc, epilogue, sign_pm1
 
 from xnorinfer.ops import BinaryConvWeights, BinaryDenseWeights, bconv2d, bdense, pack_signs, unpack_signs
-
-from conftest import run_everywhere
-from reference import conv2d_nhwc, epilogue, sign_pm1
 
 CHANNELS = [1, 3, 31, 32, 63, 64, 65, 127, 200, 520]
 PAD_TAP = {"zero": 0.0, "one": 1.0, "minus_one": -1.0}  # what a padded tap of the +-1 input is

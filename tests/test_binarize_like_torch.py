@@ -13,10 +13,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the reference here is torch itself")
 
-from xnorinfer.convert import _torch_sums, from_torch, reactnet, xnornet  # noqa: E402
-
 import torch_reference as ref  # noqa: E402
 from byom.xnor_resnet import BinOp, randomize, resnet20_bwn  # noqa: E402
+
+from xnorinfer.convert import _torch_sums, from_torch, reactnet, xnornet  # noqa: E402
 
 SHAPES = [(192, 96, 5, 5), (500, 800), (64, 64, 3, 3), (160, 192, 1, 1), (10, 4096), (16, 3, 3, 3), (7, 17)]
 

@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
+from conftest import run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reference import sign_pm1
 
 from xnorinfer.ops import pack_signs, packed_words, unpack_signs
-
-from conftest import run_everywhere
-from reference import sign_pm1
 
 AWKWARD_CHANNELS = [1, 3, 31, 32, 63, 64, 65, 127, 128, 200, 520]
 ZERO_TO = ["one", "minus_one"]

@@ -1,17 +1,16 @@
 """BWN layers against a plain NumPy float64 reference, under every ISA this CPU has and 1 and 2
 threads: within (K + 2) * 2^-24 * (sum |alpha * x| + |bias|) per output, K the terms summed (the
-proven bound of the kernels' one running sum, alpha and bias included), and bit-identical across ISAs and thread counts (one summation order everywhere,
-csrc/bwn.h)."""
+proven bound of the kernels' one running sum, alpha and bias included), and bit-identical across
+ISAs and thread counts (one summation order everywhere, csrc/bwn.h)."""
 
 import numpy as np
 import pytest
+from conftest import run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import conv2d_nhwc, sign_pm1
 
 from xnorinfer.ops import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
-
-from conftest import run_everywhere
-from reference import conv2d_nhwc, sign_pm1
 
 ULP = 2.0**-24  # float32's unit roundoff
 CHANNELS = [1, 3, 63, 65, 200]

@@ -3,6 +3,7 @@ import json
 import struct
 import zlib
 
+import graphs
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,8 +12,6 @@ import xnorinfer
 from xnorinfer import ImageError, Model
 from xnorinfer.cli import main
 from xnorinfer.preprocess import preprocess
-
-import graphs
 
 CLASSES = [f"class{i}" for i in range(10)]
 

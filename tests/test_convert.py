@@ -16,11 +16,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the converters need torch: pip install -e '.[test]'")
 
+import torch_reference as ref  # noqa: E402
+
 import xnorinfer  # noqa: E402
 from xnorinfer.convert import ConversionError, from_torch  # noqa: E402
 from xnorinfer.testing import assert_matches_torch  # noqa: E402
-
-import torch_reference as ref  # noqa: E402
 
 
 def nhwc(t):

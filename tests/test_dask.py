@@ -51,6 +51,7 @@ def test_a_client_classifies_twice(monkeypatch):
     # on sys.path while the cluster runs too: spawned workers inherit it and import the task from there
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
     from dask_classify import classify_on_cluster
+
     import xnorinfer
     from xnorinfer.cli import expand_inputs
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import sign_pm1
 
 from xnorinfer.ops import float_ops as F
 from xnorinfer.ops.binary import pack_signs, unpack_signs
-
-from conftest import run_everywhere
-from reference import sign_pm1
 
 CHANNELS = [1, 3, 63, 65]
 RTOL = 1e-5
@@ -232,12 +231,12 @@ def pool_cases(draw):
 
 
 def pad_arg(pads, form):
-    t, b, l, r = pads
-    if form == "int" and t == b == l == r:
+    t, b, left, r = pads
+    if form == "int" and t == b == left == r:
         return t
-    if form == "pair" and t == b and l == r:
-        return (t, l)
-    return (t, b, l, r)
+    if form == "pair" and t == b and left == r:
+        return (t, left)
+    return (t, b, left, r)
 
 
 # ---- conv2d -------------------------------------------------------------------------------------
@@ -490,7 +489,7 @@ def test_dense_matches_loop_reference(n, i, o, has_bias, seed):
     ref, mag = ref_dense(x, w, b)
     results = run_everywhere(lambda: F.dense(x, w, b))
     laid_out = F.DenseWeights(w)
-    for (isa, threads), out in results.items():
+    for (isa, _threads), out in results.items():
         check_output(out, (n, o), x, w)
         assert_close(out, ref, mag)
         np.testing.assert_array_equal(out, results[(isa, 1)])

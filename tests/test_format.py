@@ -3,13 +3,12 @@ import json
 import pickle
 import zipfile
 
+import graphs
 import numpy as np
 import pytest
 
 import xnorinfer
 from xnorinfer import Model, ModelFormatError
-
-import graphs
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
+import graphs
 import numpy as np
 import pytest
+from conftest import run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
 from xnorinfer.graph.executor import ALIGN, _arena_layout
-
-import graphs
-from conftest import run_everywhere
 
 
 @pytest.mark.parametrize(

@@ -11,17 +11,17 @@ import threading
 import warnings
 from pathlib import Path
 
+import graphs
+import hostile
 import numpy as np
 import pytest
 from PIL import Image
 
 import xnorinfer
-from xnorinfer import ImageError, Model, preprocess as preprocess_module
+from xnorinfer import ImageError, Model
+from xnorinfer import preprocess as preprocess_module
 from xnorinfer.cli import ExitCode, main
 from xnorinfer.graph import executor as executor_module
-
-import graphs
-import hostile
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT / "weights" / "cifar10_reactnet.xnr"

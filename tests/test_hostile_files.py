@@ -11,15 +11,14 @@ import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
+import hostile
 import pytest
 
 import xnorinfer
-from xnorinfer import ModelFormatError, format as model_format
+from xnorinfer import ModelFormatError
+from xnorinfer import format as model_format
 from xnorinfer.cli import ExitCode, main
 from xnorinfer.graph import OPS
-
-import hostile
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 CIFAR = WEIGHTS / "cifar10_reactnet.xnr"

@@ -9,8 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="from_module imports PyTorch modules")
 
-import xnorinfer  # noqa: E402
 from byom import binarynet_mlp, birealnet, irnet, odd_model, reactnet_official, xnor_resnet  # noqa: E402
+
+import xnorinfer  # noqa: E402
 from xnorinfer.cli import main as cli  # noqa: E402
 from xnorinfer.convert import from_module, from_torch  # noqa: E402
 from xnorinfer.testing import assert_matches_torch  # noqa: E402

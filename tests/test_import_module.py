@@ -8,8 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
-import xnorinfer  # noqa: E402
 from byom.xnor_resnet import BinActive  # noqa: E402  (an autograd.Function sign with an STE backward)
+
+import xnorinfer  # noqa: E402
 from xnorinfer.convert import ConversionError, UnsupportedModuleError, from_module  # noqa: E402
 
 

@@ -1,9 +1,8 @@
+import graphs
 import numpy as np
 import pytest
 
 from xnorinfer import Model
-
-import graphs
 
 
 @pytest.fixture(scope="module")

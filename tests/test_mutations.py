@@ -13,17 +13,17 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="the mutation check compares with PyTorch models")
 
+import torch_reference as ref  # noqa: E402
+
 from xnorinfer import Model, ops  # noqa: E402
 from xnorinfer.convert import from_torch  # noqa: E402
 from xnorinfer.testing import compare  # noqa: E402
 from xnorinfer.testing.strategies import inputs  # noqa: E402
 
-import torch_reference as ref  # noqa: E402
-
 SEEDS = range(4)  # parameter draws per architecture, converted once each
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def converted(arch, seed):
     """(PyTorch model, engine model) converted from it."""
     if arch == "reactnet-a":

@@ -3,6 +3,7 @@ near-tie rule and the hypothesis strategies."""
 
 import json
 
+import graphs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,8 +22,6 @@ from xnorinfer.testing import (
 )
 from xnorinfer.testing import strategies as xst
 from xnorinfer.testing.reference import run_graph
-
-import graphs
 
 torch = pytest.importorskip("torch", reason="the torch references need torch: pip install -e '.[test]'")
 F = torch.nn.functional

@@ -6,7 +6,6 @@ repairing takes half a minute and needs auditwheel."""
 import json
 import os
 import subprocess
-import sys
 import venv
 import zipfile
 from pathlib import Path
@@ -52,15 +51,16 @@ def test_the_wheel_is_manylinux_and_bundles_libgomp_with_its_notice():
 
 
 def test_fresh_venv_imports_testing_and_classifies(fresh, tmp_path):
-    code = """
+    image = str(ROOT / "examples" / "images" / "cat.png")
+    code = f"""
 import json, xnorinfer, xnorinfer.testing, numpy as np
 m = xnorinfer.load("cifar10_reactnet")
 x = np.random.default_rng(0).standard_normal((2,) + m.input_size).astype(np.float32)
 report = xnorinfer.testing.compare(m, "float", x)
-print(json.dumps({"file": xnorinfer.__file__, "testing": xnorinfer.testing.__file__, "passed": bool(report.passed),
+print(json.dumps({{"file": xnorinfer.__file__, "testing": xnorinfer.testing.__file__, "passed": bool(report.passed),
                   "openmp": xnorinfer._runtime.single_threaded_warning() is None,
-                  "top": xnorinfer.classify(%r, top_k=1)[0][0][0]}))
-""" % str(ROOT / "examples" / "images" / "cat.png")
+                  "top": xnorinfer.classify({image!r}, top_k=1)[0][0][0]}}))
+"""
     run = subprocess.run([str(fresh / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)

@@ -25,11 +25,11 @@ from xnorinfer.testing.torch_models import *  # noqa: F401,F403  -- the models t
 from xnorinfer.testing.torch_models import (  # noqa: F401  -- private helpers the grid code and tests use
     _BN_TYPES,
     _SIGN_FEEDING_BIASES,
+    HardBinaryConv,
     _choice,
     _classify,
     _uniform,
 )
-
 
 # ---------------------------------------------------------------------------------------------------
 # Dyadic grid for exact float32 comparisons

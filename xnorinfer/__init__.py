@@ -1,7 +1,8 @@
 """xnorinfer: a CPU inference engine for binarized neural networks."""
 
-from ._version import __version__
+from . import convert, ops
 from ._runtime import (
+    _apply_environment,
     available_isas,
     get_isa,
     get_num_threads,
@@ -9,12 +10,10 @@ from ._runtime import (
     set_num_threads,
     show_config,
 )
-from ._runtime import _apply_environment
-from . import ops
+from ._version import __version__
+from .classify import classify
 from .format import ModelFormatError
 from .model import Model, load
-from . import convert
-from .classify import classify
 from .preprocess import ImageError
 
 _apply_environment()

@@ -92,6 +92,7 @@ def fast_torch(model):
     """The model with every binary weight precomputed: HardBinaryConv -> Conv2d(alpha * sign(W))."""
     import torch
     import torch.nn as nn
+
     from xnorinfer.testing import torch_models as ref
 
     model = copy.deepcopy(model).eval()
@@ -112,6 +113,7 @@ def fast_torch(model):
 
 def bench_model(name, args, peak):
     import torch
+
     from xnorinfer.testing import torch_models as ref
 
     arch, side, factory = MODELS[name]
@@ -147,7 +149,7 @@ def bench_model(name, args, peak):
     latency = {label: [] for label in runners}
     batch = {label: [] for label in runners}
     with torch.no_grad():
-        for label, run in runners.items():  # warm-up
+        for run in runners.values():  # warm-up
             run(x1), run(x16)
         for _ in range(ROUNDS):
             for label, run in runners.items():

@@ -27,8 +27,8 @@ import zlib
 
 import numpy as np
 
-from ._version import __version__
 from ._files import open_regular_file, read_bounded
+from ._version import __version__
 from .graph import Graph, GraphError, Node, infer_shapes
 from .graph.ir import TensorInfo
 from .graph.opset import MAX_ATTR, UnknownAttributeError

@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 
-from . import _runtime, format as model_format, shipped
+from . import _runtime, shipped
+from . import format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
 from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
@@ -163,7 +164,7 @@ class Model:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Model":
+    def from_bytes(cls, data: bytes) -> Model:
         return load(data)
 
     def __reduce__(self):

@@ -8,9 +8,9 @@ import argparse
 import json
 import time
 
+import data
 import numpy as np
 
-import data
 import xnorinfer
 
 

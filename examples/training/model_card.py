@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import data
-import xnorinfer
 from evaluate import engine_accuracy
+
+import xnorinfer
 
 SUBSET_STEP = 10
 LICENSES = {

@@ -18,14 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+import data
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
-
-import data
 from bnn_layers import HardBinaryConv, ReActNetA
+from tqdm import tqdm
 
 WIDTHS = {"cifar10": [16, 32, 64, 64, 128, 128, 256, 256], "fashion-mnist": [16, 32, 64, 64, 128, 128]}
 
@@ -89,7 +88,6 @@ def epochs_that_fit(done, epoch_minutes, elapsed, budget, planned):
 
 def train(args, out: Path):
     torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)

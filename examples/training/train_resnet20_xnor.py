@@ -16,12 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import data
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from byom.xnor_resnet import BinOp, resnet20_bwn, resnet20_xnor, save_checkpoint  # noqa: E402

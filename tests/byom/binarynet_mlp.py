@@ -126,7 +126,7 @@ def randomize(model, seed, calibrate=True):
     gen = generator(seed)
     for m in model.modules():
         if isinstance(m, BinarizeLinear):
-            m.weight.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1))
+            m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 2 - 1)
             no_exact_zeros_(m.weight)
         elif isinstance(m, nn.Linear):
             fan_in_normal_(m.weight, gen)

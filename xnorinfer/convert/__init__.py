@@ -98,7 +98,8 @@ def from_torch(
     channel, for preprocessing) to its dataset's. centered (XNOR-Net / BWN archs only): binarize
     as XNOR-Net-PyTorch's BinOp (mean-centre and clamp before sign and alpha); False gives plain
     alpha * sign(W). stem_stride (reactnet-a only): 2 as in the official model, 1 for small images;
-    reactnet-a's stage widths are read from the checkpoint. Keys must match exactly: every missing, misshapen or unexpected key is listed."""
+    reactnet-a's stage widths are read from the checkpoint. Keys must match exactly: every missing,
+    misshapen or unexpected key is listed."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; one of: {', '.join(ARCHS)}")
     spec = ARCHS[arch]

@@ -54,8 +54,8 @@ def _multi_row_sum(x: np.ndarray) -> np.ndarray:
             acc[j - 1] = 0
             if i & (mask << (j * power)):
                 break
-    for i in range(i, size):
-        acc[0] += x[i]
+    for rest in range(i, size):
+        acc[0] += x[rest]
     for j in range(1, levels):
         acc[0] += acc[j]
     return acc[0]

@@ -38,7 +38,6 @@ from .._version import __version__
 from ..graph import GraphBuilder
 from ..model import Model
 from ._checkpoint import ConversionError
-from ._layers import weight_bits
 
 
 class UnsupportedModuleError(ConversionError):
@@ -52,7 +51,7 @@ class SignInfo:
     exact False: PyTorch's sign(0) = 0 was approximated by +1 (zeros counted in `zeros`).
     pad: (top, bottom, left, right, value) of an F.pad applied to the signs themselves."""
 
-    source: "Value"
+    source: Value
     zero_to: str = "one"
     levels: str = "pm1"
     exact: bool = True

@@ -197,7 +197,7 @@ class Executor:
         except GraphError as exc:
             raise ValueError(f"input of shape {input_shape} (H, W, C) does not fit this model: {exc}") from None
 
-    def plan(self, input_shape: tuple[int, ...], fuse_packs: bool = True) -> "_Plan":
+    def plan(self, input_shape: tuple[int, ...], fuse_packs: bool = True) -> _Plan:
         """The plan for an (N, H, W, C) input in this thread (the last few are kept). Without
         fuse_packs every packer runs on its own, reading the float tensor (for overrides)."""
         plans = getattr(self._local, "plans", None)

@@ -47,7 +47,7 @@ class Node:
     attrs: dict = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def replace(self, **changes) -> "Node":
+    def replace(self, **changes) -> Node:
         return dataclasses.replace(self, **changes)
 
 

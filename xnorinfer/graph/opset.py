@@ -247,7 +247,7 @@ def _infer_conv(node, ins):
 
 
 def _compile_conv(node):
-    p, a = node.params, node.attrs
+    p = node.params
     args = dict(
         bias=p.get("bias"),
         stride=_attr(node, "stride"),

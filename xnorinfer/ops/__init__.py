@@ -17,8 +17,8 @@ from .binary import (
 from .bwn import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
 from .float_ops import *  # noqa: F401,F403
 from .float_ops import __all__ as _float_all
+from .layout import *  # noqa: F401,F403
 from .layout import __all__ as _layout_all
-from .layout import channel_shuffle, pad, strided_slice
 
 __all__ = [
     "BWNConvWeights",

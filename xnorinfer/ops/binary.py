@@ -107,7 +107,7 @@ class BinaryConvWeights:
         _core.bconv_prepare_weights(packed.reshape(o, -1), groups, cg, kh, kw, self._blocked, self._tap_popcount)
 
     @classmethod
-    def from_float(cls, weight: np.ndarray, groups: int = 1) -> "BinaryConvWeights":
+    def from_float(cls, weight: np.ndarray, groups: int = 1) -> BinaryConvWeights:
         """From latent float weights in PyTorch layout (O, C / groups, kh, kw): sign(w), w < 0 -> -1."""
         weight = check.tensor(weight, "weight", np.float32, 4, finite=True)
         ohwi = np.ascontiguousarray(weight.transpose(0, 2, 3, 1))
@@ -135,7 +135,7 @@ class BinaryDenseWeights(BinaryConvWeights):
         self.packed = packed
 
     @classmethod
-    def from_float(cls, weight: np.ndarray) -> "BinaryDenseWeights":
+    def from_float(cls, weight: np.ndarray) -> BinaryDenseWeights:
         """From latent float weights in PyTorch layout (out_features, in_features)."""
         weight = check.tensor(weight, "weight", np.float32, 2, finite=True)
         return cls(pack_signs(weight), weight.shape[1])

@@ -54,7 +54,7 @@ class BWNConvWeights:
         return np.ascontiguousarray((signs * self.alpha[:, None, None, None]).transpose(0, 3, 1, 2))
 
     @classmethod
-    def from_float(cls, weight: np.ndarray, groups: int = 1, alpha=None) -> "BWNConvWeights":
+    def from_float(cls, weight: np.ndarray, groups: int = 1, alpha=None) -> BWNConvWeights:
         """From float weights (O, C / groups, kh, kw); alpha defaults to mean(|W[o]|)."""
         weight = check.tensor(weight, "weight", np.float32, 4, finite=True)
         if alpha is None:
@@ -88,7 +88,7 @@ class BWNDenseWeights:
         return np.ascontiguousarray(unpack_signs(self.packed, self.in_channels) * self.alpha[:, None])
 
     @classmethod
-    def from_float(cls, weight: np.ndarray, alpha=None) -> "BWNDenseWeights":
+    def from_float(cls, weight: np.ndarray, alpha=None) -> BWNDenseWeights:
         """From float weights (out_features, in_features); alpha defaults to mean(|W[o]|)."""
         weight = check.tensor(weight, "weight", np.float32, 2, finite=True)
         if alpha is None:

@@ -29,9 +29,7 @@ build on them in tests/torch_reference.py.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -599,7 +597,7 @@ def randomize_(model, seed):
     """
     gen = torch.Generator().manual_seed(seed)
     clamps = getattr(model, "bn_weight_clamp", False)
-    for name, m, kind, owner in _classify(model):
+    for _name, m, kind, owner in _classify(model):
         if kind in ("hbconv", "xnorw"):
             w = m.weights if kind == "hbconv" and m.flat else m.weight
             w.copy_(torch.randn(w.shape, generator=gen) * 0.5)
