@@ -39,7 +39,7 @@ FLAGS = ["-fopenmp", "-O3", "-std=c11", "-fno-strict-aliasing", "-fno-trapping-m
 CPUS = ["neoverse-n1", "cortex-a57", "cortex-a55"]
 # region name -> (source file, work per step, unit)
 LOOPS = {
-    "bgemm": ("bgemm_neon.c", 4 * 8 * 64, "bit-MACs"),
+    "bgemm": ("bgemm_4x8_neon.c", 4 * 8 * 64, "bit-MACs"),
     "pack": ("bitpack_simd.c", 16, "floats"),
     "conv": ("float_ops.c", 6 * 16, "FMAs"),
     "dense": ("float_ops.c", 4 * 16, "FMAs"),

@@ -1,5 +1,7 @@
+import io
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import xnorinfer
-from xnorinfer import _runtime
+from xnorinfer import _core, _runtime
 
 CIFAR = Path(__file__).resolve().parents[1] / "weights" / "cifar10_reactnet.xnr"
 
@@ -175,3 +177,44 @@ def test_threadpoolctl_sees_the_libgomp_the_extension_links():
     assert result.returncode == 0, result.stderr
     seen = {os.path.realpath(p) for p in json.loads(result.stdout)}
     assert {os.path.realpath(p) for p in linked} <= seen
+
+
+def test_isa_rows_in_order_best_last_and_detection_picks_the_best():
+    assert _core.isa_names() == ["scalar", "avx2", "avx512bw", "avx512", "neon"]
+    available = xnorinfer.available_isas()
+    assert available[0] == "scalar"
+    result = run_python("import xnorinfer; print(xnorinfer.get_isa())", XNORINFER_ISA="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == available[-1]
+
+
+def test_an_isa_is_available_exactly_where_the_cpu_has_every_feature_it_requires():
+    have = set(_core.cpu_features())
+    for i, name in enumerate(_core.isa_names()):
+        needs = set(_core.isa_requires(i))
+        assert (name in xnorinfer.available_isas()) == (_core.isa_compiled(i) and needs <= have), name
+    assert set(_core.isa_requires(_core.isa_names().index("avx512bw"))) >= {"avx512f", "avx512bw", "fma"}
+    assert "avx512_vpopcntdq" in _core.isa_requires(_core.isa_names().index("avx512"))
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64", reason="Linux x86-64")
+def test_detected_features_agree_with_proc_cpuinfo():
+    flags = set(
+        next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    )
+    for feature in ("popcnt", "avx2", "fma", "avx512f", "avx512bw", "avx512_vpopcntdq"):
+        assert (feature in _core.cpu_features()) == (feature in flags), feature
+
+
+def test_each_row_names_its_gemm_by_tile_and_isa():
+    for i in range(len(_core.isa_names())):
+        row = _core.isa_kernels(i)
+        assert (row is not None) == _core.isa_compiled(i)
+        if row is not None:
+            gemm, rows, channels = row
+            assert gemm.startswith(f"bgemm_{rows}x{channels}_"), gemm
+    if _core.isa_compiled(_core.isa_names().index("avx512")):
+        assert _core.isa_kernels(_core.isa_names().index("avx512"))[0] == "bgemm_6x32_avx512"
+    out = io.StringIO()
+    xnorinfer.show_config(out)
+    assert f"bgemm     {_core.isa_kernels(_core.isa_get())[0]}" in out.getvalue()

@@ -17,6 +17,17 @@ cdef extern from "csrc/isa.h":
     xi_isa xi_isa_best()
     xi_isa xi_isa_get()
     int xi_isa_set(xi_isa isa)
+    int XI_CPU_FEATURE_COUNT
+    unsigned xi_cpu_features()
+    const char *xi_cpu_feature_name(int i)
+    unsigned xi_isa_requires(xi_isa isa)
+
+cdef extern from "csrc/kernels.h":
+    ctypedef struct xi_kernels:
+        const char *isa
+        const char *bgemm_name
+        int bgemm_mr, bgemm_nr
+    const xi_kernels *xi_kernels_for(xi_isa isa)
 
 cdef extern from "csrc/threads.h":
     int xi_openmp_enabled()
@@ -129,6 +140,25 @@ def isa_get():
 
 def isa_set(int index):
     return xi_isa_set(<xi_isa>index) == 0
+
+def _feature_names(unsigned bits):
+    return [xi_cpu_feature_name(i).decode() for i in range(XI_CPU_FEATURE_COUNT) if bits & (1u << i)]
+
+def cpu_features():
+    """The CPU features the kernels look for that this CPU (and OS) has, as detected once."""
+    return _feature_names(xi_cpu_features())
+
+def isa_requires(int index):
+    """The CPU features an instruction set's kernels need."""
+    return _feature_names(xi_isa_requires(<xi_isa>index))
+
+def isa_kernels(int index):
+    """The binary GEMM of an instruction set's row of the kernel table: (name, rows, channels), or
+    None where this build has no row for it."""
+    cdef const xi_kernels *k = xi_kernels_for(<xi_isa>index)
+    if k == NULL:
+        return None
+    return k.bgemm_name.decode(), k.bgemm_mr, k.bgemm_nr
 
 
 # ---- threads ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def get_isa() -> str:
 
 
 def set_isa(name: str) -> None:
-    """Force the kernels of one instruction set ('scalar', 'avx2', 'avx512', ...).
+    """Force the kernels of one instruction set: 'scalar', 'avx2', 'avx512bw', 'avx512' or 'neon'.
 
     Raises ValueError for an unknown name and RuntimeError if this CPU or build lacks it."""
     if name not in _NAMES:
@@ -138,14 +138,17 @@ def show_config(file=None) -> None:
     single-threaded build ends with a warning."""
     compiled = [name for i, name in enumerate(_NAMES) if _core.isa_compiled(i)]
     forced = os.environ.get(ISA_ENV)
+    bgemm, rows, channels = _core.isa_kernels(_core.isa_get())
     lines = [
         f"xnorinfer {__version__}",
         f"python    {platform.python_version()} on {platform.system()} {platform.machine()}",
         f"openmp    {'enabled' if _core.openmp_enabled() else 'disabled (single-threaded build)'}",
         f"threads   {get_num_threads()}",
+        f"cpu       {', '.join(_core.cpu_features()) or 'no SIMD feature the kernels use'}",
         f"compiled  {', '.join(compiled)}",
         f"supported {', '.join(available_isas())}",
         f"selected  {get_isa()}" + (f" (forced by {ISA_ENV}={forced})" if forced else ""),
+        f"bgemm     {bgemm}: tiles of {rows} rows x {channels} output channels",
     ]
     warning = single_threaded_warning()
     if warning:

@@ -14,6 +14,7 @@
 #include "bwn.h"
 #include "float_ops.h"
 #include "isa.h"
+#include "kernels.h"
 #include "threads.h"
 
 static uint64_t state = 88172645463325252ull;
@@ -138,13 +139,13 @@ static int check_bgemm(int case_id)
         b[i] = next();
     for (int i = 0; i < m * taps; ++i) /* taps of a row out of order, as a convolution's are */
         a[i] = rows + (int64_t)(i / taps) * k + (int64_t)(taps - 1 - i % taps) * tap_words;
-    xi_bgemm_scalar(m, nblocks, taps, tap_words, a, b, want, (int)ldc);
+    xi_bgemm_2x8_scalar(m, nblocks, taps, tap_words, a, b, want, (int)ldc);
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
         if (!xi_isa_supported((xi_isa)isa))
             continue;
         memset(got, 0, (size_t)(4 * m * ldc));
-        xi_bgemm_for((xi_isa)isa)(m, nblocks, taps, tap_words, a, b, got, (int)ldc);
+        xi_kernels_for((xi_isa)isa)->bgemm(m, nblocks, taps, tap_words, a, b, got, (int)ldc);
         if (memcmp(got, want, (size_t)(4 * m * ldc))) {
             fprintf(stderr, "bgemm case %d (%s): m%d blocks %d taps %d words %d differs\n", case_id,
                     xi_isa_name((xi_isa)isa), m, nblocks, taps, tap_words);

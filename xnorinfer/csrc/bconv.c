@@ -6,6 +6,7 @@
 #include "bgemm.h"
 #include "bitpack.h"
 #include "bconv_epilogue.h"
+#include "kernels.h"
 #include "popcount.h"
 #include "scratch.h"
 #include "threads.h"
@@ -111,8 +112,8 @@ enum { LINE_GAP = 128 }; /* two cache lines: some CPUs fetch lines in pairs */
  * layout of each thread's scratch for convolutions with at most max_taps taps and ldc counts per
  * row (and, for a block, block_channels channels in its first convolution's tile). */
 typedef struct {
-    xi_bgemm_fn bgemm;
-    xi_epilogue_fn epilogue;
+    xi_bgemm_kernel *bgemm;
+    xi_epilogue_kernel *epilogue;
     const uint64_t *zeros;
     int max_taps, ldc;
     size_t sizes[8], total;
@@ -124,8 +125,9 @@ static size_t lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
 /* zeros: zero_words words of zeros (the caller's scratch, set here). */
 static void team_init(team_scratch *t, int max_taps, int ldc, uint64_t *zeros, int64_t zero_words, int block_channels)
 {
-    t->bgemm = xi_bgemm_for(xi_isa_get());
-    t->epilogue = xi_epilogue_for(xi_isa_get());
+    const xi_kernels *k = xi_kernels_get();
+    t->bgemm = k->bgemm;
+    t->epilogue = k->bconv_epilogue;
     t->max_taps = max_taps, t->ldc = ldc;
     memset(zeros, 0, (size_t)(zero_words > 0 ? zero_words : 1) * sizeof(uint64_t));
     t->zeros = zeros;

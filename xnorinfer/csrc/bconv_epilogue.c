@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "isa.h"
+#include "kernels.h"
 
 #define XI_SUFFIX scalar
 #define XI_TARGET
@@ -13,12 +13,11 @@
 #undef XI_SUFFIX
 #undef XI_TARGET
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef XI_X86
 #include <immintrin.h>
-#define XI_EPILOGUE_X86 1
 
 #define XI_SUFFIX avx2
-#define XI_TARGET __attribute__((target("avx2")))
+#define XI_TARGET XI_TARGET_AVX2
 #define XI_LANES 8
 #define XI_VF __m256
 #define XI_VLOAD(p) _mm256_loadu_ps(p)
@@ -53,7 +52,7 @@
 #undef XI_VNAN_LANES
 
 #define XI_SUFFIX avx512
-#define XI_TARGET __attribute__((target("avx512f")))
+#define XI_TARGET XI_TARGET_AVX512F
 #define XI_LANES 16
 #define XI_VF __m512
 #define XI_VLOAD(p) _mm512_loadu_ps(p)
@@ -73,11 +72,9 @@
 #endif /* x86-64 */
 
 #include "neon.h"
-/* Only where NEON float arithmetic keeps subnormals (aarch64): ARMv7's flushes them to zero, so an
- * ARMv7 NEON epilogue would differ from scalar's bits wherever a value or an operand is tiny. There
- * the NEON ISA runs the scalar epilogue (VFP, IEEE) after the NEON GEMM. */
-#if defined(XI_NEON) && !defined(XI_NEON_FTZ)
-#define XI_EPILOGUE_NEON 1
+/* Only where NEON float arithmetic keeps subnormals (arch.h's XI_NEON_FLOAT, aarch64): an ARMv7
+ * NEON epilogue would differ from scalar's bits wherever a value or an operand is tiny. */
+#ifdef XI_NEON_FLOAT
 
 static inline uint64_t xi_neon_bits(uint32x4_t m)
 {
@@ -102,19 +99,3 @@ static inline uint64_t xi_neon_bits(uint32x4_t m)
 #define XI_VNAN_LANES(v) ((unsigned)xi_neon_bits(vmvnq_u32(vceqq_f32((v), (v)))))
 #include "bconv_epilogue_impl.h"
 #endif /* NEON */
-
-xi_epilogue_fn xi_epilogue_for(int isa)
-{
-#ifdef XI_EPILOGUE_X86
-    if (isa == XI_ISA_AVX512)
-        return epilogue_avx512;
-    if (isa == XI_ISA_AVX2)
-        return epilogue_avx2;
-#endif
-#ifdef XI_EPILOGUE_NEON
-    if (isa == XI_ISA_NEON)
-        return epilogue_neon;
-#endif
-    (void)isa;
-    return epilogue_scalar;
-}

@@ -207,9 +207,9 @@ XI_FN(epilogue_columns_any)(XI_FN(row_args) *r, const int32_t *nbits, int rows, 
  * when there is no float output). Row i reads residual row res_row0 + i and writes output (float
  * and packed) row out_row0 + i. scale, bias and, when packing, pack_bias are never NULL here
  * (the driver substitutes ones and zeros). Returns nonzero if a packed value was NaN. */
-XI_TARGET static int64_t XI_FN(epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c,
-                                         int ldc, int rows, const int *valid_taps, int64_t res_row0,
-                                         int64_t out_row0, int oc0, int count, float *out, float *scratch)
+XI_TARGET int64_t XI_FN(xi_bconv_epilogue)(const xi_bconv_geom *g, const xi_epilogue *ep, const int32_t *c, int ldc,
+                                           int rows, const int *valid_taps, int64_t res_row0, int64_t out_row0,
+                                           int oc0, int count, float *out, float *scratch)
 {
     XI_FN(row_args) r;
     r.scale = ep->scale + oc0;

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "isa.h"
+#include "arch.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,19 +25,27 @@ extern "C" {
 
 #define XI_BLOCK 8 /* output channels per weight block */
 
-typedef void (*xi_bgemm_fn)(int m, int nblocks, int taps, int tap_words,
-                            const uint64_t *const *a, const uint64_t *b, int32_t *c, int ldc);
+typedef void xi_bgemm_kernel(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+                             const uint64_t *b, int32_t *c, int ldc);
 
-void xi_bgemm_scalar(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
-                     const uint64_t *b, int32_t *c, int ldc);
-void xi_bgemm_scalar_popcnt(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
-                            const uint64_t *b, int32_t *c, int ldc);
-void xi_bgemm_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
-                   const uint64_t *b, int32_t *c, int ldc);
-void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
-                     const uint64_t *b, int32_t *c, int ldc);
-void xi_bgemm_neon(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
-                   const uint64_t *b, int32_t *c, int ldc);
+/* The micro-kernels, named by tile (rows x channels) and ISA. */
+xi_bgemm_kernel xi_bgemm_2x8_scalar;
+xi_bgemm_kernel xi_bgemm_2x8_scalar_popcnt; /* x86-64 with the popcnt instruction */
+#ifdef XI_X86
+xi_bgemm_kernel xi_bgemm_4x8_avx2;
+xi_bgemm_kernel xi_bgemm_6x32_avx512;
+#endif
+#ifdef XI_NEON
+#if defined(__aarch64__)
+#define XI_BGEMM_NEON_MR 4 /* 32 Q registers */
+xi_bgemm_kernel xi_bgemm_4x8_neon;
+#define XI_BGEMM_NEON xi_bgemm_4x8_neon
+#else
+#define XI_BGEMM_NEON_MR 2 /* 16 Q registers */
+xi_bgemm_kernel xi_bgemm_2x8_neon;
+#define XI_BGEMM_NEON xi_bgemm_2x8_neon
+#endif
+#endif
 
 /* The body of a kernel built from an always-inlined TILE(mr, taps, tap_words, a, b, c, ldc) of up
  * to MR (<= 4) rows and one 8-channel block: the tiles of every block, each called with its row
@@ -60,9 +68,6 @@ void xi_bgemm_neon(int m, int nblocks, int taps, int tap_words, const uint64_t *
             }                                                                                      \
         }                                                                                          \
     } while (0)
-
-/* The kernel for an ISA (which must be supported). */
-xi_bgemm_fn xi_bgemm_for(xi_isa isa);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* Body of the scalar kernel, instantiated twice by bgemm_scalar.c: once portable, once with the
+/* Body of the scalar kernel, instantiated twice by bgemm_2x8_scalar.c: once portable, once with the
  * popcnt instruction enabled (x86-64 only; without it GCC calls a slow library routine). Counts
  * with XI_POPCOUNT64 (popcount.h).
  * Expects XI_SCALAR_NAME and XI_SCALAR_ATTR. */

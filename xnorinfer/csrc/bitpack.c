@@ -3,8 +3,7 @@
 #include <stddef.h>
 
 #include "bitpack_impl.h"
-#include "isa.h"
-#include "neon.h"
+#include "kernels.h"
 #include "threads.h"
 
 /* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
@@ -44,24 +43,6 @@ int64_t xi_pack_run_scalar(const float *x, const float *bias, int n, int zero_to
     return XI_PACK_BY_MODE(pack_run, x, bias, n, zero_to, out);
 }
 
-xi_pack_run_fn xi_pack_run_for(int isa)
-{
-    switch ((xi_isa)isa) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    case XI_ISA_AVX512:
-        return xi_pack_run_avx512;
-    case XI_ISA_AVX2:
-        return xi_pack_run_avx2;
-#endif
-#ifdef XI_NEON
-    case XI_ISA_NEON:
-        return xi_pack_run_neon;
-#endif
-    default:
-        return xi_pack_run_scalar;
-    }
-}
-
 int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
                       uint64_t *out, int nthreads)
 {
@@ -69,7 +50,7 @@ int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, in
     const int cg = c / groups;
     const int64_t gw = xi_words_for(cg);
     const int64_t pw = groups * gw;
-    const xi_pack_run_fn run = xi_pack_run_for(xi_isa_get());
+    xi_pack_run_kernel *const run = xi_kernels_get()->pack_run;
     int64_t nans = 0;
 
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && npix * c > 65536) reduction(+ : nans)

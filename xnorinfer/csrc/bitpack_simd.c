@@ -6,6 +6,7 @@
  * and a dozen instructions per vector counting none took a quarter of ReActNet-A's stem, which
  * packs 32-channel pixels. The NEON packer (aarch64 and ARMv7) is at the end. */
 #include "bitpack_impl.h"
+#include "kernels.h"
 
 #include <stddef.h>
 
@@ -22,7 +23,7 @@ static inline __attribute__((always_inline, unused)) int64_t pack_lanes(const fl
     return nans;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef XI_X86
 #include <immintrin.h>
 
 /* The compare's predicate must be an immediate: one intrinsic per mode, the other branch folded. */
@@ -31,7 +32,7 @@ static inline __attribute__((always_inline, unused)) int64_t pack_lanes(const fl
     ((le) ? _mm512_mask_cmp_ps_mask((valid), (v), (zero), _CMP_LE_OQ)                              \
           : _mm512_mask_cmp_ps_mask((valid), (v), (zero), _CMP_LT_OQ))
 
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) int64_t
+XI_TARGET_AVX2 static inline __attribute__((always_inline)) int64_t
 pack_run_avx2(const float *x, const float *bias, int n, const int le, uint64_t *out)
 {
     const __m256 zero = _mm256_setzero_ps();
@@ -55,13 +56,13 @@ pack_run_avx2(const float *x, const float *bias, int n, const int le, uint64_t *
     return nans;
 }
 
-__attribute__((target("avx2"))) int64_t xi_pack_run_avx2(const float *x, const float *bias, int n, int zero_to,
+XI_TARGET_AVX2 int64_t xi_pack_run_avx2(const float *x, const float *bias, int n, int zero_to,
                                                          uint64_t *out)
 {
     return XI_PACK_BY_MODE(pack_run_avx2, x, bias, n, zero_to, out);
 }
 
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) int64_t
+XI_TARGET_AVX512F static inline __attribute__((always_inline)) int64_t
 pack_run_avx512(const float *x, const float *bias, int n, const int le, uint64_t *out)
 {
     const __m512 zero = _mm512_setzero_ps();
@@ -85,7 +86,7 @@ pack_run_avx512(const float *x, const float *bias, int n, const int le, uint64_t
     }
     return nans;
 }
-__attribute__((target("avx512f"))) int64_t xi_pack_run_avx512(const float *x, const float *bias, int n,
+XI_TARGET_AVX512F int64_t xi_pack_run_avx512(const float *x, const float *bias, int n,
                                                               int zero_to, uint64_t *out)
 {
     return XI_PACK_BY_MODE(pack_run_avx512, x, bias, n, zero_to, out);

@@ -1,14 +1,15 @@
-/* Runtime dispatch of the BWN kernels (see bwn.h); the bodies are in bwn_impl.h. */
+/* The BWN kernels (see bwn.h): one build of bwn_impl.h per instruction set, and the entry points,
+ * which call the current ISA's build (kernels.h). */
 #include "bwn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "isa.h"
+#include "kernels.h"
 #include "neon.h"
 #include "scratch.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef XI_X86
 #include <immintrin.h>
 #endif
 
@@ -24,10 +25,9 @@
 #define XI_BWN_DENSE_RB 1
 #include "bwn_impl.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define XI_BWN_X86 1
+#ifdef XI_X86
 #define XI_SUFFIX avx2
-#define XI_TARGET __attribute__((target("avx2,fma")))
+#define XI_TARGET XI_TARGET_AVX2
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
 #define XI_BWN_PX 6
 #define XI_BWN_CO 16
@@ -35,7 +35,7 @@
 #define XI_BWN_AVX2 1
 #include "bwn_impl.h"
 #define XI_SUFFIX avx512
-#define XI_TARGET __attribute__((target("avx512f,fma")))
+#define XI_TARGET XI_TARGET_AVX512F
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
 #define XI_BWN_PX 6
 #define XI_BWN_CO 64
@@ -46,8 +46,7 @@
 
 /* aarch64: FMLA by +-1.0 (exact product, one rounding: the same sums as the scalar build). ARMv7
  * keeps the scalar build, as for the float kernels (its NEON flushes subnormals). */
-#if defined(XI_NEON) && defined(__aarch64__)
-#define XI_BWN_NEON 1
+#ifdef XI_NEON_FLOAT
 #define XI_SUFFIX neon
 #define XI_TARGET
 #define XI_BWN_MADD(x, s, acc) __builtin_fmaf((x), (s), (acc))
@@ -55,15 +54,6 @@
 #define XI_BWN_CO 16
 #define XI_BWN_DENSE_RB 1
 #include "bwn_impl.h"
-#endif
-
-#ifdef XI_BWN_X86
-#define XI_PICK(name)                                                                              \
-    (xi_isa_get() == XI_ISA_AVX512 ? name##_avx512 : xi_isa_get() == XI_ISA_AVX2 ? name##_avx2 : name##_scalar)
-#elif defined(XI_BWN_NEON)
-#define XI_PICK(name) (xi_isa_get() == XI_ISA_NEON ? name##_neon : name##_scalar)
-#else
-#define XI_PICK(name) name##_scalar
 #endif
 
 int64_t xi_bwn_conv_panel_words(int c, int groups, int o, int kh, int kw)
@@ -91,7 +81,7 @@ void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh
 int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
                   const float *bias, float *out, int nthreads)
 {
-    return XI_PICK(bwn_conv2d)(g, x, panels, alpha, bias, out, nthreads);
+    return xi_kernels_get()->bwn_conv2d(g, x, panels, alpha, bias, out, nthreads);
 }
 
 int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o)
@@ -114,5 +104,5 @@ void xi_bwn_dense_lanes(const uint64_t *packed, int64_t in, int64_t o, uint32_t 
 int xi_bwn_dense(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes, const float *alpha,
                  const float *bias, float *out, int nthreads)
 {
-    return XI_PICK(bwn_dense)(n, in, o, x, lanes, alpha, bias, out, nthreads);
+    return xi_kernels_get()->bwn_dense(n, in, o, x, lanes, alpha, bias, out, nthreads);
 }

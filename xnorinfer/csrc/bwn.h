@@ -13,8 +13,7 @@
  *   s_b = -1 where bit b of m is set, entry 8 + m its negation; then 4 running sums per output,
  *   sum q adding groups g = q (mod 4) in order, and out = alpha * ((P0 + P1) + (P2 + P3)) + bias.
  *   (All sums start at +0.0, so the sign of a zero entry never shows.)
- * Compiled per instruction set (bwn_impl.h) and chosen at run time like the float kernels
- * (float_ops.c's XI_PICK): when the kernel registry lands these are four more entries. */
+ * Compiled per instruction set (bwn_impl.h) and chosen at run time (kernels.h). */
 #ifndef XNORINFER_BWN_H
 #define XNORINFER_BWN_H
 

@@ -108,8 +108,8 @@ XI_TARGET static void XI_FN(bwn_im2col)(const xi_bwn_geom *g, const float *x, in
         memset(patch + npx * K, 0, sizeof(float) * (size_t)((rows - npx) * K));
 }
 
-XI_TARGET static int XI_FN(bwn_conv2d)(const xi_bwn_geom *g, const float *x, const uint64_t *panels,
-                                       const float *alpha, const float *bias, float *out, int nthreads)
+XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const uint64_t *panels,
+                                   const float *alpha, const float *bias, float *out, int nthreads)
 {
     const int cg = g->c / g->groups, og = g->o / g->groups;
     const int64_t K = (int64_t)g->kh * g->kw * cg, blocks = (og + XI_BWN_BLOCK - 1) / XI_BWN_BLOCK;
@@ -277,8 +277,8 @@ XI_FN(bwn_dense_blocks)(const int RB, int64_t chunks, const uint32_t *lanes, con
 #endif
 }
 
-XI_TARGET static int XI_FN(bwn_dense)(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes,
-                                      const float *alpha, const float *bias, float *out, int nthreads)
+XI_TARGET int XI_FN(xi_bwn_dense)(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes,
+                                  const float *alpha, const float *bias, float *out, int nthreads)
 {
     const int64_t chunks = (in + 31) / 32, blocks = (o + 15) / 16;
     const int64_t sets = (blocks + XI_BWN_DENSE_RB - 1) / XI_BWN_DENSE_RB;

@@ -135,9 +135,9 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
     }
 }
 
-XI_TARGET static int XI_FN(conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
-                                   const float *bias, float *out, uint64_t *packed, const float *pack_bias,
-                                   int pack_zero_to, xi_pack_run_fn pack_run, int nthreads)
+XI_TARGET int XI_FN(xi_conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                               const float *bias, float *out, uint64_t *packed, const float *pack_bias,
+                               int pack_zero_to, xi_pack_run_fn pack_run, int nthreads)
 {
     const int64_t words = (g->o + 63) / 64;
     const int64_t npix = g->n * g->ho * g->wo;
@@ -225,10 +225,10 @@ XI_FN(pool_pixel)(int is_max, const float *src, int64_t ny, int64_t nx, int64_t 
     }
 }
 
-XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho,
-                                    int64_t wo, const int32_t *y0, const int32_t *y1, const int32_t *x0,
-                                    const int32_t *x1, const float *divisor, const float *x, float *out,
-                                    int nthreads)
+XI_TARGET void XI_FN(xi_pool2d)(int is_max, int64_t n, int64_t h, int64_t w, int c, int64_t ho,
+                                int64_t wo, const int32_t *y0, const int32_t *y1, const int32_t *x0,
+                                const int32_t *x1, const float *divisor, const float *x, float *out,
+                                int nthreads)
 {
     const int64_t rows = n * ho;
     (void)nthreads;
@@ -245,10 +245,10 @@ XI_TARGET static void XI_FN(pool2d)(int is_max, int64_t n, int64_t h, int64_t w,
  * the conv rows a band needs go to a buffer of a few rows, which the pooling reads while they are
  * in cache, instead of the whole conv output going to memory and back. Rows a band no longer needs
  * move to the buffer's start; a row two bands share is computed by both. */
-XI_TARGET static int XI_FN(conv2d_max_pool)(const xi_conv_geom *g, const float *x, const float *w,
-                                            const float *scale, const float *bias, int64_t pho, int64_t pwo,
-                                            const int32_t *y0, const int32_t *y1, const int32_t *x0,
-                                            const int32_t *x1, float *out, int nthreads)
+XI_TARGET int XI_FN(xi_conv2d_max_pool)(const xi_conv_geom *g, const float *x, const float *w,
+                                        const float *scale, const float *bias, int64_t pho, int64_t pwo,
+                                        const int32_t *y0, const int32_t *y1, const int32_t *x0,
+                                        const int32_t *x1, float *out, int nthreads)
 {
     const int64_t depth = (int64_t)g->kh * g->kw * g->c, row_floats = g->wo * g->o, rows = g->n * pho;
     int64_t window = 1; /* the most conv rows one pooled row reads */
@@ -325,8 +325,8 @@ XI_FN(dense_rows)(const int R, int64_t in, const float *xr, const float *w, int6
 }
 #endif
 
-XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *weight,
-                                   const float *bias, float *out, int nthreads)
+XI_TARGET void XI_FN(xi_dense)(int64_t n, int64_t in, int64_t o, const float *x, const float *weight,
+                               const float *bias, float *out, int nthreads)
 {
     const int64_t blocks = (o + XI_DENSE_ROWS - 1) / XI_DENSE_ROWS;
     (void)nthreads;
@@ -343,8 +343,8 @@ XI_TARGET static void XI_FN(dense)(int64_t n, int64_t in, int64_t o, const float
     }
 }
 
-XI_TARGET static void XI_FN(global_avg_pool)(int64_t n, int64_t pixels, int c, const float *x, float *out,
-                                             int nthreads)
+XI_TARGET void XI_FN(xi_global_avg_pool)(int64_t n, int64_t pixels, int c, const float *x, float *out,
+                                         int nthreads)
 {
     (void)nthreads;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n * pixels * c >= 65536)

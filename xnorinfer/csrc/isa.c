@@ -1,10 +1,9 @@
 #include "isa.h"
 
-#include "neon.h"
+#include <stddef.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define XI_X86 1
-#endif
+#include "arch.h"
+#include "kernels.h"
 
 #if defined(XI_NEON) && defined(__linux__)
 #include <sys/auxv.h>
@@ -16,81 +15,77 @@
 #endif
 #endif
 
-/* 1 if the CPU has Advanced SIMD. Linux says so in AT_HWCAP; elsewhere (macOS, Windows on ARM)
- * only aarch64 builds get here, where it is part of the base ISA. aarch64's dotprod (HWCAP_ASIMDDP,
- * UDOT could sum byte counts) and SVE are not used yet. */
-#ifdef XI_NEON
-static int cpu_has_neon(void)
+/* Linux says whether the CPU has Advanced SIMD in AT_HWCAP; elsewhere (macOS, Windows on ARM)
+ * only aarch64 builds get here, where it is part of the base ISA. aarch64's dotprod (UDOT could
+ * sum byte counts) and SVE are not used yet. */
+static unsigned detect(void)
 {
-#if defined(__linux__)
-    return (getauxval(AT_HWCAP) & XI_HWCAP_NEON) != 0;
-#elif defined(__aarch64__)
-    return 1;
-#else
-    return 0;
+    unsigned f = 0;
+#ifdef XI_X86
+    /* libgcc's and compiler-rt's detection also checks XCR0, i.e. that the OS saves the YMM/ZMM
+     * state, not only the CPUID feature bits. */
+    __builtin_cpu_init();
+    f |= __builtin_cpu_supports("popcnt") ? XI_CPU_POPCNT : 0;
+    f |= __builtin_cpu_supports("avx2") ? XI_CPU_AVX2 : 0;
+    f |= __builtin_cpu_supports("fma") ? XI_CPU_FMA : 0;
+    f |= __builtin_cpu_supports("avx512f") ? XI_CPU_AVX512F : 0;
+    f |= __builtin_cpu_supports("avx512bw") ? XI_CPU_AVX512BW : 0;
+    f |= __builtin_cpu_supports("avx512vpopcntdq") ? XI_CPU_AVX512VPOPCNTDQ : 0;
 #endif
+#if defined(XI_NEON) && defined(__linux__)
+    f |= (getauxval(AT_HWCAP) & XI_HWCAP_NEON) ? XI_CPU_NEON : 0;
+#elif defined(XI_NEON) && defined(__aarch64__)
+    f |= XI_CPU_NEON;
+#endif
+    return f;
 }
-#endif
 
-static const char *const isa_names[XI_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+/* Detection is idempotent, so threads racing on the first call store the same value. */
+static volatile unsigned features_cache, features_known;
+
+unsigned xi_cpu_features(void)
+{
+    if (!features_known) {
+        features_cache = detect();
+        features_known = 1;
+    }
+    return features_cache;
+}
+
+static const char *const feature_names[XI_CPU_FEATURE_COUNT] = {
+    "popcnt", "avx2", "fma", "avx512f", "avx512bw", "avx512_vpopcntdq", "neon",
+};
+
+const char *xi_cpu_feature_name(int i)
+{
+    return (i >= 0 && i < XI_CPU_FEATURE_COUNT) ? feature_names[i] : "unknown";
+}
+
+static const char *const names[XI_ISA_COUNT] = {"scalar", "avx2", "avx512bw", "avx512", "neon"};
+
+static const unsigned requires[XI_ISA_COUNT] = {
+    [XI_ISA_SCALAR] = 0,
+    [XI_ISA_AVX2] = XI_CPU_AVX2 | XI_CPU_FMA,
+    [XI_ISA_AVX512BW] = XI_CPU_AVX2 | XI_CPU_FMA | XI_CPU_AVX512F | XI_CPU_AVX512BW,
+    [XI_ISA_AVX512] = XI_CPU_AVX2 | XI_CPU_FMA | XI_CPU_AVX512F | XI_CPU_AVX512VPOPCNTDQ,
+    [XI_ISA_NEON] = XI_CPU_NEON,
+};
 
 const char *xi_isa_name(xi_isa isa)
 {
-    return (isa >= 0 && isa < XI_ISA_COUNT) ? isa_names[isa] : "unknown";
+    return (isa >= 0 && isa < XI_ISA_COUNT) ? names[isa] : "unknown";
 }
 
-int xi_isa_compiled(xi_isa isa)
+unsigned xi_isa_requires(xi_isa isa)
 {
-    switch (isa) {
-    case XI_ISA_SCALAR:
-        return 1;
-#ifdef XI_X86
-    case XI_ISA_AVX2:
-    case XI_ISA_AVX512:
-        return 1;
-#endif
-#ifdef XI_NEON
-    case XI_ISA_NEON:
-        return 1;
-#endif
-    default:
-        return 0;
-    }
+    return (isa >= 0 && isa < XI_ISA_COUNT) ? requires[isa] : ~0u;
 }
 
-int xi_cpu_has_popcnt(void)
-{
-#ifdef XI_X86
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("popcnt") != 0;
-#else
-    return 0;
-#endif
-}
+int xi_isa_compiled(xi_isa isa) { return xi_kernels_for(isa) != NULL; }
 
 int xi_isa_supported(xi_isa isa)
 {
-    if (!xi_isa_compiled(isa))
-        return 0;
-#ifdef XI_X86
-    /* libgcc's and compiler-rt's detection also checks XCR0, i.e. that the OS saves the
-     * YMM/ZMM state, not only the CPUID feature bits. */
-    __builtin_cpu_init();
-    switch (isa) {
-    case XI_ISA_AVX2: /* the float kernels of this level use FMA too */
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case XI_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
-               __builtin_cpu_supports("fma");
-    default:
-        break;
-    }
-#endif
-#ifdef XI_NEON
-    if (isa == XI_ISA_NEON)
-        return cpu_has_neon();
-#endif
-    return isa == XI_ISA_SCALAR;
+    return xi_isa_compiled(isa) && (xi_cpu_features() & xi_isa_requires(isa)) == xi_isa_requires(isa);
 }
 
 xi_isa xi_isa_best(void)

@@ -4,10 +4,10 @@
  * Tile: 4 rows x 8 channels (two YMM registers per row). */
 #include "bgemm.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef XI_X86
 #include <immintrin.h>
 
-#define XI_TARGET __attribute__((target("avx2")))
+#define XI_TARGET XI_TARGET_AVX2
 #define XI_INLINE static inline __attribute__((always_inline)) XI_TARGET
 
 enum { MR = 4, FLUSH_EVERY = 31 };
@@ -73,7 +73,7 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
     }
 }
 
-XI_TARGET void xi_bgemm_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_TARGET void xi_bgemm_4x8_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                              const uint64_t *b, int32_t *c, int ldc)
 {
     XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);

@@ -3,10 +3,10 @@
  * 64-bit add per accumulator; counts are narrowed to int32 once, when the tile is stored. */
 #include "bgemm.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef XI_X86
 #include <immintrin.h>
 
-#define XI_TARGET __attribute__((target("avx512f,avx512vpopcntdq")))
+#define XI_TARGET XI_TARGET_AVX512_VPOPCNTDQ
 #define XI_INLINE static inline __attribute__((always_inline)) XI_TARGET
 
 enum { MR = 6, NB = 4 };
@@ -63,7 +63,7 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
     default: tile(1, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                            \
     }
 
-XI_TARGET void xi_bgemm_avx512(int m, int nblocks, int taps, int tap_words,
+XI_TARGET void xi_bgemm_6x32_avx512(int m, int nblocks, int taps, int tap_words,
                                const uint64_t *const *a, const uint64_t *b, int32_t *c, int ldc)
 {
     const int64_t bs = (int64_t)taps * tap_words * XI_BLOCK;

@@ -16,11 +16,7 @@
 
 #define XI_INLINE static inline __attribute__((always_inline)) XI_NEON_TARGET
 
-#if defined(__aarch64__)
-#define MR 4
-#else
-#define MR 2
-#endif
+#define MR XI_BGEMM_NEON_MR /* bgemm.h: 4 on aarch64, 2 on ARMv7 (xi_bgemm_2x8_neon there) */
 enum { CHUNK_WORDS = 31 }; /* 31 * 8 = 248 fits a byte */
 
 /* {a0+a1, a2+a3, a4+a5, a6+a7, b0+b1, ...}: AArch64's ADDP, from two 64-bit pairwise adds on ARMv7. */
@@ -90,7 +86,7 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
     }
 }
 
-XI_NEON_TARGET void xi_bgemm_neon(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_NEON_TARGET void XI_BGEMM_NEON(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                                   const uint64_t *b, int32_t *c, int ldc)
 {
     XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);
