@@ -2,14 +2,19 @@
 activations already packed, at a given thread count. One run compares every ISA this CPU has.
 
     python benchmarks/bconv_layers.py                 # ReActNet-A's 3x3 layer 56x56x128 -> 128, 1 thread
-    python benchmarks/bconv_layers.py --all --threads 2"""
+    python benchmarks/bconv_layers.py --all --threads 2
+    python benchmarks/bconv_layers.py --all --json benchmarks/results/bconv_layers.json
+
+The JSON is what benchmarks/tables.py turns into docs/performance.md's single-layer table."""
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
-from bench import ROUNDS, sample_seconds
 
 import xnorinfer
+from xnorinfer.bench import ROUNDS, cpu_name, sample_seconds
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 # (side, channels in, channels out, kernel, stride): the first is the issue's reference layer;
@@ -32,12 +37,14 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--all", action="store_true", help="also every layer kind of ReActNet-A")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     args = parser.parse_args()
     xnorinfer.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     isas = xnorinfer.available_isas()
     print(f"threads {args.threads}; median of {args.repeats}, the ISAs taking turns; Gbit-MAC/s (ms)")
     print(f"{'layer':28s}" + "".join(f"{isa:>20s}" for isa in isas))
+    report = {"machine": cpu_name(), "threads": args.threads, "repeats": args.repeats, "isas": isas, "layers": []}
     for side, cin, cout, k, stride in LAYERS + (REACTNET_A if args.all else []):
         x = pack_signs(rng.standard_normal((1, side, side, cin)).astype(np.float32))
         weights = BinaryConvWeights.from_float(rng.standard_normal((cout, cin, k, k)).astype(np.float32))
@@ -54,10 +61,15 @@ def main():
                     lambda: bconv2d(x, weights, stride, k // 2, out=out), max(1, args.repeats // ROUNDS)
                 )
         cells = []
+        row = {"side": side, "cin": cin, "cout": cout, "kernel": k, "stride": stride, "results": {}}
         for isa in isas:
             t = float(np.median(samples[isa]))
             cells.append(f"{macs / t / 1e9:8.0f} ({t * 1e3:6.3f})")
+            row["results"][isa] = {"gbitmacs": macs / t / 1e9, "ms": t * 1e3}
+        report["layers"].append(row)
         print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parents[1]
-MODELS = {  # name: (arch, input side, input channels, torch_reference factory)
+MODELS = {  # name: (arch, input side, input channels, xnorinfer.testing.torch_models factory)
     "alexnet": ("bwn-alexnet", 227, 3, "AlexNetXNOR"),
     "nin": ("bwn-nin", 32, 3, "NIN"),
     "lenet5": ("bwn-lenet5", 28, 1, "LeNet5"),
@@ -106,9 +106,9 @@ class Worker:
 
 def bench_model(name, threads, engines, args, tmp):
     import torch
-    import torch_reference as ref
 
     import xnorinfer
+    from xnorinfer.testing import torch_models as ref
 
     arch, side, channels, factory = MODELS[name]
     reference = getattr(ref, factory)(binary_activations=False)
@@ -159,10 +159,9 @@ def bench_model(name, threads, engines, args, tmp):
 def dense_report(args):
     """Each BWN dense layer of AlexNet at batch 1, caches flushed before every call, against a
     streaming read of its packed weights (a uint64 sum over them) flushed the same way."""
-    import torch_reference as ref
-
     import xnorinfer
     from xnorinfer import ops
+    from xnorinfer.testing import torch_models as ref
 
     reference = ref.AlexNetXNOR(binary_activations=False)
     ref.randomize_(reference, seed=0)
@@ -215,7 +214,6 @@ def main(argv=None):
     if args.worker:
         root, path, threads, side, channels = args.worker
         return worker(root, path, int(threads), int(side), int(channels))
-    sys.path.insert(0, str(HERE / "tests"))
     import torch
 
     engines = {"xnorinfer": str(HERE)}

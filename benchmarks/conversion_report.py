@@ -1,13 +1,12 @@
 """Per architecture: PyTorch checkpoint -> .xnr -> engine, measured against the reference models
-of tests/torch_reference.py. Prints the max logit difference on grid parameters (exact arithmetic)
-and layer by layer on realistic random parameters, the centred-logit difference of the realistic
-model end to end, the file size against the minimum (packed binary weights + fp32 rest) and the
-load time. Needs torch.
+of the test suite's tests/helpers/torch_reference.py. Prints the max logit difference on grid
+parameters (exact arithmetic) and layer by layer on realistic random parameters, the
+centred-logit difference of the realistic model end to end, the file size against the minimum
+(packed binary weights + fp32 rest) and the load time. Needs torch, and the test suite's helpers on the path:
 
-    python benchmarks/conversion_report.py"""
+    PYTHONPATH=tests python benchmarks/conversion_report.py"""
 
 import copy
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import torch_reference as ref  # noqa: E402
+import xnorinfer
+from xnorinfer.convert import from_torch
+from xnorinfer.testing import compare
 
-import xnorinfer  # noqa: E402
-from xnorinfer.convert import from_torch  # noqa: E402
-from xnorinfer.testing import compare  # noqa: E402
+try:
+    from helpers import torch_reference as ref
+except ModuleNotFoundError as exc:
+    raise SystemExit(f"{exc}: run PYTHONPATH=tests python benchmarks/conversion_report.py") from exc
 
 CASES = [
     # arch, factory, checkpoint kind, grid input shape, input size for the realistic run

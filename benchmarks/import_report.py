@@ -1,29 +1,28 @@
 """How long from_module takes, and how fast what it imports runs next to the same network built
-by hand (ResNet-20, the graph of tests/test_import_byom.py) or by the dedicated converter
-(ReActNet-A): the two run in turns in one process, so their ratio holds on a noisy machine.
+by hand (ResNet-20, tests/helpers/graphs.py's resnet20_by_hand) or by the dedicated converter
+(ReActNet-A): the two run in turns in one process, so their ratio holds on a noisy machine. The
+models are the test suite's (tests/byom), so tests/ goes on the path:
 
-    python benchmarks/import_report.py [--rounds 8] [--threads 1]"""
+    PYTHONPATH=tests python benchmarks/import_report.py [--rounds 8] [--threads 1]"""
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+import xnorinfer
+from xnorinfer.convert import from_module, from_torch
 
-from byom import reactnet_official, xnor_resnet  # noqa: E402
-from test_import_byom import _hand_built_resnet20  # noqa: E402
-
-import xnorinfer  # noqa: E402
-from xnorinfer.convert import from_module, from_torch  # noqa: E402
+try:
+    from byom import reactnet_official, xnor_resnet
+    from helpers.graphs import resnet20_by_hand
+except ModuleNotFoundError as exc:
+    raise SystemExit(f"{exc}: run PYTHONPATH=tests python benchmarks/import_report.py") from exc
 
 
 def timed(fn):
@@ -71,7 +70,7 @@ def main(argv=None):
             "ResNet-20 XNOR (sign of ReLU), 32x32",
             resnet,
             (1, 3, 32, 32),
-            lambda: _hand_built_resnet20(resnet),
+            lambda: resnet20_by_hand(resnet),
             "hand-built graph",
         ),
         (

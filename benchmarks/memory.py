@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 # Peak RSS in KiB: VmHWM, which starts afresh at exec (ru_maxrss would carry this parent's peak).
 PEAK = """
 def peak_kib():
@@ -46,9 +44,8 @@ print(peak, 1e3 * float(np.median(loads)))
 
 
 def main():
-    import torch_reference as ref
-
     import xnorinfer
+    from xnorinfer.testing import torch_models as ref
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reactnet_a.xnr"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from conftest import run_everywhere
+from helpers import run_everywhere
+from helpers.reference import conv2d_nhwc, epilogue, sign_pm1
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import conv2d_nhwc, epilogue, sign_pm1
 
 from xnorinfer.ops import BinaryConvWeights, BinaryDenseWeights, bconv2d, bdense, pack_signs, unpack_signs
 

@@ -13,8 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the reference here is torch itself")
 
-import torch_reference as ref  # noqa: E402
 from byom.xnor_resnet import BinOp, randomize, resnet20_bwn  # noqa: E402
+from helpers import torch_reference as ref  # noqa: E402
 
 from xnorinfer.convert import _torch_sums, from_torch, reactnet, xnornet  # noqa: E402
 

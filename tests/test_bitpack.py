@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from conftest import run_everywhere
+from helpers import run_everywhere
+from helpers.reference import sign_pm1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from reference import sign_pm1
 
 from xnorinfer.ops import pack_signs, packed_words, unpack_signs
 

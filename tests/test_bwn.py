@@ -5,10 +5,10 @@ ISAs and thread counts (one summation order everywhere, csrc/bwn.h)."""
 
 import numpy as np
 import pytest
-from conftest import run_everywhere
+from helpers import run_everywhere
+from helpers.reference import conv2d_nhwc, sign_pm1
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import conv2d_nhwc, sign_pm1
 
 from xnorinfer.ops import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
 

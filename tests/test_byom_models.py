@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the byom models are PyTorch models")
 import torch.nn.functional as F  # noqa: E402
-import torch_reference as ref  # noqa: E402
 from byom import binarynet_mlp, birealnet, irnet, odd_model, reactnet_official, xnor_resnet  # noqa: E402
+from helpers import torch_reference as ref  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("XNORINFER_DATA", ROOT.parent / "shared" / "data"))

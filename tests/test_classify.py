@@ -1,11 +1,10 @@
 import io
 import json
-import struct
-import zlib
 
-import graphs
 import numpy as np
 import pytest
+from helpers import graphs
+from helpers.hostile import png_with_size
 from PIL import Image
 
 import xnorinfer
@@ -38,16 +37,6 @@ def gray_meta():
 def save(image, path, **kw):
     image.save(path, **kw)
     return str(path)
-
-
-def png_with_size(width, height):
-    """A valid PNG header claiming width x height (the pixel data is not needed to refuse it)."""
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
 
 
 def test_classify_returns_sorted_top_k_for_paths_pil_and_arrays(model_path, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from xnorinfer.cli import main
 
 torch = pytest.importorskip("torch", reason="converting needs torch: pip install -e '.[test]'")
-import torch_reference as ref  # noqa: E402
+from helpers import torch_reference as ref  # noqa: E402
 
 
 @pytest.fixture

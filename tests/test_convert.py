@@ -1,4 +1,4 @@
-"""PyTorch checkpoint -> .xnr -> engine, against faithful PyTorch models (tests/torch_reference.py).
+"""PyTorch checkpoint -> .xnr -> engine, against faithful PyTorch models (tests/helpers/torch_reference.py).
 
 Two methods prove equality despite binary nets being chaotic (a 1-ulp difference before a sign can
 flip it and change everything downstream):
@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the converters need torch: pip install -e '.[test]'")
 
-import torch_reference as ref  # noqa: E402
+from helpers import torch_reference as ref  # noqa: E402
 
 import xnorinfer  # noqa: E402
 from xnorinfer.convert import ConversionError, from_torch  # noqa: E402

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_everywhere
+from helpers import run_everywhere
+from helpers.reference import sign_pm1
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import sign_pm1
 
 from xnorinfer.ops import float_ops as F
 from xnorinfer.ops.binary import pack_signs, unpack_signs

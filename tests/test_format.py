@@ -3,9 +3,9 @@ import json
 import pickle
 import zipfile
 
-import graphs
 import numpy as np
 import pytest
+from helpers import graphs
 
 import xnorinfer
 from xnorinfer import Model, ModelFormatError

@@ -1,4 +1,4 @@
-"""The seeded mutation fuzzer over the shipped models (tests/fuzz_models.py): every case loads
+"""The seeded mutation fuzzer over the shipped models (tests/helpers/fuzz_models.py): every case loads
 cleanly or fails with ModelFormatError, and a model that loads predicts finite logits or raises
 FloatingPointError. No crash, no hang, peak RSS under RSS_CAP_MB.
 
@@ -13,13 +13,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import fuzz_models
+from helpers import fuzz_models
 
 PER_MODEL = int(os.environ.get("XNORINFER_FUZZ_CASES", "200"))
 SEED = int(os.environ.get("XNORINFER_FUZZ_SEED", "14"))
 RSS_CAP_MB = 300  # measured with ru_maxrss: an address-space limit would break OpenMP's threads
 CASES_PER_WORKER = 200  # one Python start and import for this many cases
-WORKER = Path(fuzz_models.__file__)
+TESTS = Path(fuzz_models.__file__).resolve().parents[1]  # the worker runs as helpers.fuzz_models from here
 
 
 def run_workers(paths: list[Path]) -> dict[int, dict]:
@@ -30,7 +30,8 @@ def run_workers(paths: list[Path]) -> dict[int, dict]:
         listing = paths[0].parent / f"batch-{batch[0]}.txt"
         listing.write_text("".join(f"{i} {paths[i]}\n" for i in batch))
         proc = subprocess.run(
-            [sys.executable, "-c", fuzz_models.LAUNCH, sys.executable, str(WORKER), str(listing)],
+            [sys.executable, "-c", fuzz_models.LAUNCH, sys.executable, "-m", "helpers.fuzz_models", str(listing)],
+            cwd=TESTS,
             capture_output=True,
             text=True,
             timeout=fuzz_models.CASE_TIMEOUT_S * len(batch) + 60,

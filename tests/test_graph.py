@@ -1,7 +1,6 @@
-import graphs
 import numpy as np
 import pytest
-from conftest import run_everywhere
+from helpers import graphs, run_everywhere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

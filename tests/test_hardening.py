@@ -11,10 +11,9 @@ import threading
 import warnings
 from pathlib import Path
 
-import graphs
-import hostile
 import numpy as np
 import pytest
+from helpers import graphs, hostile
 from PIL import Image
 
 import xnorinfer
@@ -166,7 +165,7 @@ def test_preprocess_does_not_touch_the_warnings_filters():
 
 
 def test_huge_image_is_refused_from_its_header(tmp_path):
-    from test_classify import png_with_size
+    from helpers.hostile import png_with_size
 
     path = tmp_path / "huge.png"
     path.write_bytes(png_with_size(9_000, 9_000))  # 81 Mpx: above ours, below Pillow's default limit
@@ -179,7 +178,7 @@ def test_image_fifo_is_refused(tmp_path):
 
     fifo = tmp_path / "image.png"
     os.mkfifo(fifo)
-    from test_hostile_files import finishes
+    from helpers.hostile import finishes
 
     with pytest.raises(ImageError, match="a FIFO, not a regular file"):
         finishes(lambda: preprocess_module.open_image(str(fifo)))

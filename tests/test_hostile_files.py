@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
-import hostile
 import pytest
+from helpers import hostile
+from helpers.hostile import finishes
 
 import xnorinfer
 from xnorinfer import ModelFormatError
@@ -342,25 +342,6 @@ def test_arena_limit(pieces, monkeypatch):
 
 
 # ---- paths ------------------------------------------------------------------------------------
-
-
-def finishes(fn, seconds=20):
-    """fn() in a thread; its result, or a failure if it does not return in time (a hang)."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 -- handed to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), "hung"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def test_character_device_is_refused_not_read_forever():

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="from_module imports PyTorch modules")
 
 from byom import binarynet_mlp, birealnet, irnet, odd_model, reactnet_official, xnor_resnet  # noqa: E402
+from helpers import graphs  # noqa: E402
 
 import xnorinfer  # noqa: E402
 from xnorinfer.cli import main as cli  # noqa: E402
@@ -173,94 +174,10 @@ def test_trained_xnor_resnet20_agrees_with_pytorch_on_1000_cifar_images():
     print(f"top-1 agreement {agree}/1000, max |logit diff| {np.abs(got - want).max():.3g}")
 
 
-def _hand_built_resnet20(module):
-    """ResNet-20 XNOR written with GraphBuilder as a person would, from the module's parameters:
-    sign(ReLU output) as {0, 1} = (1 + S) / 2, option-A shortcuts as slice + channel padding."""
-    from xnorinfer.convert._layers import weight_bits
-    from xnorinfer.graph import GraphBuilder
-
-    sd = {k: v.detach().numpy() for k, v in module.state_dict().items()}
-    b = GraphBuilder((32, 32, 3))
-
-    def bn(x, name):
-        return b.add(
-            "batch_norm",
-            x,
-            name,
-            {"eps": 1e-5},
-            mean=sd[f"{name}.running_mean"],
-            var=sd[f"{name}.running_var"],
-            gamma=sd[f"{name}.weight"],
-            beta=sd[f"{name}.bias"],
-        )
-
-    def binary_conv(x, name, stride):
-        w = sd[f"{name}.weight"]
-        alpha = np.abs(w).reshape(len(w), -1).max(axis=1)
-        signs = np.where(w < 0, -1.0, 1.0).reshape(len(w), -1).sum(axis=1)
-        s = b.add("pack_signs", x, f"{name}/sign", {"groups": 1, "zero_to": "minus_one"})
-        y = b.add(
-            "bconv2d",
-            s,
-            f"{name}/conv",
-            {
-                "in_channels": w.shape[1],
-                "stride": [stride] * 2,
-                "padding": [1] * 4,
-                "groups": 1,
-                "pad_value": "minus_one",
-            },
-            weight_bits=weight_bits(w),
-        )
-        return b.add(
-            "affine",
-            y,
-            name,
-            scale=(alpha / 2).astype(np.float32),
-            bias=(alpha.astype(np.float64) * signs / 2).astype(np.float32),
-        )
-
-    x = b.add("conv2d", b.input, "conv1", {"stride": [1, 1], "padding": [1] * 4}, weight=sd["conv1.weight"])
-    x = b.add("relu", bn(x, "bn1"), "relu")
-    planes = 16
-    for stage, width in enumerate((16, 32, 64), 1):
-        for i in range(3):
-            p = f"layer{stage}.{i}"
-            stride = 2 if stage > 1 and i == 0 else 1
-            y = b.add("relu", bn(binary_conv(x, f"{p}.conv1", stride), f"{p}.bn1"), f"{p}/relu")
-            y = bn(binary_conv(y, f"{p}.conv2", 1), f"{p}.bn2")
-            shortcut = x
-            if stride != 1 or planes != width:
-                size = 32 // 2 ** (stage - 2)
-                shortcut = b.add(
-                    "strided_slice",
-                    x,
-                    f"{p}/sub",
-                    {"start": [0, 0, 0], "stop": [size, size, planes], "step": [2, 2, 1]},
-                )
-                shortcut = b.add(
-                    "pad",
-                    shortcut,
-                    f"{p}/pad",
-                    {"before": [0, 0, width // 4], "after": [0, 0, width // 4], "value": 0.0},
-                )
-            x = b.add("relu", b.add("add", [y, shortcut], f"{p}/add"), f"{p}/out")
-            planes = width
-    x = b.add(
-        "avg_pool2d",
-        x,
-        "pool",
-        {"kernel": [8, 8], "stride": [8, 8], "padding": [0, 0], "ceil_mode": False, "count_include_pad": True},
-    )
-    x = b.add("flatten", x, "flatten", {"order": "chw"})
-    x = b.add("dense", x, "linear", weight=sd["linear.weight"], bias=sd["linear.bias"])
-    return xnorinfer.Model(b.build(x))
-
-
 def test_imported_resnet20_optimises_to_the_hand_built_graph():
     module = _xnor_resnet()
     imported = from_module(module, torch.randn(1, 3, 32, 32))
-    hand = _hand_built_resnet20(module)
+    hand = graphs.resnet20_by_hand(module)
     a, b = imported._executor.graph.nodes, hand._executor.graph.nodes
     assert [n.op for n in a] == [n.op for n in b]
     for p, q in zip(a, b):

@@ -1,6 +1,6 @@
-import graphs
 import numpy as np
 import pytest
+from helpers import graphs
 
 from xnorinfer import Model
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="the mutation check compares with PyTorch models")
 
-import torch_reference as ref  # noqa: E402
+from helpers import torch_reference as ref  # noqa: E402
 
 from xnorinfer import Model, ops  # noqa: E402
 from xnorinfer.convert import from_torch  # noqa: E402

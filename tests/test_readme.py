@@ -1,5 +1,6 @@
 """The README is a user's README: the two set-up commands first, and short."""
 
+import re
 from pathlib import Path
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -15,8 +16,16 @@ def test_readme_starts_with_the_two_setup_commands_and_stays_short():
 
 def test_readme_links_point_at_files_that_exist():
     root = Path(__file__).resolve().parents[1]
-    import re
-
     for target in re.findall(r"\]\(([^)#]+)\)", README):
         if "://" not in target:
             assert (root / target).exists(), target
+
+
+def test_every_section_is_short_and_links_to_its_docs():
+    # The detail lives in docs/: each section of the README says what a user needs and links there.
+    sections = re.split(r"^(?=##+ )", README, flags=re.M)[1:]
+    assert len(sections) >= 8
+    for section in sections:
+        heading, body = section.split("\n", 1)
+        assert len(body.rstrip("\n").splitlines()) <= 20, heading
+        assert "](docs/" in body, heading

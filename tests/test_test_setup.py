@@ -38,3 +38,13 @@ def test_the_imagenet_size_tests_are_marked_slow():
 
 def test_ci_runs_the_ci_profile():
     assert "HYPOTHESIS_PROFILE=ci pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_shared_test_code_is_the_helpers_package_and_benchmarks_do_not_patch_the_path():
+    import helpers
+
+    assert Path(helpers.__file__).parent == ROOT / "tests" / "helpers"
+    loose = [p.name for p in (ROOT / "tests").glob("*.py") if not p.name.startswith("test_")]
+    assert loose == ["conftest.py"]  # fixtures and hooks only; reusable code lives in helpers/
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        assert '/ "tests"' not in script.read_text(), script.name

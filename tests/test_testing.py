@@ -3,9 +3,9 @@ near-tie rule and the hypothesis strategies."""
 
 import json
 
-import graphs
 import numpy as np
 import pytest
+from helpers import graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -107,9 +107,8 @@ _blas_controller = None
 def blas_single_threaded():
     """A context in which NumPy's BLAS runs on one thread, for the one layer that calls it (a
     grouped float convolution). Letting BLAS start its own threads next to the kernels' OpenMP
-    team oversubscribes the cores (measured, when more float layers used BLAS: ReActNet-A at 2
-    threads took 28 ms instead of 12.5); limiting it around every run instead cost 10 us a run
-    and woke BLAS's threads to spin on the other core."""
+    team oversubscribes the cores; limiting it around every run instead would cost ~10 us a run
+    and wake BLAS's threads to spin on the other core."""
     global _blas_controller
     try:
         if _blas_controller is None:

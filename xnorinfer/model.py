@@ -16,8 +16,8 @@ from .ops.float_ops import nchw_to_nhwc
 
 LAYOUTS = ("NCHW", "NHWC")
 # predict's default: images at once while their intermediates fit in this many bytes, about a
-# last-level cache. Measured on this project's machine (AVX-512, 2 cores): ReActNet-A (6.4 MB an
-# image) runs 10-15% more images a second 2 at a time than 16 at a time, at 1 and 2 threads.
+# last-level cache: a larger batch spills it (ReActNet-A, 6.4 MB an image, runs more images a
+# second 2 at a time than 16 at a time).
 WORKING_SET_BYTES = 16 << 20
 
 

@@ -1,6 +1,6 @@
 """Image loading and preprocessing for classification, driven by a model's metadata.
 
-Policy (the same for every image, documented in the README):
+Policy (the same for every image, documented in docs/architecture.md):
 - EXIF orientation is applied; palette, CMYK, 16-bit, float, 1-bit and alpha images are converted
   to the model's colour mode ('L' for one input channel, 'RGB' for three); transparent pixels
   are composited over white.

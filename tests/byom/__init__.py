@@ -16,6 +16,6 @@ model"), for the generic importer's acceptance tests.
 Each module also has ``randomize(model, seed, ..., calibrate=True)`` (realistic parameters, BN
 running statistics measured on random inputs) and ``save_checkpoint(model, path, ...)``. Each
 model file imports only torch at module level (its randomizer and writer import ``byom._common``
-or ``torch_reference`` when called, with ``tests/`` on sys.path), so it also loads by file path
+or ``helpers.torch_reference`` when called, with ``tests/`` on sys.path), so it also loads by file path
 like a user's own model file; that is why each keeps its own copy of its authors' small pieces
 (sign Functions, LambdaLayer) rather than sharing them."""

@@ -173,7 +173,7 @@ def randomize(model, seed, input_size=64, calibrate=True):
 def save_checkpoint(model, path):
     """As Bi-Real-net's train.py writes model_best.pth.tar: DataParallel ('module.') keys, epoch,
     best_top1_acc and Adam state, storages tagged cuda:0 (load with map_location="cpu")."""
-    from torch_reference import save_like_training
+    from helpers.torch_reference import save_like_training
 
     save_like_training(model, path, kind="reactnet")
     return path

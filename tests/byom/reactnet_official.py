@@ -1,6 +1,6 @@
 """ReActNet-A as its official code writes it (liuzechun/ReActNet, mobilenet/2_step2/reactnet.py).
 
-tests/torch_reference.py's ``ReActNetA`` has the same keys and arithmetic but its own class names
+tests/helpers/torch_reference.py's ``ReActNetA`` has the same keys and arithmetic but its own class names
 and no stem stride; this file follows the official code's shape instead: classes ``reactnet``,
 ``BasicBlock``, ``firstconv3x3``, ``LearnableBias`` (``x + bias.reshape([-1, 1, 1])``),
 ``BinaryActivation`` (sign in eval, the polynomial straight-through estimator ``out_forward.detach()
@@ -229,8 +229,8 @@ def randomize(model, seed, input_size=32, calibrate=True):
 
 
 def save_checkpoint(model, path):
-    """As ReActNet's train.py writes model_best.pth.tar (see torch_reference.save_like_training)."""
-    from torch_reference import save_like_training
+    """As ReActNet's train.py writes model_best.pth.tar (see helpers.torch_reference.save_like_training)."""
+    from helpers.torch_reference import save_like_training
 
     save_like_training(model, path, kind="reactnet")
     return path

@@ -9,9 +9,8 @@
 /* Packs up to 64 channels into one word. Written as a compare per lane and a shift so compilers
  * vectorise it; `v < 0` rather than the sign bit so that -0.0 packs as +1 like +0.0, and `v <= 0`
  * (le) so that both pack as -1. Where it is not vectorised (x86-64's baseline has no per-lane
- * 64-bit shifts) the loop is a dozen instructions an element, and its speed hung on where it
- * landed: the same code ran 14-18% slower for 32 channels when another function's change moved
- * it across a 64-byte line. Unrolled by four it is ~10% faster than either, wherever it lands. */
+ * 64-bit shifts) the loop is a dozen instructions an element whose speed depends on where it
+ * lands across 64-byte lines; unrolled by four it is faster, wherever it lands. */
 static inline __attribute__((always_inline)) uint64_t pack_word(const float *x, const float *bias, int n,
                                                                 const int le, int64_t *nans)
 {

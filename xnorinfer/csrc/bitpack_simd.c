@@ -3,8 +3,8 @@
  * `v < 0` (or `v <= 0` with le) with an ordered compare, as the scalar packer: -0.0 packs as +0.0
  * does, and NaN as +1 (and is counted, so the caller can refuse it). NaN lanes are collected like
  * the signs and counted only when there are any: these builds may not use the POPCNT instruction,
- * and a dozen instructions per vector counting none took a quarter of ReActNet-A's stem, which
- * packs 32-channel pixels. The NEON packer (aarch64 and ARMv7) is at the end. */
+ * and counting every vector costs a dozen instructions, a large share of packing 32-channel pixels
+ * (ReActNet-A's stem). The NEON packer (aarch64 and ARMv7) is at the end. */
 #include "bitpack_impl.h"
 #include "kernels.h"
 

@@ -76,8 +76,8 @@ int xi_conv2d_max_pool(const xi_conv_geom *g, const float *x, const float *w, co
 
 void xi_nchw_to_nhwc(const float *x, int64_t n, int64_t c, int64_t hw, float *out)
 {
-    /* Pixel by pixel, reading the c planes in step: numpy's strided copy of the same transpose
-     * took 0.2 ms for a 224x224 RGB image, this a fifth of it. */
+    /* Pixel by pixel, reading the c planes in step: about 5x faster than numpy's strided copy of
+     * the same transpose for a 224x224 RGB image. */
     for (int64_t b = 0; b < n; ++b) {
         const float *xb = x + b * c * hw;
         float *ob = out + b * hw * c;

@@ -24,7 +24,7 @@ Models (all float32, CPU):
 
 Helpers: ``xnor_binarize_`` and ``randomize_``. Needs torch. In the package (not only in tests/) because
 ``xnorinfer bench`` runs these models against the engine; the test suite's exact-comparison helpers
-build on them in tests/torch_reference.py.
+build on them in tests/helpers/torch_reference.py.
 """
 
 from __future__ import annotations

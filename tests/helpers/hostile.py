@@ -1,4 +1,4 @@
-"""Hand-made .xnr archives for the hostile-input tests and the fuzzer: a zip writer that writes
+"""Hand-made .xnr archives (and images) for the hostile-input tests and the fuzzer: a zip writer that writes
 whatever its caller claims (sizes, CRCs, flags, methods, duplicate names), which zipfile refuses
 to do, and helpers to take a model file apart and put it back together."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import threading
 import zipfile
 import zlib
 
@@ -102,3 +103,32 @@ def bomb_manifest(manifest, inflated_bytes: int) -> dict:
     return dict(
         name="model.json", payload=payload, method=zipfile.ZIP_DEFLATED, size=len(text), crc=zlib.crc32(text), flags=0
     )
+
+
+def png_with_size(width, height):
+    """A valid PNG header claiming width x height (the pixel data is not needed to refuse it)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+
+
+def finishes(fn, seconds=20):
+    """fn() in a thread; its result, or a failure if it does not return in time (a hang)."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "hung"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

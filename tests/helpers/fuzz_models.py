@@ -4,7 +4,7 @@
 methods, sizes, CRCs, duplicate, missing and extra entries, directory bytes), zip bombs, every
 manifest and metadata field, the array table and the arrays' contents.
 
-`python fuzz_models.py CASE_LIST` is the worker: it loads each listed file, and when that
+`python -m helpers.fuzz_models CASE_LIST` (from tests/) is the worker: it loads each listed file, and when that
 succeeds runs predict, classify and summary on it, and prints one JSON line per case with its
 outcome and the process's peak RSS so far. Many cases share one worker process (a Python start
 and `import xnorinfer` cost more than most cases); a watchdog ends the process if a case hangs,
@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile  # noqa: E402
+from helpers import hostile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = sorted((ROOT / "weights").glob("*.xnr"))
 CASE_TIMEOUT_S = 30  # one case; the slowest legitimate one (load, predict, classify) takes ~0.1 s
 

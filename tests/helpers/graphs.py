@@ -1,7 +1,9 @@
-"""Small graphs built directly with GraphBuilder (no torch), covering every op."""
+"""Small graphs built directly with GraphBuilder (no torch), covering every op; and ResNet-20 XNOR
+built by hand from a module's parameters (tests/test_import_byom.py, benchmarks/import_report.py)."""
 
 import numpy as np
 
+import xnorinfer
 from xnorinfer.graph import GraphBuilder
 from xnorinfer.ops import pack_signs
 
@@ -226,3 +228,87 @@ def tiny_relu_sign(seed=0, size=12, width=16, zero_to="minus_one", pad_value="mi
     x = b.add("global_avg_pool", x, "gap")
     x = b.add("dense", x, "fc", weight=_f32(rng, 10, 2 * c), bias=_f32(rng, 10))
     return b.build(x)
+
+
+def resnet20_by_hand(module):
+    """ResNet-20 XNOR written with GraphBuilder as a person would, from the module's parameters:
+    sign(ReLU output) as {0, 1} = (1 + S) / 2, option-A shortcuts as slice + channel padding."""
+    from xnorinfer.convert._layers import weight_bits
+    from xnorinfer.graph import GraphBuilder
+
+    sd = {k: v.detach().numpy() for k, v in module.state_dict().items()}
+    b = GraphBuilder((32, 32, 3))
+
+    def bn(x, name):
+        return b.add(
+            "batch_norm",
+            x,
+            name,
+            {"eps": 1e-5},
+            mean=sd[f"{name}.running_mean"],
+            var=sd[f"{name}.running_var"],
+            gamma=sd[f"{name}.weight"],
+            beta=sd[f"{name}.bias"],
+        )
+
+    def binary_conv(x, name, stride):
+        w = sd[f"{name}.weight"]
+        alpha = np.abs(w).reshape(len(w), -1).max(axis=1)
+        signs = np.where(w < 0, -1.0, 1.0).reshape(len(w), -1).sum(axis=1)
+        s = b.add("pack_signs", x, f"{name}/sign", {"groups": 1, "zero_to": "minus_one"})
+        y = b.add(
+            "bconv2d",
+            s,
+            f"{name}/conv",
+            {
+                "in_channels": w.shape[1],
+                "stride": [stride] * 2,
+                "padding": [1] * 4,
+                "groups": 1,
+                "pad_value": "minus_one",
+            },
+            weight_bits=weight_bits(w),
+        )
+        return b.add(
+            "affine",
+            y,
+            name,
+            scale=(alpha / 2).astype(np.float32),
+            bias=(alpha.astype(np.float64) * signs / 2).astype(np.float32),
+        )
+
+    x = b.add("conv2d", b.input, "conv1", {"stride": [1, 1], "padding": [1] * 4}, weight=sd["conv1.weight"])
+    x = b.add("relu", bn(x, "bn1"), "relu")
+    planes = 16
+    for stage, width in enumerate((16, 32, 64), 1):
+        for i in range(3):
+            p = f"layer{stage}.{i}"
+            stride = 2 if stage > 1 and i == 0 else 1
+            y = b.add("relu", bn(binary_conv(x, f"{p}.conv1", stride), f"{p}.bn1"), f"{p}/relu")
+            y = bn(binary_conv(y, f"{p}.conv2", 1), f"{p}.bn2")
+            shortcut = x
+            if stride != 1 or planes != width:
+                size = 32 // 2 ** (stage - 2)
+                shortcut = b.add(
+                    "strided_slice",
+                    x,
+                    f"{p}/sub",
+                    {"start": [0, 0, 0], "stop": [size, size, planes], "step": [2, 2, 1]},
+                )
+                shortcut = b.add(
+                    "pad",
+                    shortcut,
+                    f"{p}/pad",
+                    {"before": [0, 0, width // 4], "after": [0, 0, width // 4], "value": 0.0},
+                )
+            x = b.add("relu", b.add("add", [y, shortcut], f"{p}/add"), f"{p}/out")
+            planes = width
+    x = b.add(
+        "avg_pool2d",
+        x,
+        "pool",
+        {"kernel": [8, 8], "stride": [8, 8], "padding": [0, 0], "ceil_mode": False, "count_include_pad": True},
+    )
+    x = b.add("flatten", x, "flatten", {"order": "chw"})
+    x = b.add("dense", x, "linear", weight=sd["linear.weight"], bias=sd["linear.bias"])
+    return xnorinfer.Model(b.build(x))
