@@ -71,6 +71,39 @@ xi_bgemm_kernel xi_bgemm_2x8_neon;
         }                                                                                          \
     } while (0)
 
+/* The body of a kernel whose always-inlined TILE(mr, nb, taps, tap_words, a, b, block_stride, c, ldc)
+ * covers up to MR (<= 6) rows and NB (<= 4) blocks of 8 channels: column panels of NB blocks
+ * outermost, so that a panel's weights (NB * k words) stay in L1 for every row, and each tile
+ * called with its row and block counts as constants (each pair its own unrolled loops). */
+#define XI_BGEMM_ROWS_(TILE, MR, NBC, mr, ...)                                                                         \
+    switch (mr) { /* counts above MR never occur; clamped so none indexes past it */                                   \
+    case 6: TILE((MR) >= 6 ? 6 : 1, NBC, __VA_ARGS__); break;                                                          \
+    case 5: TILE((MR) >= 5 ? 5 : 1, NBC, __VA_ARGS__); break;                                                          \
+    case 4: TILE((MR) >= 4 ? 4 : 1, NBC, __VA_ARGS__); break;                                                          \
+    case 3: TILE((MR) >= 3 ? 3 : 1, NBC, __VA_ARGS__); break;                                                          \
+    case 2: TILE((MR) >= 2 ? 2 : 1, NBC, __VA_ARGS__); break;                                                          \
+    default: TILE(1, NBC, __VA_ARGS__); break;                                                                         \
+    }
+#define XI_BGEMM_BY_PANELS(TILE, MR, NB, m, nblocks, taps, tap_words, a, b, c, ldc)                                    \
+    do {                                                                                                               \
+        const int64_t bs_ = (int64_t)(taps) * (tap_words) * XI_BLOCK;                                                  \
+        for (int nb0_ = 0; nb0_ < (nblocks); nb0_ += (NB)) {                                                           \
+            const int nb_ = (nblocks) - nb0_ < (NB) ? (nblocks) - nb0_ : (NB);                                         \
+            const uint64_t *bb_ = (b) + nb0_ * bs_;                                                                    \
+            for (int i0_ = 0; i0_ < (m); i0_ += (MR)) {                                                                \
+                const int mr_ = (m) - i0_ < (MR) ? (m) - i0_ : (MR);                                                   \
+                const uint64_t *const *ra_ = (a) + (int64_t)i0_ * (taps);                                              \
+                int32_t *cc_ = (c) + (int64_t)i0_ * (ldc) + nb0_ * XI_BLOCK;                                           \
+                switch (nb_) {                                                                                         \
+                case 4: XI_BGEMM_ROWS_(TILE, MR, (NB) >= 4 ? 4 : 1, mr_, taps, tap_words, ra_, bb_, bs_, cc_, ldc); break; \
+                case 3: XI_BGEMM_ROWS_(TILE, MR, (NB) >= 3 ? 3 : 1, mr_, taps, tap_words, ra_, bb_, bs_, cc_, ldc); break; \
+                case 2: XI_BGEMM_ROWS_(TILE, MR, (NB) >= 2 ? 2 : 1, mr_, taps, tap_words, ra_, bb_, bs_, cc_, ldc); break; \
+                default: XI_BGEMM_ROWS_(TILE, MR, 1, mr_, taps, tap_words, ra_, bb_, bs_, cc_, ldc); break;            \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
 #ifdef __cplusplus
 }
 #endif

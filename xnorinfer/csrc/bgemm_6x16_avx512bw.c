@@ -78,34 +78,9 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
         }
 }
 
-#define XI_ROWS_CASES(NBC)                                                                                             \
-    switch (mr) {                                                                                                      \
-    case 6: tile(6, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                 \
-    case 5: tile(5, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                 \
-    case 4: tile(4, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                 \
-    case 3: tile(3, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                 \
-    case 2: tile(2, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                 \
-    default: tile(1, NBC, taps, tap_words, ra, bb, bs, cc, ldc); break;                                                \
-    }
-
 XI_TARGET void xi_bgemm_6x16_avx512bw(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
                                       const uint64_t *b, int32_t *c, int ldc)
 {
-    const int64_t bs = (int64_t)taps * tap_words * XI_BLOCK;
-    /* Column panels outermost: the panel of weights (NB * k words) stays in L1 for every row. */
-    for (int nb0 = 0; nb0 < nblocks; nb0 += NB) {
-        const int nb = nblocks - nb0 < NB ? nblocks - nb0 : NB;
-        const uint64_t *bb = b + nb0 * bs;
-        for (int i0 = 0; i0 < m; i0 += MR) {
-            const int mr = m - i0 < MR ? m - i0 : MR;
-            const uint64_t *const *ra = a + (int64_t)i0 * taps;
-            int32_t *cc = c + (int64_t)i0 * ldc + nb0 * XI_BLOCK;
-            if (nb == 2) {
-                XI_ROWS_CASES(2);
-            } else {
-                XI_ROWS_CASES(1);
-            }
-        }
-    }
+    XI_BGEMM_BY_PANELS(tile, MR, NB, m, nblocks, taps, tap_words, a, b, c, ldc);
 }
 #endif
