@@ -34,7 +34,23 @@ XI_INLINE __m512i popcount_bytes(__m512i x, __m512i table, __m512i low_nibble)
         (sum) = _mm512_ternarylogic_epi64(a_, b_, c_, 0x96);   /* a ^ b ^ c */                                        \
     } while (0)
 
-/* One tile of mr <= MR rows and one block of 8 channels, always inlined with mr constant. */
+/* Word `w` of a row XORed with the weights' word held in register `wv`. */
+#define XI_XOR_WORD(p, wv) _mm512_xor_si512(_mm512_set1_epi64((long long)*(p)), (wv))
+
+/* Adds 4 XORed words of row i into its counters. */
+#define XI_ADD_GROUP(i, x0, x1, x2, x3)                                                                                \
+    do {                                                                                                               \
+        __m512i twos_a, twos_b, four;                                                                                  \
+        XI_CSA(twos_a, ones[i], ones[i], (x0), (x1));                                                                  \
+        XI_CSA(twos_b, ones[i], ones[i], (x2), (x3));                                                                  \
+        XI_CSA(four, twos[i], twos[i], twos_a, twos_b);                                                                \
+        four_bytes[i] = _mm512_add_epi8(four_bytes[i], popcount_bytes(four, table, low_nibble));                       \
+    } while (0)
+
+/* One tile of mr <= MR rows and one block of 8 channels, always inlined with mr constant. A row's
+ * words are walked in groups of 4: within one tap when a tap has a multiple of 4 words, across two
+ * taps when it has 2, and through a cursor otherwise (and for the last, part group: zeros pad it,
+ * XORing to nothing). */
 XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const *a, const uint64_t *b, int32_t *c,
                     int ldc)
 {
@@ -48,35 +64,49 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
         ones[i] = twos[i] = four_bytes[i] = sums[i] = zero;
 
     const int64_t k = (int64_t)taps * tap_words;
+    int64_t k0 = 0;
     int t = 0, w = 0, pending = 0; /* word k0 of a row is word w of its tap t */
-    for (int64_t k0 = 0; k0 < k; k0 += GROUP) {
-        const int n = k - k0 < GROUP ? (int)(k - k0) : GROUP;
+    const int within_tap = tap_words % GROUP == 0, two_taps = tap_words == 2;
+    for (; k0 < k; k0 += GROUP) {
         __m512i wv[GROUP];
-        const uint64_t *const *tap[GROUP];
-        int word[GROUP];
+        const int n = k - k0 < GROUP ? (int)(k - k0) : GROUP;
 #pragma GCC unroll 4
-        for (int q = 0; q < GROUP; ++q) {
-            if (q < n) {
-                wv[q] = _mm512_loadu_si512((const void *)(b + (k0 + q) * XI_BLOCK));
-                tap[q] = a + t, word[q] = w;
-                if (++w == tap_words)
-                    w = 0, ++t;
-            } else {
-                wv[q] = zero, tap[q] = a, word[q] = -1; /* a word past the end: XOR 0 */
+        for (int q = 0; q < GROUP; ++q)
+            wv[q] = q < n ? _mm512_loadu_si512((const void *)(b + (k0 + q) * XI_BLOCK)) : zero;
+        if (within_tap) {
+#pragma GCC unroll 4
+            for (int i = 0; i < mr; ++i) {
+                const uint64_t *p = a[i * taps + t] + w;
+                XI_ADD_GROUP(i, XI_XOR_WORD(p, wv[0]), XI_XOR_WORD(p + 1, wv[1]), XI_XOR_WORD(p + 2, wv[2]),
+                             XI_XOR_WORD(p + 3, wv[3]));
             }
-        }
+            if ((w += GROUP) == tap_words)
+                w = 0, ++t;
+        } else if (two_taps && n == GROUP) {
 #pragma GCC unroll 4
-        for (int i = 0; i < mr; ++i) {
-            __m512i x[GROUP];
+            for (int i = 0; i < mr; ++i) {
+                const uint64_t *p = a[i * taps + t], *r = a[i * taps + t + 1];
+                XI_ADD_GROUP(i, XI_XOR_WORD(p, wv[0]), XI_XOR_WORD(p + 1, wv[1]), XI_XOR_WORD(r, wv[2]),
+                             XI_XOR_WORD(r + 1, wv[3]));
+            }
+            t += 2;
+        } else {
+            const uint64_t *const *tap[GROUP];
+            int word[GROUP];
 #pragma GCC unroll 4
-            for (int q = 0; q < GROUP; ++q)
-                x[q] = word[q] < 0 ? zero
-                                   : _mm512_xor_si512(_mm512_set1_epi64((long long)tap[q][i * taps][word[q]]), wv[q]);
-            __m512i twos_a, twos_b, four;
-            XI_CSA(twos_a, ones[i], ones[i], x[0], x[1]);
-            XI_CSA(twos_b, ones[i], ones[i], x[2], x[3]);
-            XI_CSA(four, twos[i], twos[i], twos_a, twos_b);
-            four_bytes[i] = _mm512_add_epi8(four_bytes[i], popcount_bytes(four, table, low_nibble));
+            for (int q = 0; q < GROUP; ++q) {
+                tap[q] = a + t, word[q] = q < n ? w : 0; /* past the end: any word, XORed with zeros */
+                if (q < n && ++w == tap_words)
+                    w = 0, ++t;
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < mr; ++i) {
+                __m512i x[GROUP];
+#pragma GCC unroll 4
+                for (int q = 0; q < GROUP; ++q)
+                    x[q] = q < n ? XI_XOR_WORD(tap[q][i * taps] + word[q], wv[q]) : zero;
+                XI_ADD_GROUP(i, x[0], x[1], x[2], x[3]);
+            }
         }
         if (++pending == FLUSH_EVERY) {
 #pragma GCC unroll 4
