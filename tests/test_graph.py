@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
 from xnorinfer.graph.executor import ALIGN, _arena_layout
+from xnorinfer.graph.opset import channel_counts, node_macs
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,20 @@ def test_a_tensor_read_twice_is_not_fused_away():
     graph = b.build(out)
     x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(Executor(optimize(graph)).run(x), Executor(graph).run(x), rtol=1e-6)
+
+
+def test_the_op_table_gives_channels_and_macs():
+    """Channels where a layer's weights, a per-channel op's input or a concat's parts fix them
+    (what the passes split parameters by), MACs per image."""
+    graph = graphs.tiny_reactnet()
+    infos, counts = infer_shapes(graph), channel_counts(graph)
+    known = {node.op for node in graph.nodes if counts[node.output] is not None}
+    assert known == {"conv2d", "batch_norm", "affine", "bconv2d", "add", "prelu", "concat", "dense"}
+    assert all(counts[n.output] in (None, infos[n.output].channels) for n in graph.nodes)
+    by_name = {node.name: node for node in graph.nodes}
+    assert node_macs(by_name["stem"], infos) == (0, 6 * 6 * 8 * 3 * 3 * 3)  # 6x6 pixels, 8 outputs of 3x3x3
+    assert node_macs(by_name["b1.conv3"], infos) == (6 * 6 * 8 * 3 * 3 * 8, 0)
+    assert node_macs(by_name["fc"], infos) == (0, 10 * 32) and node_macs(by_name["gap"], infos) == (0, 0)
 
 
 def test_executor_reuses_buffers_and_matches_across_batches():

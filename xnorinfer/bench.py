@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 import xnorinfer
-from xnorinfer.model import node_macs
+from xnorinfer.graph.opset import node_macs
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 MODELS = {  # name: (arch, input side, torch_reference factory name)

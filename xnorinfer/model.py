@@ -11,6 +11,7 @@ import numpy as np
 from . import _runtime, shipped
 from . import format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
+from .graph.opset import node_macs
 from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
 
@@ -207,23 +208,6 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(arch={self.metadata.get('arch', '?')!r}, input_size={self.input_size})"
-
-
-def node_macs(node, infos) -> tuple[int, int]:
-    """(binary, float) multiply-accumulates of one node for one image."""
-    out = infos[node.output].shape
-    pixels = int(np.prod(out[:-1])) if len(out) > 1 else 1
-    if node.op in ("bconv2d", "bwn_conv2d"):
-        o, kh, kw, _ = node.params["weight_bits"].shape
-        cg = node.attrs["in_channels"] // node.attrs.get("groups", 1)
-        macs = pixels * o * kh * kw * cg
-        return (macs, 0) if node.op == "bconv2d" else (0, macs)
-    if node.op in ("bdense", "bwn_dense"):
-        macs = node.params["weight_bits"].shape[0] * node.attrs["in_features"]
-        return (macs, 0) if node.op == "bdense" else (0, macs)
-    if node.op in ("conv2d", "dense"):
-        return 0, int(node.params["weight"].size) * pixels
-    return 0, 0
 
 
 def load(path) -> Model:

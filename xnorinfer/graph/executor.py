@@ -23,10 +23,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..ops import _validate
-from ..ops.binary import bind_bconv2d_block
-from ..ops.float_ops import bind_conv2d_max_pool
 from .ir import Graph, GraphError
-from .opset import OPS, Bound, infer_shapes, pack_zero_to
+from .opset import OPS, Bound, channel_counts, infer_shapes, pack_zero_to
 
 
 class Executor:
@@ -48,9 +46,9 @@ class Executor:
         self._slice_of, self._inplace = self._plan_concats()
         self._packs_of, self._bits_only = self._plan_fused_packs()
         # {first layer: ([the layers run with it], binder of their bound calls)}
-        self._blocks = {first: (rest, bind_bconv2d_block) for first, rest in self._plan_blocks().items()}
+        self._blocks = {first: (rest, OPS["bconv2d"].bind_block) for first, rest in self._plan_blocks().items()}
         conv_pools = self._plan_conv_pools()
-        self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in conv_pools.items()})
+        self._blocks.update({conv: ([pool], OPS["conv2d"].bind_block) for conv, pool in conv_pools.items()})
         # Outputs a fused run never writes (a conv's, pooled as it is computed): no arena bytes.
         by_name = {node.name: node for node in graph.nodes}
         self._unwritten = {by_name[conv].output for conv in conv_pools}
@@ -61,6 +59,7 @@ class Executor:
         """{producer output: (concat output, first channel, last channel)} and the set of concats
         built in place: those whose inputs are distinct binary convs that nothing else reads."""
         graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
+        channels = channel_counts(graph)
         slice_of, inplace = {}, set()
         for node in graph.nodes:
             if node.op != "concat" or len(set(node.inputs)) != len(node.inputs):
@@ -73,7 +72,7 @@ class Executor:
                 continue
             start = 0
             for p in parts:
-                width = p.params["weight_bits"].shape[0]
+                width = channels[p.output]
                 slice_of[p.output] = (node.output, start, start + width)
                 start += width
             inplace.add(node.output)
@@ -427,10 +426,6 @@ def _aligned_bytes(size: int) -> np.ndarray:
 
 def _nothing():
     pass
-
-
-def _bind_conv_pool(conv, rest):
-    return bind_conv2d_max_pool(conv, rest[0])
 
 
 def _bind(run, inputs, out, fused):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import Graph, Node
+from .opset import channel_counts
 
 BINARY = ("bconv2d", "bdense")
 BWN = ("bwn_conv2d", "bwn_dense")
@@ -261,14 +262,16 @@ def merge_duplicate_packs(graph: Graph):
 
 def distribute_through_concat(graph: Graph):
     readers = graph.consumers()
-    producer = graph.producer()
+    channels = None
     for node in graph.nodes:
         if node.op != "concat":
             continue
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in PER_CHANNEL:
             continue
-        widths = [_channels(producer, name) for name in node.inputs]
+        if channels is None:
+            channels = channel_counts(graph)
+        widths = [channels[name] for name in node.inputs]
         if None in widths:
             continue
         bounds = np.cumsum([0] + widths)
@@ -285,20 +288,4 @@ def distribute_through_concat(graph: Graph):
         at = graph.nodes.index(node)
         rest = [n for n in graph.nodes if n is not node and n is not nxt]
         return rest[:at] + parts + [concat] + rest[at:]
-    return None
-
-
-def _channels(producer: dict[str, Node], name: str) -> int | None:
-    """Output channels of a tensor, from the parameters of the nodes that made it; None if unknown."""
-    node = producer.get(name)
-    if node is None:
-        return None
-    for key in ("weight_bits", "weight"):
-        if key in node.params:
-            return node.params[key].shape[0]
-    if node.op == "concat":
-        widths = [_channels(producer, i) for i in node.inputs]
-        return None if None in widths else sum(widths)
-    if node.op in PER_CHANNEL + ("add",):
-        return _channels(producer, node.inputs[0])
     return None
