@@ -1,4 +1,5 @@
-"""Graph optimisations that fold float work into the binary kernels' epilogues and packers.
+"""Graph rewrites that fold float work into the binary kernels' epilogues and packers. Each takes
+a graph and returns its nodes with one match rewritten, or None when nothing matches.
 
 - fold_into_binary: affine / batch_norm after a binary conv or dense, a BWN conv or dense (into
   its alpha), or a float conv (the stem) -> its scale and bias
@@ -23,39 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Node
-from .opset import channel_counts
+from ..ir import Graph, Node
+from ..opset import channel_counts
 
 BINARY = ("bconv2d", "bdense")
 BWN = ("bwn_conv2d", "bwn_dense")
 PER_CHANNEL = ("affine", "batch_norm", "prelu", "rprelu", "relu")
 RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
-
-
-def optimize(graph: Graph) -> Graph:
-    """The graph with every fusion applied until none applies."""
-    nodes = list(graph.nodes)
-    rewrites = (
-        distribute_through_concat,
-        fold_into_binary,
-        fuse_residual,
-        fuse_activation,
-        fuse_bias_into_pack,
-        fold_into_pack,
-        fold_into_next_conv,
-        fuse_relu_into_conv,
-        merge_duplicate_packs,
-    )
-    changed = True
-    while changed:
-        changed = False
-        for rewrite in rewrites:
-            while True:
-                result = rewrite(Graph(nodes, graph.input, graph.input_shape, graph.output))
-                if result is None:
-                    break
-                nodes, changed = result, True
-    return Graph(nodes, graph.input, graph.input_shape, graph.output)
 
 
 def _sole_consumer(graph: Graph, tensor: str, readers: dict) -> Node | None:
