@@ -8,6 +8,7 @@ import zipfile
 
 import graphs
 import numpy as np
+import pytest
 from conftest import run_everywhere
 
 from xnorinfer import Model
@@ -275,3 +276,20 @@ def test_plans_stay_out_of_the_stored_graph_and_its_file(tmp_path):
     assert all(set(node) == {"name", "op", "inputs", "output", "attrs", "params"} for node in stored)
     x = np.random.default_rng(1).standard_normal((2, 3, 12, 12)).astype(np.float32)
     np.testing.assert_array_equal(Model.from_bytes(path.read_bytes()).predict(x), Model(optimized).predict(x))
+
+
+@pytest.mark.parametrize("shared_sign", [False, True])
+def test_summary_has_one_line_per_step(shared_sign):
+    """In-place concats and fused packers have no line: the steps that write them say so."""
+    model = Model(graphs.tiny_reactnet(2, shared_sign=shared_sign), {"arch": "tiny"})
+    graph = model._executor.graph
+    table = model.summary().split("\n\n")[0].splitlines()[2:]
+    assert len(table) == len(steps(graph))
+    blocks = [n for n in graph.nodes if "block" in n.plan]
+    assert sum(" bconv2d block " in line for line in table) == len(blocks) == (3 if shared_sign else 1)
+    hidden = [n for n in graph.nodes if {"in_block", "built_in_place", "packed_by_producers"} & set(n.plan)]
+    assert hidden and not any(line.split()[0] == n.name for line in table for n in hidden)
+    assert sum(line.count("(in place)") for line in table) == len(
+        [n for n in graph.nodes if "writes_slice_of" in n.plan]
+    )
+    assert sum(line.count(" signs ") for line in table) == len([n for n in graph.nodes if "packs_into" in n.plan])
