@@ -6,6 +6,12 @@ from hypothesis import strategies as st
 
 from xnorinfer.graph import Executor, GraphBuilder, GraphError, infer_shapes, optimize
 from xnorinfer.graph.executor import ALIGN, _arena_layout
+from xnorinfer.graph.opset import channel_counts, node_macs
+
+
+def planned(graph, key):
+    """{node name: its plan's `key`} for the nodes whose plan has one."""
+    return {node.name: node.plan[key] for node in graph.nodes if key in node.plan}
 
 
 @pytest.mark.parametrize(
@@ -30,8 +36,9 @@ def test_reactnet_blocks_run_tile_by_tile_with_the_same_bits(size):
     the same bits as the layers one after the other (a capture runs them so), with a
     batch, several tiles (size 40), every ISA and thread count; a stride-1 block's input buffer,
     free once its 3x3 conv has read it, is not handed to its 1x1 convs' output meanwhile."""
-    executor = Executor(optimize(graphs.tiny_reactnet(seed=size, size=size, shared_sign=True)))
-    assert [len(rest) for rest in executor.blocks.values()] == [2, 1, 2]
+    fused = optimize(graphs.tiny_reactnet(seed=size, size=size, shared_sign=True))
+    assert [len(rest) for rest in planned(fused, "block").values()] == [2, 1, 2]
+    executor = Executor(fused)
     x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
     for config, (blocked, one_by_one) in run_everywhere(
         lambda: (executor.run(x), executor.run(x, capture=["-"]))
@@ -40,8 +47,9 @@ def test_reactnet_blocks_run_tile_by_tile_with_the_same_bits(size):
 
 
 def test_a_stem_and_its_max_pooling_run_as_one_with_the_same_bits():
-    executor = Executor(optimize(graphs.tiny_xnor(seed=3)))
-    assert executor.blocks == {"conv1": ["pool1"]}
+    fused = optimize(graphs.tiny_xnor(seed=3))
+    assert planned(fused, "block") == {"conv1": ("pool1",)} and planned(fused, "output_unwritten") == {"conv1": True}
+    executor = Executor(fused)
     x = np.random.default_rng(3).standard_normal((3,) + executor.graph.input_shape).astype(np.float32)
     plan = executor.plan(x.shape)  # the conv's own output is never written: it takes no arena bytes
     conv_out = plan.buffers[next(n.output for n in executor.graph.nodes if n.name == "conv1")]
@@ -103,6 +111,20 @@ def test_a_tensor_read_twice_is_not_fused_away():
     graph = b.build(out)
     x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(Executor(optimize(graph)).run(x), Executor(graph).run(x), rtol=1e-6)
+
+
+def test_the_op_table_gives_channels_and_macs():
+    """Channels where a layer's weights, a per-channel op's input or a concat's parts fix them
+    (what the passes split parameters by), MACs per image."""
+    graph = graphs.tiny_reactnet()
+    infos, counts = infer_shapes(graph), channel_counts(graph)
+    known = {node.op for node in graph.nodes if counts[node.output] is not None}
+    assert known == {"conv2d", "batch_norm", "affine", "bconv2d", "add", "prelu", "concat", "dense"}
+    assert all(counts[n.output] in (None, infos[n.output].channels) for n in graph.nodes)
+    by_name = {node.name: node for node in graph.nodes}
+    assert node_macs(by_name["stem"], infos) == (0, 6 * 6 * 8 * 3 * 3 * 3)  # 6x6 pixels, 8 outputs of 3x3x3
+    assert node_macs(by_name["b1.conv3"], infos) == (6 * 6 * 8 * 3 * 3 * 8, 0)
+    assert node_macs(by_name["fc"], infos) == (0, 10 * 32) and node_macs(by_name["gap"], infos) == (0, 0)
 
 
 def test_executor_reuses_buffers_and_matches_across_batches():
@@ -220,8 +242,9 @@ def test_flatten_output_survives_the_reuse_of_its_input_buffer():
 
 
 def test_concats_of_binary_convs_are_built_in_place():
-    ex = Executor(optimize(graphs.tiny_reactnet()))
-    assert ex._inplace and len(ex._slice_of) == 2 * len(ex._inplace)
+    fused = optimize(graphs.tiny_reactnet())
+    concats = planned(fused, "built_in_place")
+    assert concats and len(planned(fused, "writes_slice_of")) == 2 * len(concats)
 
 
 def test_packers_of_one_tensor_are_merged():
@@ -299,9 +322,9 @@ def test_zero_to_survives_every_fusion_with_the_same_bits(size):
     assert len(packs) == 2 and all(n.attrs["zero_to"] == "minus_one" for n in packs)
     assert "bias" in packs[0].params  # the BN's threshold
     assert not any(n.op in ("batch_norm", "affine", "relu", "add") for n in fused.nodes)
+    assert planned(fused, "block") == {"b1.conv3": ("b1.pw0", "b1.pw1")}
+    assert {"stem", "b1.conv3"} <= set(planned(fused, "packs_into"))  # the stem and the 3x3 conv write signs
     executor = Executor(fused)
-    assert executor.blocks == {"b1.conv3": ["b1.pw0", "b1.pw1"]}
-    assert {"stem.relu", "b1.relu"} <= set(executor._packs_of)  # written by the stem and the 3x3 conv
     x = np.random.default_rng(size).standard_normal((3, size, size, 3)).astype(np.float32)
     results = run_everywhere(lambda: (executor.run(x), executor.run(x, capture=["-"])))
     for config, (blocked, one_by_one) in results.items():

@@ -27,7 +27,8 @@ import time
 import numpy as np
 
 import xnorinfer
-from xnorinfer.model import node_macs
+from xnorinfer.graph.opset import node_macs
+from xnorinfer.graph.passes import step_name, step_op, steps
 from xnorinfer.ops import BinaryConvWeights, bconv2d, pack_signs
 
 MODELS = {  # name: (arch, input side, torch_reference factory name)
@@ -169,21 +170,16 @@ def bench_model(name, args, peak):
     for timings in runs:
         executor.run(x, timings=timings)
     layers = []
-    nodes = {node.name: node for node in executor.graph.nodes}
-    in_blocks = {name for rest in executor.blocks.values() for name in rest}
-    for node in executor.graph.nodes:
-        if node.name in in_blocks:
-            continue  # reported with its block
+    for members in steps(executor.graph):  # a block's time is its first layer's
+        node = members[0]
         seconds = float(np.median([t[node.name] for t in runs]))
-        binary, floating = node_macs(node, executor.infos)
-        row = {"layer": node.name, "op": node.op, "output": str(executor.infos[node.output]), "ms": seconds * 1e3}
-        rest = executor.blocks.get(node.name)
-        if rest:  # layers run as one pass (a 3x3 binary conv and its 1x1 convs; a conv and its pooling)
-            binary += sum(node_macs(nodes[name], executor.infos)[0] for name in rest)
-            row.update(
-                layer=f"{node.name} + {', '.join(name.rsplit('.', 1)[-1] for name in rest)}",
-                op="bconv2d block" if node.op == "bconv2d" else "+".join([node.op] + [nodes[r].op for r in rest]),
-            )
+        binary = sum(node_macs(member, executor.infos)[0] for member in members)
+        row = {
+            "layer": step_name(members),
+            "op": step_op(members),
+            "output": str(executor.infos[node.output]),
+            "ms": seconds * 1e3,
+        }
         if binary:
             row["gbitmacs"] = binary / seconds / 1e9
             row["peak_pct"] = 100 * row["gbitmacs"] / peak

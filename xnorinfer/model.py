@@ -11,6 +11,8 @@ import numpy as np
 from . import _runtime, shipped
 from . import format as model_format
 from .graph import Executor, Graph, infer_shapes, optimize
+from .graph.opset import node_macs
+from .graph.passes import step_name, step_op, step_writes, steps
 from .ops.binary import pack_signs, unpack_signs
 from .ops.float_ops import nchw_to_nhwc
 
@@ -174,27 +176,33 @@ class Model:
     # ---- description ----------------------------------------------------------------------------
 
     def summary(self) -> str:
-        """A table of the layers that run (after fusion) with output shapes, parameters and MACs."""
+        """A table of what a run calls, one line a step, after the passes: the layer (a block's
+        members after its first: a binary conv with its pointwise convs, a conv with its max
+        pooling), output shape, parameters, MACs, and the tensors its kernel writes besides its
+        output (a concat's channel slice, a packer's signs): those concats and packers make no
+        call of their own."""
         graph, infos = self._executor.graph, self._executor.infos
-        rows = [("layer", "op", "output", "params", "binary MACs", "float MACs")]
-        total_bin = total_float = 0
-        for node in graph.nodes:
-            binary, flt = node_macs(node, infos)
-            total_bin, total_float = total_bin + binary, total_float + flt
-            params = sum(int(p.size) * (64 if p.dtype == np.uint64 else 1) for p in node.params.values())
+        rows = [("step", "op", "output", "params", "binary MACs", "float MACs", "also writes")]
+        for members in steps(graph):
+            macs = [node_macs(node, infos) for node in members]
+            binary, flt = sum(m[0] for m in macs), sum(m[1] for m in macs)
+            params = sum(int(p.size) * (64 if p.dtype == np.uint64 else 1) for n in members for p in n.params.values())
             rows.append(
                 (
-                    node.name,
-                    node.op,
-                    str(infos[node.output]),
+                    step_name(members),
+                    step_op(members),
+                    str(infos[members[-1].output]),
                     f"{params:,}" if params else "",
                     f"{binary:,}" if binary else "",
                     f"{flt:,}" if flt else "",
+                    "; ".join(step_writes(members, graph)),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "-" * len(lines[0]))
+        every = [node_macs(node, infos) for node in graph.nodes]
+        total_bin, total_float = sum(b for b, _ in every), sum(f for _, f in every)
         meta = ", ".join(f"{k}={self.metadata[k]}" for k in ("arch", "dataset") if k in self.metadata)
         binary_weights = sum(int(p.size) * 64 for n in graph.nodes for k, p in n.params.items() if k.endswith("_bits"))
         lines += [
@@ -207,23 +215,6 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(arch={self.metadata.get('arch', '?')!r}, input_size={self.input_size})"
-
-
-def node_macs(node, infos) -> tuple[int, int]:
-    """(binary, float) multiply-accumulates of one node for one image."""
-    out = infos[node.output].shape
-    pixels = int(np.prod(out[:-1])) if len(out) > 1 else 1
-    if node.op in ("bconv2d", "bwn_conv2d"):
-        o, kh, kw, _ = node.params["weight_bits"].shape
-        cg = node.attrs["in_channels"] // node.attrs.get("groups", 1)
-        macs = pixels * o * kh * kw * cg
-        return (macs, 0) if node.op == "bconv2d" else (0, macs)
-    if node.op in ("bdense", "bwn_dense"):
-        macs = node.params["weight_bits"].shape[0] * node.attrs["in_features"]
-        return (macs, 0) if node.op == "bdense" else (0, macs)
-    if node.op in ("conv2d", "dense"):
-        return 0, int(node.params["weight"].size) * pixels
-    return 0, 0
 
 
 def load(path) -> Model:

@@ -3,15 +3,12 @@ plan: every intermediate gets its bytes of one arena once (tensors alive at diff
 bytes) and every layer is bound to its buffers with its arguments checked once, so that a run is a
 loop of kernel calls.
 
-Two layers cost nothing: a concat of binary convolutions (each writes its channel slice of the
-concat's buffer), and a sign packer whose input binary convolutions write its packed words
-themselves, from the values they compute (and write no floats if nothing else reads them).
-
-A binary convolution whose output only pointwise binary convolutions read, as their signs and
-their residual (ReActNet's 3x3 then 1x1), runs with them as one block, tile by tile: that output
-stays in cache instead of going to memory and back (ops.binary.bind_bconv2d_block). So does a
-float conv whose output only a max pooling reads (ReActNet-18's stem), a few rows at a time
-(ops.float_ops.bind_conv2d_max_pool)."""
+The nodes' plans (Node.plan, written by graph.passes.schedule) say which layers run together, and
+the executor follows them: a concat built in place by the binary convs writing its channel slices,
+a sign packer whose words its input convs write from their epilogue (and no floats where
+`bits_only`), a block of layers run as one call (a binary conv and its pointwise convs tile by
+tile, ops.binary.bind_bconv2d_block; a float conv and its max pooling a few rows at a time,
+ops.float_ops.bind_conv2d_max_pool). A graph without plans runs node by node."""
 
 from __future__ import annotations
 
@@ -23,8 +20,6 @@ from collections import OrderedDict
 import numpy as np
 
 from ..ops import _validate
-from ..ops.binary import bind_bconv2d_block
-from ..ops.float_ops import bind_conv2d_max_pool
 from .ir import Graph, GraphError
 from .opset import OPS, Bound, infer_shapes, pack_zero_to
 
@@ -45,134 +40,26 @@ class Executor:
         for name, i in last_read.items():
             if name not in (graph.input, graph.output):
                 self._release[i].append(name)
-        self._slice_of, self._inplace = self._plan_concats()
-        self._packs_of, self._bits_only = self._plan_fused_packs()
-        # {first layer: ([the layers run with it], binder of their bound calls)}
-        self._blocks = {first: (rest, bind_bconv2d_block) for first, rest in self._plan_blocks().items()}
-        conv_pools = self._plan_conv_pools()
-        self._blocks.update({conv: ([pool], _bind_conv_pool) for conv, pool in conv_pools.items()})
-        # Outputs a fused run never writes (a conv's, pooled as it is computed): no arena bytes.
+        # The plans, indexed for binding: {conv output: (concat output, first channel, end channel)}
+        # and the concats those build, {conv output: (packer node, its first channel)}, the outputs
+        # of convs writing only packed signs, {first layer: ([the layers run with it], binder of
+        # their bound calls)} and the outputs a block never writes (a conv's, pooled as computed).
         by_name = {node.name: node for node in graph.nodes}
-        self._unwritten = {by_name[conv].output for conv in conv_pools}
+        planned = [(node, node.plan) for node in graph.nodes if node.plan]
+        self._slice_of = {node.output: plan["writes_slice_of"] for node, plan in planned if "writes_slice_of" in plan}
+        self._inplace = {node.output for node, plan in planned if plan.get("built_in_place")}
+        self._packs_of = {
+            node.output: (by_name[plan["packs_into"][0]], plan["packs_into"][1])
+            for node, plan in planned
+            if "packs_into" in plan
+        }
+        self._bits_only = {node.output for node, plan in planned if plan.get("bits_only")}
+        self._blocks = {
+            node.name: (list(plan["block"]), OPS[node.op].bind_block) for node, plan in planned if "block" in plan
+        }
+        self._unwritten = {node.output for node, plan in planned if plan.get("output_unwritten")}
         self._local = threading.local()  # plans hold buffers: one set per thread
         self._image_bytes = _LRU(MAX_CACHED_SHAPES)  # input shape -> bytes_per_image
-
-    def _plan_concats(self):
-        """{producer output: (concat output, first channel, last channel)} and the set of concats
-        built in place: those whose inputs are distinct binary convs that nothing else reads."""
-        graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
-        slice_of, inplace = {}, set()
-        for node in graph.nodes:
-            if node.op != "concat" or len(set(node.inputs)) != len(node.inputs):
-                continue
-            parts = [producer.get(name) for name in node.inputs]
-            if not all(
-                p is not None and p.op == "bconv2d" and len(readers[p.output]) == 1 and p.output != graph.output
-                for p in parts
-            ):
-                continue
-            start = 0
-            for p in parts:
-                width = p.params["weight_bits"].shape[0]
-                slice_of[p.output] = (node.output, start, start + width)
-                start += width
-            inplace.add(node.output)
-        return slice_of, inplace
-
-    def _plan_fused_packs(self):
-        """({binary conv output: (pack node, its first channel in the packer's input)}, the conv
-        outputs that only such packers read). A packer (no groups) fuses when every channel of its
-        input comes from binary convs: one, or the parts of an in-place concat, which then run in
-        channel order (a part starting inside a word ORs its bits into it, see bind_bconv2d); or
-        from one float conv (no groups), which packs each output row as it writes it."""
-        graph, producer, readers = self.graph, self.graph.producer(), self.graph.consumers()
-        order = {node.name: i for i, node in enumerate(graph.nodes)}
-        packs_of, bits_only = {}, set()
-        for node in graph.nodes:
-            source = node.inputs[0]
-            if node.op != "pack_signs" or node.attrs.get("groups", 1) != 1 or source not in producer:
-                continue
-            if source in self._inplace:
-                parts = [(name, start) for name, (concat, start, _) in self._slice_of.items() if concat == source]
-            elif source in self._slice_of:
-                continue
-            else:
-                parts = [(source, 0)]
-            convs = [producer[name] for name, _ in parts]
-            float_conv = len(convs) == 1 and convs[0].op == "conv2d"
-            if (
-                not (float_conv or all(c.op == "bconv2d" for c in convs))
-                or any(c.attrs.get("groups", 1) != 1 or c.output in packs_of for c in convs)
-                or [order[c.name] for c in convs] != sorted(order[c.name] for c in convs)
-            ):
-                continue
-            for name, start in parts:
-                packs_of[name] = (node, start)
-            if not float_conv and source not in self._inplace and source != graph.output and len(readers[source]) == 1:
-                bits_only.add(source)
-        return packs_of, bits_only
-
-    def _plan_blocks(self):
-        """{first conv: [the pointwise convs of its block]}: a binary conv (no groups) whose output
-        its fused packer and 1 to 4 pointwise binary convs read, those reading the packer's output
-        and it as their residual, and nothing else; the packer and the convs come right after it
-        (so running them early overtakes no other layer)."""
-        graph, readers = self.graph, self.graph.consumers()
-        blocks = {}
-        for i, node in enumerate(graph.nodes):
-            if (
-                node.op != "bconv2d"
-                or node.attrs.get("groups", 1) != 1
-                or node.output not in self._packs_of
-                or node.output in self._slice_of
-                or node.output == graph.output
-            ):
-                continue
-            pack, _ = self._packs_of[node.output]
-            rest = [r for r in readers[node.output] if r is not pack]
-            names = [r.name for r in rest]
-            if (
-                not 1 <= len(rest) <= 4
-                or [n.name for n in graph.nodes[i + 1 : i + 2 + len(rest)]] != [pack.name] + names
-            ):
-                continue
-            if (
-                all(
-                    r.op == "bconv2d"
-                    and r.inputs == [pack.output, node.output]
-                    and r.attrs.get("groups", 1) == 1
-                    and r.params["weight_bits"].shape[1:3] == (1, 1)
-                    and tuple(r.attrs["stride"]) == (1, 1)
-                    and not any(r.attrs["padding"])
-                    for r in rest
-                )
-                and [r.name for r in readers[pack.output]] == names
-            ):
-                blocks[node.name] = names
-        return blocks
-
-    def _plan_conv_pools(self):
-        """{float conv: its max pooling}: a float conv (no groups, not packing signs) whose output
-        only the max pooling right after it reads."""
-        graph, readers = self.graph, self.graph.consumers()
-        pairs = {}
-        for node, nxt in zip(graph.nodes, graph.nodes[1:]):
-            if (
-                node.op == "conv2d"
-                and node.attrs.get("groups", 1) == 1
-                and node.output not in self._packs_of
-                and node.output != graph.output
-                and nxt.op == "max_pool2d"
-                and [r.name for r in readers[node.output]] == [nxt.name]
-            ):
-                pairs[node.name] = nxt.name
-        return pairs
-
-    @property
-    def blocks(self) -> dict[str, list[str]]:
-        """{a block's first layer: the layers run with it}: in `timings`, the block's time is its
-        first layer's and the others' are ~0 (runs with overrides or captures run them apart)."""
-        return {first: list(rest) for first, (rest, _) in self._blocks.items()}
 
     def shapes_for(self, input_shape: tuple[int, ...]):
         """Tensor infos for another input size (global pooling nets accept any)."""
@@ -427,10 +314,6 @@ def _aligned_bytes(size: int) -> np.ndarray:
 
 def _nothing():
     pass
-
-
-def _bind_conv_pool(conv, rest):
-    return bind_conv2d_max_pool(conv, rest[0])
 
 
 def _bind(run, inputs, out, fused):

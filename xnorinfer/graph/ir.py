@@ -46,6 +46,9 @@ class Node:
     output: str
     attrs: dict = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    # How the executor runs the node, as graph.passes.schedule decided: never saved, never read
+    # from a file, empty (every node runs on its own) until optimize() fills it.
+    plan: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> Node:
         return dataclasses.replace(self, **changes)

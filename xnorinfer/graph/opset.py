@@ -99,6 +99,14 @@ def Choice(choices, default) -> Attr:
     return Attr("str", default, choices=tuple(choices))
 
 
+def _unknown_channels(node, in_channels):
+    return None
+
+
+def _no_macs(node, out):
+    return 0, 0
+
+
 @dataclass(frozen=True)
 class OpSpec:
     arity: tuple[int, int]  # min and max number of inputs
@@ -110,6 +118,15 @@ class OpSpec:
     # (arguments checked once) and then calls only that.
     compile: Callable[[Node], Callable]
     attrs: dict = field(default_factory=dict)  # name -> Attr: every attribute the op knows
+    # channels(node, its inputs' channels, None where unknown) -> its output's channels where a
+    # layer's weights, a per-channel op's input or a concat's parts fix them, else None: the passes
+    # split per-channel parameters by them without running shape inference (and split nothing else).
+    channels: Callable[[Node, list], int | None] = _unknown_channels
+    # macs(node, its output's TensorInfo) -> (binary, float) multiply-accumulates of one image.
+    macs: Callable[[Node, TensorInfo], tuple[int, int]] = _no_macs
+    # bind_block(first, rest) -> one call running the bound layer `first` (of this op) with the
+    # bound layers `rest` that a pass grouped with it as a block; None: the op leads no block.
+    bind_block: Callable | None = None
 
 
 OPS: dict[str, OpSpec] = {}
@@ -125,10 +142,79 @@ class Bound:
         self.bind = bind
 
 
-def register(name, infer, compile_, arity=(1, 1), required=(), optional=(), attrs=None):
+def register(
+    name,
+    infer,
+    compile_,
+    arity=(1, 1),
+    required=(),
+    optional=(),
+    attrs=None,
+    channels=_unknown_channels,
+    macs=_no_macs,
+    bind_block=None,
+):
     """Add an operator: infer(node, input infos) -> output info; compile_(node) -> run or Bound;
-    attrs: {name: Attr} (an attribute not listed is refused)."""
-    OPS[name] = OpSpec(arity, tuple(required), tuple(optional), infer, compile_, dict(attrs or {}))
+    attrs: {name: Attr} (an attribute not listed is refused); channels, macs, bind_block: as in
+    OpSpec."""
+    OPS[name] = OpSpec(
+        arity, tuple(required), tuple(optional), infer, compile_, dict(attrs or {}), channels, macs, bind_block
+    )
+
+
+def channel_counts(graph) -> dict[str, int | None]:
+    """{tensor: channels} by the op table's `channels`, None where that does not fix them (the
+    graph input's too)."""
+    counts = {graph.input: None}
+    for node in graph.nodes:
+        counts[node.output] = OPS[node.op].channels(node, [counts.get(name) for name in node.inputs])
+    return counts
+
+
+def node_macs(node, infos) -> tuple[int, int]:
+    """(binary, float) multiply-accumulates of one node for one image (infos: infer_shapes')."""
+    return OPS[node.op].macs(node, infos[node.output])
+
+
+# ---- per-op facts shared by several ops ----------------------------------------------------------
+
+
+def _input_channels(node, in_channels):
+    return in_channels[0]
+
+
+def _weight_rows(key):
+    def channels(node, in_channels):
+        return node.params[key].shape[0]
+
+    return channels
+
+
+def _pixels(out: TensorInfo) -> int:
+    return math.prod(out.shape[:-1]) if len(out.shape) > 1 else 1
+
+
+def _conv_macs(binary: bool):
+    """A conv with `weight_bits` (O, kh, kw, words): each output sums kh * kw * C / groups products."""
+
+    def macs(node, out):
+        o, kh, kw, _ = node.params["weight_bits"].shape
+        count = _pixels(out) * o * kh * kw * (node.attrs["in_channels"] // node.attrs.get("groups", 1))
+        return (count, 0) if binary else (0, count)
+
+    return macs
+
+
+def _dense_macs(binary: bool):
+    def macs(node, out):
+        count = node.params["weight_bits"].shape[0] * node.attrs["in_features"]
+        return (count, 0) if binary else (0, count)
+
+    return macs
+
+
+def _float_weight_macs(node, out):
+    return 0, int(node.params["weight"].size) * _pixels(out)
 
 
 # ---- attribute and parameter helpers -----------------------------------------------------------
@@ -266,6 +352,9 @@ register(
     required=["weight"],
     optional=["scale", "bias"],
     attrs={"stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)},
+    channels=_weight_rows("weight"),
+    macs=_float_weight_macs,
+    bind_block=lambda conv, rest: ops.float_ops.bind_conv2d_max_pool(conv, *rest),
 )
 
 
@@ -281,7 +370,15 @@ def _compile_dense(node):
     return Bound(lambda ins, out: ops.float_ops.bind_dense(ins[0], weight, bias, out)[0])
 
 
-register("dense", _infer_dense, _compile_dense, required=["weight"], optional=["bias"])
+register(
+    "dense",
+    _infer_dense,
+    _compile_dense,
+    required=["weight"],
+    optional=["bias"],
+    channels=_weight_rows("weight"),
+    macs=_float_weight_macs,
+)
 
 
 # ---- BWN: float activations, 1-bit weights -------------------------------------------------------
@@ -312,6 +409,8 @@ register(
     required=["weight_bits", "alpha"],
     optional=["bias"],
     attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS},
+    channels=_weight_rows("weight_bits"),
+    macs=_conv_macs(binary=False),
 )
 
 
@@ -337,6 +436,8 @@ register(
     required=["weight_bits", "alpha"],
     optional=["bias"],
     attrs={"in_features": Int()},
+    channels=_weight_rows("weight_bits"),
+    macs=_dense_macs(binary=False),
 )
 
 
@@ -428,6 +529,9 @@ register(
         "groups": GROUPS,
         "pad_value": Choice(ops.binary.PAD_VALUES, "zero"),
     },
+    channels=_weight_rows("weight_bits"),
+    macs=_conv_macs(binary=True),
+    bind_block=ops.binary.bind_bconv2d_block,
 )
 
 
@@ -457,6 +561,8 @@ register(
     required=["weight_bits"],
     optional=["scale", "bias", *RPRELU],
     attrs={"in_features": Int()},
+    channels=_weight_rows("weight_bits"),
+    macs=_dense_macs(binary=True),
 )
 
 
@@ -495,6 +601,7 @@ register(
     required=["mean", "var"],
     optional=["gamma", "beta"],
     attrs={"eps": Float(0, 1e-5)},
+    channels=_input_channels,
 )
 
 
@@ -517,20 +624,22 @@ def _run_affine(node):
     return run
 
 
-register("affine", _infer_affine, _run_affine, optional=["scale", "bias"])
+register("affine", _infer_affine, _run_affine, optional=["scale", "bias"], channels=_input_channels)
 register(
     "prelu",
     _elementwise(["slope"]),
     lambda node: lambda x, out=None: ops.prelu(x, node.params["slope"]),
     required=["slope"],
+    channels=_input_channels,
 )
 register(
     "rprelu",
     _elementwise(RPRELU),
     lambda node: lambda x, out=None: ops.rprelu(x, *_rprelu(node)),
     required=list(RPRELU),
+    channels=_input_channels,
 )
-register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x))
+register("relu", _elementwise([]), lambda node: lambda x, out=None: ops.relu(x), channels=_input_channels)
 
 
 def _infer_clamp(node, ins):
@@ -624,7 +733,7 @@ def _infer_add(node, ins):
     return ins[0]
 
 
-register("add", _infer_add, lambda node: lambda a, b, out=None: ops.add(a, b), arity=(2, 2))
+register("add", _infer_add, lambda node: lambda a, b, out=None: ops.add(a, b), arity=(2, 2), channels=_input_channels)
 
 
 def _infer_concat(node, ins):
@@ -637,7 +746,11 @@ def _compile_concat(node):
     return Bound(lambda ins, out: lambda: np.concatenate(ins, axis=-1, out=out))
 
 
-register("concat", _infer_concat, _compile_concat, arity=(2, 64))
+def _concat_channels(node, in_channels):
+    return None if None in in_channels else sum(in_channels)
+
+
+register("concat", _infer_concat, _compile_concat, arity=(2, 64), channels=_concat_channels)
 
 
 # ---- pooling and reshaping ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Graph optimisations that fold float work into the binary kernels' epilogues and packers.
+"""Graph rewrites that fold float work into the binary kernels' epilogues and packers. Each takes
+a graph and returns its nodes with one match rewritten, or None when nothing matches.
 
 - fold_into_binary: affine / batch_norm after a binary conv or dense, a BWN conv or dense (into
   its alpha), or a float conv (the stem) -> its scale and bias
@@ -23,38 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Graph, Node
+from ..ir import Graph, Node
+from ..opset import channel_counts
 
 BINARY = ("bconv2d", "bdense")
 BWN = ("bwn_conv2d", "bwn_dense")
 PER_CHANNEL = ("affine", "batch_norm", "prelu", "rprelu", "relu")
 RPRELU = ("rp_gamma", "rp_slope", "rp_zeta")
-
-
-def optimize(graph: Graph) -> Graph:
-    """The graph with every fusion applied until none applies."""
-    nodes = list(graph.nodes)
-    rewrites = (
-        distribute_through_concat,
-        fold_into_binary,
-        fuse_residual,
-        fuse_activation,
-        fuse_bias_into_pack,
-        fold_into_pack,
-        fold_into_next_conv,
-        fuse_relu_into_conv,
-        merge_duplicate_packs,
-    )
-    changed = True
-    while changed:
-        changed = False
-        for rewrite in rewrites:
-            while True:
-                result = rewrite(Graph(nodes, graph.input, graph.input_shape, graph.output))
-                if result is None:
-                    break
-                nodes, changed = result, True
-    return Graph(nodes, graph.input, graph.input_shape, graph.output)
 
 
 def _sole_consumer(graph: Graph, tensor: str, readers: dict) -> Node | None:
@@ -261,14 +237,16 @@ def merge_duplicate_packs(graph: Graph):
 
 def distribute_through_concat(graph: Graph):
     readers = graph.consumers()
-    producer = graph.producer()
+    channels = None
     for node in graph.nodes:
         if node.op != "concat":
             continue
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op not in PER_CHANNEL:
             continue
-        widths = [_channels(producer, name) for name in node.inputs]
+        if channels is None:
+            channels = channel_counts(graph)
+        widths = [channels[name] for name in node.inputs]
         if None in widths:
             continue
         bounds = np.cumsum([0] + widths)
@@ -285,20 +263,4 @@ def distribute_through_concat(graph: Graph):
         at = graph.nodes.index(node)
         rest = [n for n in graph.nodes if n is not node and n is not nxt]
         return rest[:at] + parts + [concat] + rest[at:]
-    return None
-
-
-def _channels(producer: dict[str, Node], name: str) -> int | None:
-    """Output channels of a tensor, from the parameters of the nodes that made it; None if unknown."""
-    node = producer.get(name)
-    if node is None:
-        return None
-    for key in ("weight_bits", "weight"):
-        if key in node.params:
-            return node.params[key].shape[0]
-    if node.op == "concat":
-        widths = [_channels(producer, i) for i in node.inputs]
-        return None if None in widths else sum(widths)
-    if node.op in PER_CHANNEL + ("add",):
-        return _channels(producer, node.inputs[0])
     return None
