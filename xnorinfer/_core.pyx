@@ -39,6 +39,9 @@ cdef extern from "csrc/threads.h":
     int xi_is_forked_child()
 
 cdef extern from "csrc/bitpack.h":
+    enum:
+        XI_ZERO_TO_ONE
+        XI_ZERO_TO_MINUS_ONE
     int64_t xi_pack_signs(const float *x, const float *bias, int64_t npix, int c, int groups, int zero_to,
                           uint64_t *out, int nthreads) nogil
     void xi_unpack_signs(const uint64_t *packed, int64_t npix, int c, int groups, float *out,
@@ -231,35 +234,14 @@ def bconv_prepare_weights(const uint64_t[:, ::1] w not None, int groups, int cha
 cdef inline const float *_ptr(const float[::1] a):
     return &a[0] if a is not None else NULL
 
-cdef int _layer(xi_bconv_layer *L, tuple geometry, const uint64_t[::1] x, const uint64_t[::1] blocked,
-                const int32_t[::1] tap_popcount, float[:, :, :, :] out, int64_t out_stride,
-                const float[::1] scale, const float[::1] bias, const float[::1] residual,
-                const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
-                uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias,
-                int pack_zero_to) except -1:
-    (L.g.n, L.g.h, L.g.w, L.g.c, L.g.groups, L.g.o, L.g.kh, L.g.kw, L.g.sh, L.g.sw,
-     L.g.pad_t, L.g.pad_b, L.g.pad_l, L.g.pad_r, L.g.pad_value, L.g.ho, L.g.wo) = geometry
-    L.g.out_stride = out_stride
-    L.x = &x[0]
-    L.blocked = &blocked[0]
-    L.tap_popcount = &tap_popcount[0]
-    L.ep.scale = _ptr(scale)
-    L.ep.bias = _ptr(bias)
-    L.ep.residual = _ptr(residual)
-    L.ep.rp_gamma = _ptr(rp_gamma)
-    L.ep.rp_slope = _ptr(rp_slope)
-    L.ep.rp_zeta = _ptr(rp_zeta)
-    L.ep.packed = &packed[0, 0] if packed is not None else NULL
-    L.ep.packed_words = packed.shape[1] if packed is not None else 0
-    L.ep.first_bit = first_bit
-    L.ep.pack_bias = _ptr(pack_bias)
-    L.ep.pack_zero_to = pack_zero_to
-    L.out = &out[0, 0, 0, 0] if out is not None else NULL
-    return 0
+# The sign an exact zero x + bias packs as (xi_zero_to), by name: the kernels' codes.
+ZERO_TO = {"one": XI_ZERO_TO_ONE, "minus_one": XI_ZERO_TO_MINUS_ONE}
 
-cdef int _layer_of(xi_bconv_layer *L, tuple a) except -1:
-    return _layer(L, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
-                  a[13], a[14], a[15])
+# The fields of a binary convolution's geometry (xi_bconv_geom), as BConvCall takes them.
+BCONV_GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
+                  "pad_value", "ho", "wo")
+# Pointwise convolutions a fused block (bconv2d_block) takes after its first one, at most.
+BLOCK_MAX_REST = XI_BLOCK_MAX_REST
 
 cdef _check_bconv_status(int status):
     if status == -1:
@@ -269,33 +251,79 @@ cdef _check_bconv_status(int status):
     if status == -3:
         raise ValueError("these binary convolutions do not form a block (see xi_bconv2d_block)")
 
-def bconv2d(*args):
-    """Arguments: (geometry, x, blocked, tap_popcount, out, out_stride, scale, bias, residual,
-    rp_gamma, rp_slope, rp_zeta, packed, first_bit, pack_bias, pack_zero_to).
-    geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_b, pad_l, pad_r, pad_value, ho, wo),
-    pad_value the value of a padded tap (1, 0 or -1).
+cdef class BConvCall:
+    """One binary convolution's kernel arguments, bound once (ops.binary.bind_bconv2d checks them);
+    calling it runs xi_bconv2d. Built by keyword only:
+
+    geometry: a dict of the BCONV_GEOMETRY fields, pad_value the value of a padded tap (1, 0 or -1).
     x: the packed input, flat. out: (n, ho, wo, o) with contiguous channels and pixels `out_stride`
     floats apart (more than o when it is a channel slice of a wider NHWC tensor), or None when only
     `packed` is wanted. packed: None or (n * ho * wo, words) signs of the outputs (+ pack_bias) for
     the next layer, this convolution's channel 0 at bit first_bit, zero packing as pack_signs's
-    zero_to says in pack_zero_to (see xi_epilogue)."""
-    cdef xi_bconv_layer L
-    _layer_of(&L, args)
-    cdef int status
-    cdef int nthreads = xi_get_num_threads()
-    with nogil:
-        status = xi_bconv2d(&L.g, L.x, L.blocked, L.tap_popcount, &L.ep, L.out, nthreads)
-    _check_bconv_status(status)
+    zero_to says in pack_zero_to (see xi_epilogue). The arrays are kept alive by the call."""
+    cdef xi_bconv_layer layer
+    cdef readonly dict geometry
+    cdef readonly object x, out, residual, packed
+    cdef readonly int64_t out_stride, first_bit
+    cdef tuple _arrays
 
-def bconv2d_block(tuple first, list rest):
-    """A convolution and the pointwise ones that read its output, tile by tile (xi_bconv2d_block);
-    each given as bconv2d's arguments."""
-    cdef xi_bconv_layer layers[5]
-    if not 1 <= len(rest) <= min(XI_BLOCK_MAX_REST, 4):
+    def __init__(self, *, dict geometry, const uint64_t[::1] x not None, const uint64_t[::1] blocked not None,
+                 const int32_t[::1] tap_popcount not None, float[:, :, :, :] out, int64_t out_stride,
+                 const float[::1] scale, const float[::1] bias, const float[::1] residual,
+                 const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
+                 uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias, int pack_zero_to):
+        if set(geometry) != set(BCONV_GEOMETRY):
+            raise TypeError(f"geometry needs exactly the fields {BCONV_GEOMETRY}, got {tuple(geometry)}")
+        cdef xi_bconv_geom *g = &self.layer.g
+        g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+        g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
+        g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
+        g.pad_t, g.pad_b = geometry["pad_t"], geometry["pad_b"]
+        g.pad_l, g.pad_r = geometry["pad_l"], geometry["pad_r"]
+        g.pad_value, g.ho, g.wo = geometry["pad_value"], geometry["ho"], geometry["wo"]
+        g.out_stride = out_stride
+        self.layer.x = &x[0]
+        self.layer.blocked = &blocked[0]
+        self.layer.tap_popcount = &tap_popcount[0]
+        self.layer.out = &out[0, 0, 0, 0] if out is not None else NULL
+        cdef xi_epilogue *ep = &self.layer.ep
+        ep.scale = _ptr(scale)
+        ep.bias = _ptr(bias)
+        ep.residual = _ptr(residual)
+        ep.rp_gamma = _ptr(rp_gamma)
+        ep.rp_slope = _ptr(rp_slope)
+        ep.rp_zeta = _ptr(rp_zeta)
+        ep.packed = &packed[0, 0] if packed is not None else NULL
+        ep.packed_words = packed.shape[1] if packed is not None else 0
+        ep.first_bit = first_bit
+        ep.pack_bias = _ptr(pack_bias)
+        ep.pack_zero_to = pack_zero_to
+        self.geometry = dict(geometry)
+        self.x, self.residual = x.base, residual.base if residual is not None else None
+        self.out = out.base if out is not None else None
+        self.packed = packed.base if packed is not None else None
+        self.out_stride, self.first_bit = out_stride, first_bit
+        self._arrays = (x, blocked, tap_popcount, out, scale, bias, residual, rp_gamma, rp_slope, rp_zeta, packed,
+                        pack_bias)
+
+    def __call__(self):
+        cdef int status
+        cdef int nthreads = xi_get_num_threads()
+        with nogil:
+            status = xi_bconv2d(&self.layer.g, self.layer.x, self.layer.blocked, self.layer.tap_popcount,
+                                &self.layer.ep, self.layer.out, nthreads)
+        _check_bconv_status(status)
+
+def bconv2d_block(BConvCall first not None, list rest):
+    """A convolution and the 1 to BLOCK_MAX_REST pointwise ones that read its output, tile by tile
+    (xi_bconv2d_block)."""
+    cdef xi_bconv_layer layers[1 + XI_BLOCK_MAX_REST]
+    if not 1 <= len(rest) <= XI_BLOCK_MAX_REST:
         raise ValueError(f"a block has 1 to {XI_BLOCK_MAX_REST} pointwise convolutions, got {len(rest)}")
-    _layer_of(&layers[0], first)
-    for i, args in enumerate(rest):
-        _layer_of(&layers[i + 1], args)
+    layers[0] = first.layer
+    cdef BConvCall call
+    for i, call in enumerate(rest):
+        layers[i + 1] = call.layer
     cdef int status
     cdef int nrest = len(rest)
     cdef int nthreads = xi_get_num_threads()
@@ -309,14 +337,26 @@ def bconv2d_block(tuple first, list rest):
 def conv2d_padded_outputs(int o):
     return xi_conv2d_padded_outputs(o)
 
-def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
+# The fields of a float convolution's geometry (xi_conv_geom), as conv2d and conv2d_max_pool take them.
+CONV_GEOMETRY = ("n", "h", "w", "c", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_l", "ho", "wo", "relu")
+
+cdef int _conv_geometry(xi_conv_geom *g, dict geometry) except -1:
+    if set(geometry) != set(CONV_GEOMETRY):
+        raise TypeError(f"geometry needs exactly the fields {CONV_GEOMETRY}, got {tuple(geometry)}")
+    g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+    g.c, g.o, g.kh, g.kw = geometry["c"], geometry["o"], geometry["kh"], geometry["kw"]
+    g.sh, g.sw, g.pad_t, g.pad_l = geometry["sh"], geometry["sw"], geometry["pad_t"], geometry["pad_l"]
+    g.ho, g.wo, g.relu = geometry["ho"], geometry["wo"], geometry["relu"]
+    return 0
+
+def conv2d(dict geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
            const float[::1] scale, const float[::1] bias, float[:, :, :, ::1] out not None,
            uint64_t[:, ::1] packed=None, const float[::1] pack_bias=None, int pack_zero_to=0):
-    """geometry: (n, h, w, c, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo, relu); w is (kh, kw, c, o_pad).
+    """geometry: the CONV_GEOMETRY fields (relu: 1 for max(out, 0)); w is (kh, kw, c, o_pad).
     packed: None or (n * ho * wo, words) for the signs of out (+ pack_bias, zero as pack_signs's
     zero_to), written as well."""
     cdef xi_conv_geom g
-    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
+    _conv_geometry(&g, geometry)
     cdef const float *s = _ptr(scale)
     cdef const float *b = _ptr(bias)
     cdef uint64_t *p = &packed[0, 0] if packed is not None else NULL
@@ -331,13 +371,13 @@ def conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, 
     if status == -2:
         raise ValueError("a convolution's output contains NaN: its sign is undefined")
 
-def conv2d_max_pool(tuple geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
+def conv2d_max_pool(dict geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
                     const float[::1] scale, const float[::1] bias, const int32_t[::1] y0 not None,
                     const int32_t[::1] y1 not None, const int32_t[::1] x0 not None, const int32_t[::1] x1 not None,
                     float[:, :, :, ::1] out not None):
     """conv2d's geometry and weights, then max pooling over windows as pool2d's into out."""
     cdef xi_conv_geom g
-    (g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo, g.relu) = geometry
+    _conv_geometry(&g, geometry)
     cdef const float *s = _ptr(scale)
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()

@@ -8,8 +8,6 @@ output), PyTorch's {0, 1} activations are exactly (1 + S) / 2 of those signs S."
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from .. import _core
@@ -17,14 +15,14 @@ from . import _validate as check
 
 PAD_VALUES = ("zero", "one", "minus_one")
 _PAD_TAP = {"zero": 0, "one": 1, "minus_one": -1}  # the value of a padded tap, as the kernel takes it
-ZERO_TO = ("one", "minus_one")  # the sign an exact zero x + bias packs as; index = the kernels' code
+ZERO_TO = tuple(_core.ZERO_TO)  # the sign an exact zero x + bias packs as
 
 
 def zero_to_code(zero_to, name="zero_to") -> int:
     """The kernels' code of a zero_to value (0 for "one", 1 for "minus_one"); raises ValueError."""
     if not isinstance(zero_to, str) or zero_to not in ZERO_TO:
         raise ValueError(f"{name} must be one of {ZERO_TO}, got {zero_to!r}")
-    return ZERO_TO.index(zero_to)
+    return _core.ZERO_TO[zero_to]
 
 
 def packed_words(channels: int, groups: int = 1) -> int:
@@ -243,88 +241,43 @@ def bind_bconv2d(
         if out is not None and np.may_share_memory(residual, out):
             raise ValueError("out must not overlap residual (the kernel reads one while writing the other)")
     gamma, slope, zeta = _rprelu_params(rprelu, o)
-    geometry = (
-        n,
-        h,
-        w,
-        weights.in_channels,
-        weights.groups,
-        o,
-        kh,
-        kw,
-        sh,
-        sw,
-        pt,
-        pb,
-        pl,
-        pr,
-        _PAD_TAP[pad_value],
-        ho,
-        wo,
+    geometry = dict(
+        n=n,
+        h=h,
+        w=w,
+        c=weights.in_channels,
+        groups=weights.groups,
+        o=o,
+        kh=kh,
+        kw=kw,
+        sh=sh,
+        sw=sw,
+        pad_t=pt,
+        pad_b=pb,
+        pad_l=pl,
+        pad_r=pr,
+        pad_value=_PAD_TAP[pad_value],
+        ho=ho,
+        wo=wo,
     )
-    return _BoundBConv(
-        _BConvArgs(
-            geometry,
-            x.reshape(-1),
-            weights._blocked,
-            weights._tap_popcount,
-            out,
-            out_stride,
-            check.channel_vector(scale, "scale", o),
-            check.channel_vector(bias, "bias", o),
-            None if residual is None else residual.reshape(-1),
-            gamma,
-            slope,
-            zeta,
-            None if packed is None else packed.reshape(-1, packed.shape[3]),
-            first_channel,
-            pack_bias,
-            pack_mode,
-        )
+    return _core.BConvCall(
+        geometry=geometry,
+        x=x.reshape(-1),
+        blocked=weights._blocked,
+        tap_popcount=weights._tap_popcount,
+        out=out,
+        out_stride=out_stride,
+        scale=check.channel_vector(scale, "scale", o),
+        bias=check.channel_vector(bias, "bias", o),
+        residual=None if residual is None else residual.reshape(-1),
+        rp_gamma=gamma,
+        rp_slope=slope,
+        rp_zeta=zeta,
+        packed=None if packed is None else packed.reshape(-1, packed.shape[3]),
+        first_bit=first_channel,
+        pack_bias=pack_bias,
+        pack_zero_to=pack_mode,
     ), out
-
-
-# _core.bconv2d's arguments, in its order
-_BConvArgs = namedtuple(
-    "_BConvArgs",
-    "geometry x blocked tap_popcount out out_stride scale bias residual "
-    "rp_gamma rp_slope rp_zeta packed first_bit pack_bias pack_zero_to",
-)
-_GEOMETRY = (
-    "n",
-    "h",
-    "w",
-    "c",
-    "groups",
-    "o",
-    "kh",
-    "kw",
-    "sh",
-    "sw",
-    "pad_t",
-    "pad_b",
-    "pad_l",
-    "pad_r",
-    "pad_value",
-    "ho",
-    "wo",
-)
-
-
-class _BoundBConv:
-    """A binary convolution bound by `bind_bconv2d`: its checked kernel arguments; a call runs it."""
-
-    __slots__ = ("args",)
-
-    def __init__(self, args: _BConvArgs):
-        self.args = args
-
-    def __call__(self) -> None:
-        _core.bconv2d(*self.args)
-
-    @property
-    def geometry(self) -> dict:
-        return dict(zip(_GEOMETRY, self.args.geometry))
 
 
 def bind_bconv2d_block(first, rest):
@@ -335,11 +288,11 @@ def bind_bconv2d_block(first, rest):
     bind_bconv2d: first without groups, with a float output (its own array) and its packed signs
     from channel 0; rest 1x1, without stride, padding or groups, with first's channels in and out,
     reading those signs as x and those floats as residual."""
-    if not isinstance(first, _BoundBConv) or not all(isinstance(r, _BoundBConv) for r in rest):
+    if not isinstance(first, _core.BConvCall) or not all(isinstance(r, _core.BConvCall) for r in rest):
         raise TypeError("bind_bconv2d_block takes convolutions bound by bind_bconv2d")
-    if not 1 <= len(rest) <= 4:
-        raise ValueError(f"a block has 1 to 4 pointwise convolutions, got {len(rest)}")
-    a, head = first.geometry, first.args
+    if not 1 <= len(rest) <= _core.BLOCK_MAX_REST:
+        raise ValueError(f"a block has 1 to {_core.BLOCK_MAX_REST} pointwise convolutions, got {len(rest)}")
+    a, head = first.geometry, first
     if a["groups"] != 1 or head.out is None or head.out_stride != a["o"] or head.packed is None or head.first_bit:
         raise ValueError("a block's first convolution has no groups, a float output and a packed output")
     for r in rest:
@@ -350,14 +303,10 @@ def bind_bconv2d_block(first, rest):
             or any(b[k] for k in ("pad_t", "pad_b", "pad_l", "pad_r"))
         ):
             raise ValueError(f"{b} is not a pointwise convolution of the block's output {a}")
-        if (
-            not check.same_memory(r.args.x, head.packed)
-            or r.args.residual is None
-            or not check.same_memory(r.args.residual, head.out)
-        ):
+        if not check.same_memory(r.x, head.packed) or r.residual is None or not check.same_memory(r.residual, head.out):
             raise ValueError("a block's pointwise convolutions read its first one's signs and floats")
-    first_args, rest_args = tuple(head), [tuple(r.args) for r in rest]
-    return lambda: _core.bconv2d_block(first_args, rest_args)
+    rest = list(rest)
+    return lambda: _core.bconv2d_block(first, rest)
 
 
 def bdense(x: np.ndarray, weights: BinaryDenseWeights, scale=None, bias=None, residual=None, rprelu=None) -> np.ndarray:

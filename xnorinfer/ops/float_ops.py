@@ -165,7 +165,9 @@ def bind_conv2d(
     if groups == 1:
         hwio = np.zeros((kh, kw, c, _core.conv2d_padded_outputs(o)), np.float32)  # the kernel's layout
         hwio[..., :o] = weight.transpose(2, 3, 1, 0)
-        geometry = (n, h, w, c, o, kh, kw, sh, sw, pt, pl, ho, wo, int(bool(relu)))
+        geometry = dict(
+            n=n, h=h, w=w, c=c, o=o, kh=kh, kw=kw, sh=sh, sw=sw, pad_t=pt, pad_l=pl, ho=ho, wo=wo, relu=int(bool(relu))
+        )
         return functools.partial(_core.conv2d, geometry, x, hwio, scale, bias, out, packed, pack_bias, pack_mode), out
 
     def grouped():
