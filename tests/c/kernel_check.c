@@ -128,27 +128,27 @@ static int check_epilogue(int case_id, const xi_bconv_geom *g, const uint64_t *x
 static int check_bgemm(int case_id)
 {
     static const int words[] = {1, 2, 30, 31, 32, 33, 62, 70};
-    const int m = pick(1, 9), nblocks = pick(1, 2), taps = pick(1, 4), tap_words = words[pick(0, 7)];
-    const int64_t k = (int64_t)taps * tap_words, ldc = nblocks * XI_BLOCK + pick(0, 3);
-    uint64_t *rows = malloc(8 * m * k), *b = malloc(8 * nblocks * k * XI_BLOCK);
+    const int m = pick(1, 9), npanels = pick(1, 2), taps = pick(1, 4), tap_words = words[pick(0, 7)];
+    const int64_t k = (int64_t)taps * tap_words, ldc = npanels * XI_PANEL + pick(0, 3);
+    uint64_t *rows = malloc(8 * m * k), *b = malloc(8 * npanels * k * XI_PANEL);
     const uint64_t **a = malloc(sizeof(*a) * m * taps);
     int32_t *want = calloc((size_t)(m * ldc), 4), *got = calloc((size_t)(m * ldc), 4);
     for (int64_t i = 0; i < m * k; ++i)
         rows[i] = next();
-    for (int64_t i = 0; i < nblocks * k * XI_BLOCK; ++i)
+    for (int64_t i = 0; i < npanels * k * XI_PANEL; ++i)
         b[i] = next();
     for (int i = 0; i < m * taps; ++i) /* taps of a row out of order, as a convolution's are */
         a[i] = rows + (int64_t)(i / taps) * k + (int64_t)(taps - 1 - i % taps) * tap_words;
-    xi_bgemm_2x8_scalar(m, nblocks, taps, tap_words, a, b, want, (int)ldc);
+    xi_bgemm_2x8_scalar(m, npanels, taps, tap_words, a, b, want, (int)ldc);
     int failures = 0;
     for (int isa = 0; isa < XI_ISA_COUNT; ++isa) {
         if (!xi_isa_supported((xi_isa)isa))
             continue;
         memset(got, 0, (size_t)(4 * m * ldc));
-        xi_kernels_for((xi_isa)isa)->bgemm(m, nblocks, taps, tap_words, a, b, got, (int)ldc);
+        xi_kernels_for((xi_isa)isa)->bgemm(m, npanels, taps, tap_words, a, b, got, (int)ldc);
         if (memcmp(got, want, (size_t)(4 * m * ldc))) {
             fprintf(stderr, "bgemm case %d (%s): m%d blocks %d taps %d words %d differs\n", case_id,
-                    xi_isa_name((xi_isa)isa), m, nblocks, taps, tap_words);
+                    xi_isa_name((xi_isa)isa), m, npanels, taps, tap_words);
             ++failures;
         }
     }

@@ -13,18 +13,18 @@
 
 enum {
     PIXEL_TILE = 48,     /* rows per task: a multiple of every micro-kernel's row count */
-    MAX_CHUNK_BLOCKS = 32 /* at most 256 output channels per task keeps its counts in L1/L2 */
+    MAX_CHUNK_PANELS = 32 /* at most 256 output channels per task keeps its counts in L1/L2 */
 };
 #define MIN_PARALLEL_BIT_MACS 4e6 /* ~5 us on one core */
 
-static int64_t blocks_for(int channels) { return (channels + XI_BLOCK - 1) / XI_BLOCK; }
+static int64_t panels_for(int channels) { return (channels + XI_PANEL - 1) / XI_PANEL; }
 
 int xi_bconv_paired_taps(int channels_per_group, int kh, int kw)
 {
     return channels_per_group <= 32 && kh * kw > 1;
 }
 
-/* Words per block row of the blocked layout (see xi_bconv_blocked_words). */
+/* Words per panel row of the blocked layout (see xi_bconv_blocked_words). */
 static int64_t row_words(int channels_per_group, int kh, int kw)
 {
     return xi_bconv_paired_taps(channels_per_group, kh, kw) ? (kh * kw + 1) / 2
@@ -33,7 +33,7 @@ static int64_t row_words(int channels_per_group, int kh, int kw)
 
 int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw)
 {
-    return (int64_t)groups * blocks_for(o / groups) * row_words(channels_per_group, kh, kw) * XI_BLOCK;
+    return (int64_t)groups * panels_for(o / groups) * row_words(channels_per_group, kh, kw) * XI_PANEL;
 }
 
 void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels_per_group, int kh, int kw,
@@ -41,19 +41,19 @@ void xi_bconv_prepare_weights(const uint64_t *w, int o, int groups, int channels
 {
     const int og = o / groups, taps = kh * kw, paired = xi_bconv_paired_taps(channels_per_group, kh, kw);
     const int64_t gw = xi_words_for(channels_per_group), k = row_words(channels_per_group, kh, kw);
-    const int64_t nblk = blocks_for(og);
+    const int64_t npanels = panels_for(og);
     memset(blocked, 0, (size_t)xi_bconv_blocked_words(o, groups, channels_per_group, kh, kw) * 8);
     for (int oc = 0; oc < o; ++oc) {
         const int grp = oc / og, j = oc % og;
-        uint64_t *dst = blocked + ((grp * nblk + j / XI_BLOCK) * k) * XI_BLOCK + j % XI_BLOCK;
+        uint64_t *dst = blocked + ((grp * npanels + j / XI_PANEL) * k) * XI_PANEL + j % XI_PANEL;
         for (int t = 0; t < taps; ++t) {
             int32_t bits = 0;
             for (int64_t wd = 0; wd < gw; ++wd) {
                 const uint64_t word = w[((int64_t)oc * taps + t) * gw + wd];
                 if (paired) /* one word of at most 32 bits: into its half of the pair's word */
-                    dst[(t / 2) * XI_BLOCK] |= word << (t % 2 * 32);
+                    dst[(t / 2) * XI_PANEL] |= word << (t % 2 * 32);
                 else
-                    dst[(t * gw + wd) * XI_BLOCK] = word;
+                    dst[(t * gw + wd) * XI_PANEL] = word;
                 bits += xi_popcount64_swar(word); /* the default build may lack popcnt */
             }
             tap_popcount[(int64_t)t * o + oc] = bits;
@@ -71,7 +71,7 @@ typedef struct {
     xi_epilogue ep;
     float *out;
     int og, taps, paired;
-    int64_t gw, xw, k, nblk; /* k: words per row of the GEMM */
+    int64_t gw, xw, k, npanels; /* k: words per row of the GEMM */
 } conv_job;
 
 /* unit: room for 2 * g->o floats, the substitutes (the caller's scratch). */
@@ -82,7 +82,7 @@ static void job_init(conv_job *j, const xi_bconv_geom *g, const uint64_t *x, con
     j->og = g->o / g->groups, j->taps = g->kh * g->kw;
     j->paired = xi_bconv_paired_taps(g->c / g->groups, g->kh, g->kw);
     j->gw = xi_words_for(g->c / g->groups), j->xw = g->groups * j->gw;
-    j->k = row_words(g->c / g->groups, g->kh, g->kw), j->nblk = blocks_for(j->og);
+    j->k = row_words(g->c / g->groups, g->kh, g->kw), j->npanels = panels_for(j->og);
     if (!ep->scale || !ep->bias || (packs && !ep->pack_bias)) {
         for (int c = 0; c < g->o; ++c)
             unit[c] = 1.0f, unit[g->o + c] = 0.0f;
@@ -228,16 +228,16 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
     }
 
     int64_t nans = 0;
-    for (int64_t c0 = blk0; c0 < blk0 + nb; c0 += ldc / XI_BLOCK) {
-        const int cb = (int)(blk0 + nb - c0 < ldc / XI_BLOCK ? blk0 + nb - c0 : ldc / XI_BLOCK);
-        const uint64_t *b = j->blocked + (grp * j->nblk + c0) * j->k * XI_BLOCK;
+    for (int64_t c0 = blk0; c0 < blk0 + nb; c0 += ldc / XI_PANEL) {
+        const int cb = (int)(blk0 + nb - c0 < ldc / XI_PANEL ? blk0 + nb - c0 : ldc / XI_PANEL);
+        const uint64_t *b = j->blocked + (grp * j->npanels + c0) * j->k * XI_PANEL;
         if (j->paired)
             team->bgemm(rows, cb, 1, (int)j->k, ts->pair_rows, b, counts, ldc);
         else
             team->bgemm(rows, cb, taps, (int)j->gw, a, b, counts, ldc);
 
-        const int oc0 = grp * j->og + (int)(c0 * XI_BLOCK);
-        const int count = (int)(j->og - c0 * XI_BLOCK < cb * XI_BLOCK ? j->og - c0 * XI_BLOCK : cb * XI_BLOCK);
+        const int oc0 = grp * j->og + (int)(c0 * XI_PANEL);
+        const int count = (int)(j->og - c0 * XI_PANEL < cb * XI_PANEL ? j->og - c0 * XI_PANEL : cb * XI_PANEL);
         if (g->pad_value != 1) {
             /* A padded tap met zero words, counting popcount(w) differences; take them back, once
              * for a tap of 0, twice for a tap of -1 (see bconv.h). */
@@ -270,18 +270,18 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         return -1;
     conv_job j;
     job_init(&j, g, x, blocked, tap_popcount, ep, out, ep->packed != NULL, (float *)(shared + zero_words));
-    const int64_t nblk = j.nblk;
+    const int64_t npanels = j.npanels;
     const int64_t npix = g->ho * g->wo, pixel_tiles = (npix + PIXEL_TILE - 1) / PIXEL_TILE;
 
     /* Split output channels into chunks only as far as needed to give every thread work. */
-    int64_t chunk_blocks = nblk < MAX_CHUNK_BLOCKS ? nblk : MAX_CHUNK_BLOCKS;
+    int64_t chunk_panels = npanels < MAX_CHUNK_PANELS ? npanels : MAX_CHUNK_PANELS;
     /* Packing signs, a chunk must own whole words: 64 channels = 8 blocks, or all of them (all
      * when the first word is shared with the previous convolution). */
-    const int64_t min_blocks = !ep->packed ? 4 : ep->first_bit % 64 ? nblk : 8;
-    while (chunk_blocks > min_blocks && (!ep->packed || chunk_blocks % 16 == 0) &&
-           g->n * g->groups * pixel_tiles * ((nblk + chunk_blocks - 1) / chunk_blocks) < 4 * nthreads)
-        chunk_blocks = (chunk_blocks + 1) / 2;
-    const int64_t chunks = (nblk + chunk_blocks - 1) / chunk_blocks;
+    const int64_t min_panels = !ep->packed ? 4 : ep->first_bit % 64 ? npanels : 8;
+    while (chunk_panels > min_panels && (!ep->packed || chunk_panels % 16 == 0) &&
+           g->n * g->groups * pixel_tiles * ((npanels + chunk_panels - 1) / chunk_panels) < 4 * nthreads)
+        chunk_panels = (chunk_panels + 1) / 2;
+    const int64_t chunks = (npanels + chunk_panels - 1) / chunk_panels;
     const int64_t ntasks = g->n * g->groups * chunks * pixel_tiles;
     if (ntasks < nthreads)
         nthreads = (int)(ntasks > 0 ? ntasks : 1);
@@ -289,7 +289,7 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
     if ((double)g->n * npix * g->o * j.k * 64 < MIN_PARALLEL_BIT_MACS)
         nthreads = 1;
 
-    const int ldc = (int)(chunk_blocks * XI_BLOCK);
+    const int ldc = (int)(chunk_panels * XI_PANEL);
     team_scratch team;
     team_init(&team, j.taps, ldc, shared, zero_words, 0);
     int64_t nans = 0, failed = 0;
@@ -311,8 +311,8 @@ int xi_bconv2d(const xi_bconv_geom *g, const uint64_t *x, const uint64_t *blocke
         const int64_t img = task / (pixel_tiles * chunks * g->groups);
         const int64_t p0 = tile * PIXEL_TILE, row0 = img * npix + p0;
         const int rows = (int)(npix - p0 < PIXEL_TILE ? npix - p0 : PIXEL_TILE);
-        const int64_t blk0 = chunk * chunk_blocks;
-        const int nb = (int)(nblk - blk0 < chunk_blocks ? nblk - blk0 : chunk_blocks);
+        const int64_t blk0 = chunk * chunk_panels;
+        const int nb = (int)(npanels - blk0 < chunk_panels ? npanels - blk0 : chunk_panels);
         nans += conv_tile(&j, &j.ep, NULL, img, grp, p0, rows, blk0, nb, row0, row0, out, &team, &ts);
     }
 
@@ -370,16 +370,16 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
     }
 
     /* Tasks are pixel tiles, each through every convolution of the block; conv_tile runs a
-     * convolution's channels in chunks of at most MAX_CHUNK_BLOCKS blocks (whole packed words). */
+     * convolution's channels in chunks of at most MAX_CHUNK_PANELS blocks (whole packed words). */
     double bit_macs = (double)g->n * npix * o * jobs[0].k * 64;
     for (int r = 1; r <= nrest; ++r)
         bit_macs += (double)g->n * npix * rest[r - 1].g.o * jobs[r].k * 64;
     if (bit_macs < MIN_PARALLEL_BIT_MACS)
         nthreads = 1;
-    int64_t max_blocks = 0;
+    int64_t max_panels = 0;
     for (int r = 0; r <= nrest; ++r)
-        max_blocks = jobs[r].nblk > max_blocks ? jobs[r].nblk : max_blocks;
-    const int ldc = (int)((max_blocks < MAX_CHUNK_BLOCKS ? max_blocks : MAX_CHUNK_BLOCKS) * XI_BLOCK);
+        max_panels = jobs[r].npanels > max_panels ? jobs[r].npanels : max_panels;
+    const int ldc = (int)((max_panels < MAX_CHUNK_PANELS ? max_panels : MAX_CHUNK_PANELS) * XI_PANEL);
     team_scratch team;
     team_init(&team, jobs[0].taps, ldc, shared, zero_words, o);
     int64_t nans = 0, failed = 0;
@@ -400,11 +400,11 @@ int xi_bconv2d_block(const xi_bconv_layer *first, const xi_bconv_layer *rest, in
 
         xi_epilogue ep = jobs[0].ep;
         ep.packed = tile_signs;
-        nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, 0, (int)jobs[0].nblk, row0, 0, tile_values, &team, ts);
+        nans += conv_tile(&jobs[0], &ep, NULL, img, 0, p0, rows, 0, (int)jobs[0].npanels, row0, 0, tile_values, &team, ts);
         for (int r = 1; r <= nrest; ++r) {
             ep = jobs[r].ep;
             ep.residual = tile_values;
-            nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, 0, (int)jobs[r].nblk, 0, row0, jobs[r].out,
+            nans += conv_tile(&jobs[r], &ep, tile_signs, img, 0, p0, rows, 0, (int)jobs[r].npanels, 0, row0, jobs[r].out,
                               &team, ts);
         }
     }

@@ -61,7 +61,7 @@ static inline int32_t xi_bconv_dot_bits(const xi_bconv_geom *g, int valid_taps)
  * 2p + 1 as one word (2p's bits low, 2p + 1's high) and counts half as many words. */
 int xi_bconv_paired_taps(int channels_per_group, int kh, int kw);
 
-/* Words of the blocked weight layout [group][block of 8 channels][k][8], k = kh * kw * group_words
+/* Words of the blocked weight layout [group][panel of 8 channels][k][8], k = kh * kw * group_words
  * words, or (kh * kw + 1) / 2 with paired taps. */
 int64_t xi_bconv_blocked_words(int o, int groups, int channels_per_group, int kh, int kw);
 

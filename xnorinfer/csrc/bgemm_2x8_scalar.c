@@ -15,9 +15,9 @@
 #include "bgemm_scalar_impl.h"
 #else
 /* Elsewhere XI_POPCOUNT64 needs no target flag: an instruction (aarch64) or SWAR (32-bit ARM). */
-void xi_bgemm_2x8_scalar_popcnt(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+void xi_bgemm_2x8_scalar_popcnt(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                                 const uint64_t *b, int32_t *c, int ldc)
 {
-    xi_bgemm_2x8_scalar(m, nblocks, taps, tap_words, a, b, c, ldc);
+    xi_bgemm_2x8_scalar(m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif

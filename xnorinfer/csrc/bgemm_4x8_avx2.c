@@ -37,10 +37,10 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
 #pragma GCC unroll 4
         for (int i = 0; i < mr; ++i)
             ap[i] = a[i * taps + t];
-        const uint64_t *bt = b + (int64_t)t * tap_words * XI_BLOCK;
+        const uint64_t *bt = b + (int64_t)t * tap_words * XI_PANEL;
         for (int w = 0; w < tap_words; ++w) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(bt + w * XI_BLOCK));
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(bt + w * XI_BLOCK + 4));
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(bt + w * XI_PANEL));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(bt + w * XI_PANEL + 4));
 #pragma GCC unroll 4
             for (int i = 0; i < mr; ++i) {
                 const __m256i av = _mm256_set1_epi64x((long long)ap[i][w]);
@@ -73,9 +73,9 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
     }
 }
 
-XI_TARGET void xi_bgemm_4x8_avx2(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_TARGET void xi_bgemm_4x8_avx2(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                              const uint64_t *b, int32_t *c, int ldc)
 {
-    XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);
+    XI_BGEMM_BY_TILES(tile, MR, m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif

@@ -47,7 +47,7 @@ XI_INLINE __m512i popcount_bytes(__m512i x, __m512i table, __m512i low_nibble)
         four_bytes[i] = _mm512_add_epi8(four_bytes[i], popcount_bytes(four, table, low_nibble));                       \
     } while (0)
 
-/* One tile of mr <= MR rows and one block of 8 channels, always inlined with mr constant. A row's
+/* One tile of mr <= MR rows and one panel of 8 channels, always inlined with mr constant. A row's
  * words are walked in groups of 4: within one tap when a tap has a multiple of 4 words, across two
  * taps when it has 2, and through a cursor otherwise (and for the last, part group: zeros pad it,
  * XORing to nothing). */
@@ -72,7 +72,7 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
         const int n = k - k0 < GROUP ? (int)(k - k0) : GROUP;
 #pragma GCC unroll 4
         for (int q = 0; q < GROUP; ++q)
-            wv[q] = q < n ? _mm512_loadu_si512((const void *)(b + (k0 + q) * XI_BLOCK)) : zero;
+            wv[q] = q < n ? _mm512_loadu_si512((const void *)(b + (k0 + q) * XI_PANEL)) : zero;
         if (within_tap) {
 #pragma GCC unroll 4
             for (int i = 0; i < mr; ++i) {
@@ -127,16 +127,16 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
     }
 }
 
-XI_TARGET void xi_bgemm_4x8_avx512bw(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_TARGET void xi_bgemm_4x8_avx512bw(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                                      const uint64_t *b, int32_t *c, int ldc)
 {
     /* Rows of a few words (1x1 convs of up to 448 channels) count every word with the table
      * instead: the adders' state costs two table popcounts a tile, and a part group pads with
      * zeros. */
     if ((int64_t)taps * tap_words < SHORT_ROW_WORDS) {
-        xi_bgemm_6x16_avx512bw(m, nblocks, taps, tap_words, a, b, c, ldc);
+        xi_bgemm_6x16_avx512bw(m, npanels, taps, tap_words, a, b, c, ldc);
         return;
     }
-    XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);
+    XI_BGEMM_BY_TILES(tile, MR, m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif

@@ -57,12 +57,12 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
             const uint64_t *ap[MR];
             for (int i = 0; i < mr; ++i)
                 ap[i] = a[i * taps + t] + w0;
-            const uint64_t *bt = b + ((int64_t)t * tap_words + w0) * XI_BLOCK;
+            const uint64_t *bt = b + ((int64_t)t * tap_words + w0) * XI_PANEL;
             for (int w = 0; w < n; ++w) {
                 XI_MCA_MARK("BEGIN bgemm");
                 const uint64x2_t w0v = vld1q_u64(bt), w1v = vld1q_u64(bt + 2), w2v = vld1q_u64(bt + 4),
                                  w3v = vld1q_u64(bt + 6);
-                bt += XI_BLOCK;
+                bt += XI_PANEL;
                 for (int i = 0; i < mr; ++i) {
                     const uint64x2_t x = vld1q_dup_u64(ap[i]++);
                     bytes[i][0] = vaddq_u8(bytes[i][0], vcntq_u8(vreinterpretq_u8_u64(veorq_u64(x, w0v))));
@@ -86,9 +86,9 @@ XI_INLINE void tile(const int mr, int taps, int tap_words, const uint64_t *const
     }
 }
 
-XI_NEON_TARGET void XI_BGEMM_NEON(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_NEON_TARGET void XI_BGEMM_NEON(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                                   const uint64_t *b, int32_t *c, int ldc)
 {
-    XI_BGEMM_BY_TILES(tile, MR, m, nblocks, taps, tap_words, a, b, c, ldc);
+    XI_BGEMM_BY_TILES(tile, MR, m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif

@@ -22,9 +22,9 @@ XI_INLINE __m512i popcount_bytes(__m512i x, __m512i table, __m512i low_nibble)
     return _mm512_add_epi8(_mm512_shuffle_epi8(table, lo), _mm512_shuffle_epi8(table, hi));
 }
 
-/* One tile of mr <= MR rows and nb <= NB blocks, always inlined with both constant. */
+/* One tile of mr <= MR rows and nb <= NB panels, always inlined with both constant. */
 XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const uint64_t *const *a,
-                    const uint64_t *b, int64_t block_stride, int32_t *c, int ldc)
+                    const uint64_t *b, int64_t panel_stride, int32_t *c, int ldc)
 {
     const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
     const __m512i low_nibble = _mm512_set1_epi8(0x0f);
@@ -42,12 +42,12 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
 #pragma GCC unroll 6
         for (int i = 0; i < mr; ++i)
             ap[i] = a[i * taps + t];
-        const uint64_t *bt = b + (int64_t)t * tap_words * XI_BLOCK;
+        const uint64_t *bt = b + (int64_t)t * tap_words * XI_PANEL;
         for (int w = 0; w < tap_words; ++w) {
             __m512i wv[NB];
 #pragma GCC unroll 2
             for (int j = 0; j < nb; ++j)
-                wv[j] = _mm512_loadu_si512((const void *)(bt + j * block_stride + w * XI_BLOCK));
+                wv[j] = _mm512_loadu_si512((const void *)(bt + j * panel_stride + w * XI_PANEL));
 #pragma GCC unroll 6
             for (int i = 0; i < mr; ++i) {
                 const __m512i av = _mm512_set1_epi64((long long)ap[i][w]);
@@ -74,13 +74,13 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
 #pragma GCC unroll 2
         for (int j = 0; j < nb; ++j) {
             const __m512i s = _mm512_add_epi64(sums[i][j], _mm512_sad_epu8(bytes[i][j], zero));
-            _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc + j * XI_BLOCK), _mm512_cvtepi64_epi32(s));
+            _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc + j * XI_PANEL), _mm512_cvtepi64_epi32(s));
         }
 }
 
-XI_TARGET void xi_bgemm_6x16_avx512bw(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_TARGET void xi_bgemm_6x16_avx512bw(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                                       const uint64_t *b, int32_t *c, int ldc)
 {
-    XI_BGEMM_BY_PANELS(tile, MR, NB, m, nblocks, taps, tap_words, a, b, c, ldc);
+    XI_BGEMM_BY_PANELS(tile, MR, NB, m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif

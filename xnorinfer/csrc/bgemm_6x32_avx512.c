@@ -11,10 +11,10 @@
 
 enum { MR = 6, NB = 4 };
 
-/* One tile of mr <= MR rows and nb <= NB blocks; always inlined with constant mr and nb so the
+/* One tile of mr <= MR rows and nb <= NB panels; always inlined with constant mr and nb so the
  * accumulator arrays live in registers. */
 XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const uint64_t *const *a,
-                    const uint64_t *b, int64_t block_stride, int32_t *c, int ldc)
+                    const uint64_t *b, int64_t panel_stride, int32_t *c, int ldc)
 {
     __m512i acc[MR][NB];
 #pragma GCC unroll 6
@@ -28,12 +28,12 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
 #pragma GCC unroll 6
         for (int i = 0; i < mr; ++i)
             ap[i] = a[i * taps + t];
-        const uint64_t *bt = b + (int64_t)t * tap_words * XI_BLOCK;
+        const uint64_t *bt = b + (int64_t)t * tap_words * XI_PANEL;
         for (int w = 0; w < tap_words; ++w) {
             __m512i wv[NB];
 #pragma GCC unroll 4
             for (int j = 0; j < nb; ++j)
-                wv[j] = _mm512_loadu_si512((const void *)(bt + j * block_stride + w * XI_BLOCK));
+                wv[j] = _mm512_loadu_si512((const void *)(bt + j * panel_stride + w * XI_PANEL));
 #pragma GCC unroll 6
             for (int i = 0; i < mr; ++i) {
                 const __m512i av = _mm512_set1_epi64((long long)ap[i][w]);
@@ -49,13 +49,13 @@ XI_INLINE void tile(const int mr, const int nb, int taps, int tap_words, const u
     for (int i = 0; i < mr; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < nb; ++j)
-            _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc + j * XI_BLOCK),
+            _mm256_storeu_si256((__m256i *)(c + (int64_t)i * ldc + j * XI_PANEL),
                                 _mm512_cvtepi64_epi32(acc[i][j]));
 }
 
-XI_TARGET void xi_bgemm_6x32_avx512(int m, int nblocks, int taps, int tap_words, const uint64_t *const *a,
+XI_TARGET void xi_bgemm_6x32_avx512(int m, int npanels, int taps, int tap_words, const uint64_t *const *a,
                                     const uint64_t *b, int32_t *c, int ldc)
 {
-    XI_BGEMM_BY_PANELS(tile, MR, NB, m, nblocks, taps, tap_words, a, b, c, ldc);
+    XI_BGEMM_BY_PANELS(tile, MR, NB, m, npanels, taps, tap_words, a, b, c, ldc);
 }
 #endif
