@@ -241,6 +241,11 @@ def draw(reports, path):
 def add_arguments(parser):
     """The benchmark's options, on `xnorinfer bench`'s parser (the CLI adds --json, --output, --quiet)."""
     parser.add_argument("--threads", default="1", help="thread counts, comma-separated (default 1; e.g. 1,2)")
+    parser.add_argument(
+        "--isa",
+        default="",
+        help="SIMD paths to run, comma-separated, or 'all' that this CPU has (default: the selected one)",
+    )
     parser.add_argument("--repeats", type=int, default=20, help="latency calls per runtime and model (default 20)")
     parser.add_argument(
         "--turn-seconds",
@@ -267,37 +272,59 @@ def run(args, out=None) -> list[dict]:
     unknown = sorted(set(args.models.split(",")) - set(MODELS))
     if unknown:
         raise ValueError(f"unknown benchmark model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    isas = _isas(args.isa)
     text = not (args.json or args.quiet)
+    selected = xnorinfer.get_isa()
     reports = []
-    for threads in (int(t) for t in args.threads.split(",")):
-        args.threads_now = threads
-        torch.set_num_threads(threads)
-        xnorinfer.set_num_threads(threads)
-        peak = popcount_peak(max(3, args.repeats // 4))
-        report = {
-            "machine": cpu_name(),
-            "threads": threads,
-            "isa": xnorinfer.get_isa(),
-            "peak_gbitmacs": peak,
-            "torch": torch.__version__,
-            "models": [bench_model(name, args, peak) for name in args.models.split(",")],
-        }
-        if text:
-            print_report(report, out)
-        reports.append(report)
+    try:
+        for isa in isas:
+            xnorinfer.set_isa(isa)
+            for threads in (int(t) for t in args.threads.split(",")):
+                args.threads_now = threads
+                torch.set_num_threads(threads)
+                xnorinfer.set_num_threads(threads)
+                peak = popcount_peak(max(3, args.repeats // 4))  # this ISA's
+                report = {
+                    "machine": cpu_name(),
+                    "threads": threads,
+                    "isa": isa,
+                    "peak_gbitmacs": peak,
+                    "torch": torch.__version__,
+                    "models": [bench_model(name, args, peak) for name in args.models.split(",")],
+                }
+                if text:
+                    print_report(report, out)
+                reports.append(report)
+    finally:
+        xnorinfer.set_isa(selected)
     if len(reports) > 1 and text:
-        first = {r["model"]: r["xnorinfer"]["latency_ms"] for r in reports[0]["models"]}
-        print("\nengine speed-up over the first thread count:", file=out)
+        head = reports[0]
+        first = {r["model"]: r["xnorinfer"]["latency_ms"] for r in head["models"]}
+        print(f"\nengine speed against {head['isa']} at {head['threads']} thread(s):", file=out)
         for report in reports[1:]:
             for r in report["models"]:
                 print(
-                    f"  {r['model']:12s} {report['threads']} threads: "
+                    f"  {r['model']:12s} {report['isa']:9s} {report['threads']} thread(s): "
                     f"{first[r['model']] / r['xnorinfer']['latency_ms']:.2f}x",
                     file=out,
                 )
     if args.png:
         draw(reports, args.png)
     return reports
+
+
+def _isas(spec: str) -> list[str]:
+    """The ISAs `--isa` names: '' for the selected one, 'all' for every one this CPU has."""
+    available = xnorinfer.available_isas()
+    if not spec:
+        return [xnorinfer.get_isa()]
+    if spec == "all":
+        return available
+    isas = spec.split(",")
+    missing = [isa for isa in isas if isa not in available]
+    if missing:
+        raise ValueError(f"--isa {', '.join(missing)}: not available here; available: {', '.join(available)}")
+    return isas
 
 
 def main(argv=None) -> int:
