@@ -272,15 +272,18 @@ cdef class BConvCall:
                  const float[::1] scale, const float[::1] bias, const float[::1] residual,
                  const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
                  uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias, int pack_zero_to):
-        if set(geometry) != set(BCONV_GEOMETRY):
-            raise TypeError(f"geometry needs exactly the fields {BCONV_GEOMETRY}, got {tuple(geometry)}")
         cdef xi_bconv_geom *g = &self.layer.g
-        g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
-        g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
-        g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
-        g.pad_t, g.pad_b = geometry["pad_t"], geometry["pad_b"]
-        g.pad_l, g.pad_r = geometry["pad_l"], geometry["pad_r"]
-        g.pad_value, g.ho, g.wo = geometry["pad_value"], geometry["ho"], geometry["wo"]
+        try:  # a field missing or unknown: a KeyError, or a count that differs
+            g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+            g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
+            g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
+            g.pad_t, g.pad_b = geometry["pad_t"], geometry["pad_b"]
+            g.pad_l, g.pad_r = geometry["pad_l"], geometry["pad_r"]
+            g.pad_value, g.ho, g.wo = geometry["pad_value"], geometry["ho"], geometry["wo"]
+            if len(geometry) != len(BCONV_GEOMETRY):
+                raise KeyError
+        except KeyError:
+            raise TypeError(f"geometry needs exactly the fields {BCONV_GEOMETRY}, got {tuple(geometry)}") from None
         g.out_stride = out_stride
         self.layer.x = &x[0]
         self.layer.blocked = &blocked[0]
@@ -298,7 +301,7 @@ cdef class BConvCall:
         ep.first_bit = first_bit
         ep.pack_bias = _ptr(pack_bias)
         ep.pack_zero_to = pack_zero_to
-        self.geometry = dict(geometry)
+        self.geometry = geometry
         self.x, self.residual = x.base, residual.base if residual is not None else None
         self.out = out.base if out is not None else None
         self.packed = packed.base if packed is not None else None
