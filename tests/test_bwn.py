@@ -1,7 +1,7 @@
 """BWN layers against a plain NumPy float64 reference, under every ISA this CPU has and 1 and 2
-threads: within (K + 2) * 2^-24 * (sum |alpha * x| + |bias|) per output, K the terms summed (the
-proven bound of the kernels' one running sum, alpha and bias included), and bit-identical across
-ISAs and thread counts (one summation order everywhere, csrc/bwn.h)."""
+threads: bit-identical across ISAs and thread counts (one summation order everywhere,
+csrc/bwn.h), and within that order's proven bound gamma_d * (sum |alpha * x| + |bias|) per output,
+d the most roundings a term goes through (the epilogue's alpha and bias included)."""
 
 import numpy as np
 import pytest
@@ -14,14 +14,29 @@ from xnorinfer.ops import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
 
 ULP = 2.0**-24  # float32's unit roundoff
 CHANNELS = [1, 3, 63, 65, 200]
+KB = 32  # csrc/bwn.h's XI_BWN_KB: groups of 4 taps per block of a convolution's sum
 
 
-def _check(results, want, magnitude, terms):
+def conv_depth(k):
+    """Roundings of a conv output's term: 3 in its table entry (a group of 4 taps), its chain in
+    a block of KB groups and over the blocks (each sum's first addend is added to +0.0, exactly),
+    then alpha and bias."""
+    groups = -(-k // 4)
+    return 3 + (min(groups, KB) - 1) + (-(-groups // KB) - 1) + 2
+
+
+def dense_depth(i):
+    """3 in the table entry, the running sum of every 4th group, the 2 additions joining the 4
+    sums, alpha and bias."""
+    return 3 + (-(-i // 16) - 1) + 2 + 2
+
+
+def _check(results, want, magnitude, depth):
     first = next(iter(results.values()))
     for key, got in results.items():
         np.testing.assert_array_equal(got, first, err_msg=f"{key} differs from {next(iter(results))}")
     err = np.abs(first.astype(np.float64) - want)
-    bound = (terms + 2) * ULP
+    bound = depth * ULP / (1 - depth * ULP)  # Higham's gamma_depth
     assert np.all(err <= bound * magnitude + 1e-30), f"error {(err / (magnitude + 1e-30)).max() / bound:.2f} x bound"
 
 
@@ -56,10 +71,10 @@ def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
     results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads))
-    _check(results, want, magnitude, terms=kh * kw * cg)
+    _check(results, want, magnitude, conv_depth(kh * kw * cg))
     # Storage is one bit per weight (plus the same bits re-laid for the kernel) and alpha.
     assert weights.packed.nbytes == og * groups * kh * kw * 8 * -(-cg // 64)
-    assert weights._panels.nbytes <= groups * -(-og // 64) * kh * kw * cg * 8
+    assert weights._lanes.nbytes == groups * -(-og // 16) * 16 * -(-(kh * kw * cg) // 32) * 4
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,7 +99,7 @@ def test_bwn_dense_matches_float64_reference_everywhere(n, i, o, with_bias, seed
     magnitude = np.abs(x).astype(np.float64) @ np.ones_like(weight, np.float64).T * a64
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
-    _check(run_everywhere(lambda: bwn_dense(x, weights, bias)), want, magnitude, terms=i)
+    _check(run_everywhere(lambda: bwn_dense(x, weights, bias)), want, magnitude, dense_depth(i))
 
 
 def test_bwn_weights_keep_bits_only():

@@ -1,11 +1,10 @@
 """Binary-weight layers (BWN): float activations, weights alpha[o] * sign(W).
 
 The weights stay 1 bit each: a layer keeps its packed words and the same bits re-laid for its
-kernel (a convolution's bit panels, a dense layer's lanes) plus alpha, and the C kernels
-(csrc/bwn.h) read the bits directly: a convolution expands one block of output channels at a time
-into a small +-1.0 panel in cache, a dense layer looks up each group of 4 weight bits in a table of
-its 4 inputs' signed sums. alpha (with a
-folded BatchNorm) and the bias are applied in the kernels' epilogue."""
+kernel (lanes: 16 output channels' 4-bit codes side by side) plus alpha, and the C kernels
+(csrc/bwn.h) read the bits directly: both layers look up each group of 4 weight bits in a table of
+its 4 inputs' signed sums, built once and shared by every output channel. alpha (with a folded
+BatchNorm) and the bias are applied in the kernels' epilogue."""
 
 from __future__ import annotations
 
@@ -42,9 +41,9 @@ class BWNConvWeights:
         self.alpha = _alpha(alpha, o)
         self.in_channels, self.out_channels, self.groups = in_channels, o, groups
         self.kernel_size = (kh, kw)
-        # the kernel's layout of the same bits: one word per tap for 64 output channels
-        self._panels = np.empty(_core.bwn_conv_panel_words(in_channels, groups, o, kh, kw), np.uint64)
-        _core.bwn_conv_panels(packed, in_channels, groups, self._panels)
+        # the kernel's layout of the same bits: 16 output channels' codes of 4 bits side by side
+        self._lanes = np.empty(_core.bwn_conv_lane_words(in_channels, groups, o, kh, kw), np.uint32)
+        _core.bwn_conv_lanes(packed, in_channels, groups, self._lanes)
 
     @property
     def weight(self) -> np.ndarray:
@@ -121,7 +120,7 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
     if out.size == 0:
         return (lambda: None), out
     geometry = (n, h, w, c, weights.groups, o, kh, kw, sh, sw, pt, pl, ho, wo)
-    return functools.partial(_core.bwn_conv2d, geometry, x, weights._panels, weights.alpha, bias, out), out
+    return functools.partial(_core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out), out
 
 
 def bwn_dense(x: np.ndarray, weights: BWNDenseWeights, bias=None) -> np.ndarray:
