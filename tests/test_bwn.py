@@ -70,7 +70,10 @@ def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og
     magnitude = conv2d_nhwc(np.abs(x), np.abs(signs), (sh, sw), pads, groups) * a64
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
-    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads))
+    relu = seed % 4 == 1  # the fused ReLU of bwn_conv2d's `relu` attribute (no larger error)
+    if relu:
+        want = np.maximum(want, 0)
+    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads, relu=relu))
     _check(results, want, magnitude, conv_depth(kh * kw * cg))
     # Storage is one bit per weight (plus the same bits re-laid for the kernel) and alpha.
     assert weights.packed.nbytes == og * groups * kh * kw * 8 * -(-cg // 64)
@@ -134,3 +137,15 @@ def test_bwn_empty_batch():
     assert bwn_conv2d(np.zeros((0, 4, 4, 5), np.float32), conv).shape == (0, 2, 2, 4)
     dense = BWNDenseWeights.from_float(np.ones((4, 5), np.float32))
     assert bwn_dense(np.zeros((0, 5), np.float32), dense).shape == (0, 4)
+
+
+def test_relu_after_a_bwn_conv_fuses_into_its_epilogue():
+    from xnorinfer.graph import passes
+    from xnorinfer.graph.ir import Graph, Node
+
+    rng = np.random.default_rng(1)
+    bits = BWNConvWeights.from_float(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)).packed
+    attrs = {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1}
+    conv = Node("bwn_conv2d", "conv", ["x"], "y", attrs, {"weight_bits": bits, "alpha": np.ones(8, np.float32)})
+    graph = passes.optimize(Graph([conv, Node("relu", "relu", ["y"], "z")], "x", (5, 5, 3), "z"))
+    assert [(n.op, n.attrs.get("relu")) for n in graph.nodes] == [("bwn_conv2d", True)]

@@ -113,7 +113,7 @@ cdef extern from "csrc/bwn.h":
     void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh, int kw,
                            uint32_t *lanes) nogil
     int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                      const float *bias, float *out, int nthreads) nogil
+                      const float *bias, int relu, float *out, int nthreads) nogil
     int64_t xi_bwn_dense_lane_words(int64_t inp, int64_t o)
     void xi_bwn_dense_lanes(const uint64_t *packed, int64_t inp, int64_t o, uint32_t *lanes) nogil
     int xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint32_t *lanes,
@@ -396,15 +396,16 @@ def bwn_conv_lane_words(int c, int groups, int o, int kh, int kw):
     return xi_bwn_conv_lane_words(c, groups, o, kh, kw)
 
 def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint32_t[::1] lanes not None,
-               const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None):
-    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo)."""
+               const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None,
+               bint relu=False):
+    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo); relu: max(out, 0)."""
     cdef xi_bwn_geom g
     (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
     cdef const float *b = _ptr(bias)
     cdef int nthreads = xi_get_num_threads()
     cdef int status
     with nogil:
-        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], &lanes[0], &alpha[0], b, &out[0, 0, 0, 0], nthreads)
+        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], &lanes[0], &alpha[0], b, relu, &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
 

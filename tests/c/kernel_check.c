@@ -461,6 +461,7 @@ static int check_bwn(int case_id)
     const int64_t ho = (h + pt - kh) / sh + 1, wo = (w + pl - kw) / sw + 1, rows = n * ho * wo;
     const int gw = (cg + 63) / 64;
     const int64_t in = pick(1, 300), dwords = (in + 63) / 64;
+    const int relu = case_id % 2;
     float *x = random_floats(n * h * w * c, 0), *alpha = random_floats(o, 0), *bias = random_floats(o, 0);
     float *dx = random_floats(n * in, 0);
     uint64_t *wp = calloc((size_t)(o * kh * kw * gw), 8), *dw = calloc((size_t)(o * dwords), 8);
@@ -485,7 +486,7 @@ static int check_bwn(int case_id)
         if (xi_isa_set((xi_isa)isa) != 0)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
-            int bad = xi_bwn_conv2d(&g, x, clanes, alpha, bias, got, threads) != 0;
+            int bad = xi_bwn_conv2d(&g, x, clanes, alpha, bias, relu, got, threads) != 0;
             bad |= xi_bwn_dense(n, in, o, dx, lanes, alpha, bias, dgot, threads) != 0;
             if (!have_first) {
                 memcpy(first, got, 4 * rows * o), memcpy(dfirst, dgot, 4 * n * o), have_first = 1;
@@ -506,6 +507,7 @@ static int check_bwn(int case_id)
                                 }
                             }
                         want = want * alpha[j] + bias[j];
+                        want = relu && want < 0 ? 0 : want;
                         mag = mag * alpha[j] + (bias[j] < 0 ? -bias[j] : bias[j]);
                         const double err = got[r * o + j] - want;
                         bad = (err < 0 ? -err : err) > gamma_d(bwn_conv_depth(kh * kw * cg)) * mag + 1e-30;

@@ -33,7 +33,7 @@
 #include "bwn_impl.h"
 #define XI_SUFFIX avx512
 #define XI_TARGET XI_TARGET_AVX512F
-#define XI_BWN_PX 6
+#define XI_BWN_PX 5
 #define XI_BWN_CV 4
 #define XI_BWN_DENSE_RB 4
 #define XI_BWN_AVX512 1
@@ -80,9 +80,9 @@ void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh,
 }
 
 int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                  const float *bias, float *out, int nthreads)
+                  const float *bias, int relu, float *out, int nthreads)
 {
-    return xi_kernels_get()->bwn_conv2d(g, x, lanes, alpha, bias, out, nthreads);
+    return xi_kernels_get()->bwn_conv2d(g, x, lanes, alpha, bias, relu, out, nthreads);
 }
 
 int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o)

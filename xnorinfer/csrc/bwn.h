@@ -48,10 +48,11 @@ int64_t xi_bwn_conv_lane_words(int c, int groups, int o, int kh, int kw);
  * dense lanes (below) of its (o / groups) x K matrix, tap k = (ky * kw + kx) * (c / groups) + ci. */
 void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh, int kw, uint32_t *lanes);
 
-/* out (n, ho, wo, o) NHWC from x (n, h, w, c) NHWC. Returns 0, or -1 if scratch memory could
- * not be allocated. */
+/* out (n, ho, wo, o) NHWC from x (n, h, w, c) NHWC, then with relu nonzero max(out, 0) (as
+ * PyTorch's relu: v < 0 ? 0 : v, -0.0 kept). Returns 0, or -1 if scratch memory could not be
+ * allocated. */
 int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                  const float *bias, float *out, int nthreads);
+                  const float *bias, int relu, float *out, int nthreads);
 
 /* uint32 words of a dense layer's lanes: ceil(o / 16) * ceil(in / 32) * 16. */
 int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o);

@@ -29,6 +29,11 @@
 #define XI_BWN_DENSE_IMAGES 8 /* images whose tables a dense layer builds at once */
 #endif
 #define XI_BWN_TSTRIDE (16 * XI_BWN_KB) /* floats between two pixels' tables of a conv block */
+#if defined(__GNUC__) && !defined(__clang__)
+#define XI_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define XI_NO_UNROLL
+#endif
 
 /* The dense layer's tables for one image (bwn.h): for each group g of 4 inputs (zeros past `in`),
  * entry m < 8 is ((s0 x0 + s1 x1) + s2 x2) + x3 with s_b = -1 where bit b of m is set, and entry
@@ -117,17 +122,21 @@ XI_FN(bwn_conv_block)(const int CV, int64_t nch, const uint32_t *ln, int64_t ls,
         for (int v = 0; v < CV; ++v)
             acc[p][v] = _mm512_setzero_ps();
     for (int64_t c = 0; c < nch; ++c) {
-        __m512i w[XI_BWN_CV];
-        for (int v = 0; v < CV; ++v)
-            w[v] = _mm512_loadu_si512((const void *)(ln + v * ls + c * 16));
+        const uint32_t *w = ln + c * 16;
         const float *t = tab + c * 128;
-        for (int q = 0; q < 8; ++q)
-            for (int v = 0; v < CV; ++v) {
-                const __m512i idx = q ? _mm512_srli_epi32(w[v], 4 * q) : w[v];
-                for (int p = 0; p < XI_BWN_PX; ++p)
-                    acc[p][v] = _mm512_add_ps(acc[p][v],
-                                              _mm512_permutexvar_ps(idx, _mm512_load_ps(t + p * XI_BWN_TSTRIDE + 16 * q)));
+        __m512i shift = _mm512_setzero_si512(); /* 4q in every lane: VPSRLVD, one uop, no unrolling */
+        XI_NO_UNROLL
+        for (int q = 0; q < 8; ++q, t += 16) { /* vpermps reads the low 4 bits of each index */
+            __m512i idx[XI_BWN_CV];
+            for (int v = 0; v < CV; ++v)
+                idx[v] = _mm512_srlv_epi32(_mm512_loadu_si512((const void *)(w + v * ls)), shift);
+            for (int p = 0; p < XI_BWN_PX; ++p) {
+                const __m512 table = _mm512_load_ps(t + p * XI_BWN_TSTRIDE);
+                for (int v = 0; v < CV; ++v)
+                    acc[p][v] = _mm512_add_ps(acc[p][v], _mm512_permutexvar_ps(idx[v], table));
             }
+            shift = _mm512_add_epi32(shift, _mm512_set1_epi32(4));
+        }
     }
     for (int p = 0; p < XI_BWN_PX; ++p)
         for (int v = 0; v < CV; ++v) {
@@ -188,7 +197,7 @@ XI_FN(bwn_conv_block)(const int CV, int64_t nch, const uint32_t *ln, int64_t ls,
 }
 
 XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const uint32_t *lanes,
-                                   const float *alpha, const float *bias, float *out, int nthreads)
+                                   const float *alpha, const float *bias, int relu, float *out, int nthreads)
 {
     const int cg = g->c / g->groups, og = g->o / g->groups;
     const int64_t K = (int64_t)g->kh * g->kw * cg, chunks = (K + 31) / 32, kp = 32 * chunks;
@@ -236,6 +245,9 @@ XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const u
                     else
                         for (int j = 0; j < og; ++j)
                             dst[j] = s[j] * a[j];
+                    if (relu)
+                        for (int j = 0; j < og; ++j)
+                            dst[j] = dst[j] < 0 ? 0.0f : dst[j];
                 }
             }
         }
@@ -362,6 +374,7 @@ XI_TARGET int XI_FN(xi_bwn_dense)(int64_t n, int64_t in, int64_t o, const float 
 #undef XI_CAT
 #undef XI_CAT_
 #undef XI_BWN_TSTRIDE
+#undef XI_NO_UNROLL
 /* the instance's parameters, so that the next one can be defined */
 #undef XI_SUFFIX
 #undef XI_TARGET

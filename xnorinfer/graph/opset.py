@@ -302,7 +302,8 @@ def _compile_bwn_conv(node):
     p, a = node.params, node.attrs
     weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], _attr(node, "groups"))
     args = (p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
-    return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0])
+    relu = _attr(node, "relu")
+    return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out, relu=relu)[0])
 
 
 register(
@@ -311,7 +312,7 @@ register(
     _compile_bwn_conv,
     required=["weight_bits", "alpha"],
     optional=["bias"],
-    attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS},
+    attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)},
 )
 
 

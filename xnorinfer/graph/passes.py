@@ -4,7 +4,7 @@
   its alpha), or a float conv (the stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
 - fold_into_next_conv: affine / batch_norm -> an unpadded float conv -> that conv's weights and bias
-- fuse_relu_into_conv: relu after a float conv -> its `relu` attribute
+- fuse_relu_into_conv: relu after a float or BWN conv -> its `relu` attribute
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
 - fold_into_pack: affine / batch_norm with positive scales -> pack_signs -> the packer's bias (a
@@ -77,7 +77,7 @@ def _plain_epilogue(node: Node) -> bool:
 def _affine_output(node: Node) -> bool:
     """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in
     (a BWN layer's scale is its alpha)."""
-    return _plain_epilogue(node) or node.op in BWN or (node.op == "conv2d" and not node.attrs.get("relu", False))
+    return _plain_epilogue(node) or (node.op in ("conv2d", *BWN) and not node.attrs.get("relu", False))
 
 
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
@@ -168,7 +168,7 @@ def fold_into_next_conv(graph: Graph):
 def fuse_relu_into_conv(graph: Graph):
     readers = graph.consumers()
     for node in graph.nodes:
-        if node.op != "conv2d" or node.attrs.get("relu", False):
+        if node.op not in ("conv2d", "bwn_conv2d") or node.attrs.get("relu", False):
             continue
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op != "relu":

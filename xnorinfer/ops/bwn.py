@@ -95,14 +95,15 @@ class BWNDenseWeights:
         return cls(pack_signs(weight), alpha, weight.shape[1])
 
 
-def bwn_conv2d(x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0) -> np.ndarray:
-    """Float convolution of NHWC x with binary weights (zero padding, like PyTorch)."""
-    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding)
+def bwn_conv2d(x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0, relu=False) -> np.ndarray:
+    """Float convolution of NHWC x with binary weights (zero padding, like PyTorch), then
+    max(., 0) if relu (PyTorch's relu: -0.0 stays -0.0)."""
+    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding, relu=relu)
     run()
     return out
 
 
-def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None):
+def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None, relu=False):
     """`bwn_conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     if not isinstance(weights, BWNConvWeights):
         raise TypeError(f"weights must be BWNConvWeights, got {type(weights).__name__}")
@@ -120,7 +121,7 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
     if out.size == 0:
         return (lambda: None), out
     geometry = (n, h, w, c, weights.groups, o, kh, kw, sh, sw, pt, pl, ho, wo)
-    return functools.partial(_core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out), out
+    return functools.partial(_core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out, bool(relu)), out
 
 
 def bwn_dense(x: np.ndarray, weights: BWNDenseWeights, bias=None) -> np.ndarray:

@@ -215,7 +215,8 @@ def _bwn_conv2d(node, xs, magnitude):
     groups = a.get("groups", 1)
     w = _bwn_weight(node, magnitude, a["in_channels"] // groups).transpose(0, 3, 1, 2)
     y = _correlate(_pad(xs[0], a["padding"], 0.0), w, a["stride"], groups)
-    return _channelwise(y, node, magnitude, scale=None)
+    y = _channelwise(y, node, magnitude, scale=None)
+    return np.maximum(y, 0.0) if a.get("relu", False) else y
 
 
 @reference_op("bwn_dense", terms=lambda node, shapes: node.attrs["in_features"] + 1)
