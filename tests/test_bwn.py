@@ -66,14 +66,20 @@ def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og
     weights = BWNConvWeights.from_float(weight, groups=groups, alpha=alpha)
     signs = sign_pm1(weight)
     a64 = alpha.astype(np.float64)
-    want = conv2d_nhwc(x, signs, (sh, sw), pads, groups) * a64
-    magnitude = conv2d_nhwc(np.abs(x), np.abs(signs), (sh, sw), pads, groups) * a64
+    affine = {}
+    xin = x
+    if seed % 3 == 0:  # a folded BatchNorm before the conv: the kernel reads in_scale * x + in_shift
+        affine = dict(in_scale=rng.uniform(-2, 2, cg * groups).astype(np.float32))
+        affine["in_shift"] = rng.standard_normal(cg * groups).astype(np.float32)
+        xin = x * affine["in_scale"] + affine["in_shift"]  # as the kernel rounds it: float32 * then +
+    want = conv2d_nhwc(xin, signs, (sh, sw), pads, groups) * a64
+    magnitude = conv2d_nhwc(np.abs(xin), np.abs(signs), (sh, sw), pads, groups) * a64
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
     relu = seed % 4 == 1  # the fused ReLU of bwn_conv2d's `relu` attribute (no larger error)
     if relu:
         want = np.maximum(want, 0)
-    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads, relu=relu))
+    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads, relu=relu, **affine))
     _check(results, want, magnitude, conv_depth(kh * kw * cg))
     # Storage is one bit per weight (plus the same bits re-laid for the kernel) and alpha.
     assert weights.packed.nbytes == og * groups * kh * kw * 8 * -(-cg // 64)
@@ -149,3 +155,22 @@ def test_relu_after_a_bwn_conv_fuses_into_its_epilogue():
     conv = Node("bwn_conv2d", "conv", ["x"], "y", attrs, {"weight_bits": bits, "alpha": np.ones(8, np.float32)})
     graph = passes.optimize(Graph([conv, Node("relu", "relu", ["y"], "z")], "x", (5, 5, 3), "z"))
     assert [(n.op, n.attrs.get("relu")) for n in graph.nodes] == [("bwn_conv2d", True)]
+
+
+def test_batch_norm_before_a_bwn_conv_folds_into_its_input():
+    from xnorinfer.graph import passes
+    from xnorinfer.graph.ir import Graph, Node
+
+    rng = np.random.default_rng(2)
+    bits = BWNConvWeights.from_float(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)).packed
+    attrs = {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1}
+    bn = {k: rng.uniform(0.5, 2, 3).astype(np.float32) for k in ("mean", "var", "gamma", "beta")}
+    nodes = [
+        Node("batch_norm", "bn", ["x"], "b", {"eps": 1e-5}, bn),
+        Node("bwn_conv2d", "conv", ["b"], "y", attrs, {"weight_bits": bits, "alpha": np.ones(8, np.float32)}),
+    ]
+    graph = passes.optimize(Graph(nodes, "x", (5, 5, 3), "y"))
+    assert [n.op for n in graph.nodes] == ["bwn_conv2d"] and graph.nodes[0].inputs == ["x"]
+    scale = bn["gamma"] / np.sqrt(bn["var"].astype(np.float64) + 1e-5)
+    np.testing.assert_allclose(graph.nodes[0].params["in_scale"], scale, rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes[0].params["in_shift"], bn["beta"] - bn["mean"] * scale, rtol=1e-5)

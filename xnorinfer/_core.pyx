@@ -112,8 +112,9 @@ cdef extern from "csrc/bwn.h":
     int64_t xi_bwn_conv_lane_words(int c, int groups, int o, int kh, int kw)
     void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh, int kw,
                            uint32_t *lanes) nogil
-    int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                      const float *bias, int relu, float *out, int nthreads) nogil
+    int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const float *in_scale, const float *in_shift,
+                      const uint32_t *lanes, const float *alpha, const float *bias, int relu, float *out,
+                      int nthreads) nogil
     int64_t xi_bwn_dense_lane_words(int64_t inp, int64_t o)
     void xi_bwn_dense_lanes(const uint64_t *packed, int64_t inp, int64_t o, uint32_t *lanes) nogil
     int xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint32_t *lanes,
@@ -397,15 +398,21 @@ def bwn_conv_lane_words(int c, int groups, int o, int kh, int kw):
 
 def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint32_t[::1] lanes not None,
                const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None,
-               bint relu=False):
-    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo); relu: max(out, 0)."""
+               bint relu=False, const float[::1] in_scale=None, const float[::1] in_shift=None):
+    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo); relu: max(out, 0);
+    in_scale, in_shift (c each, or both None): the conv reads in_scale * x + in_shift."""
     cdef xi_bwn_geom g
     (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
     cdef const float *b = _ptr(bias)
+    if (in_scale is None) != (in_shift is None) or (in_scale is not None and (
+            in_scale.shape[0] != g.c or in_shift.shape[0] != g.c)):
+        raise ValueError("bwn_conv2d: in_scale and in_shift must both be None or both have c values")
+    cdef const float *sc = _ptr(in_scale)
+    cdef const float *sh = _ptr(in_shift)
     cdef int nthreads = xi_get_num_threads()
     cdef int status
     with nogil:
-        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], &lanes[0], &alpha[0], b, relu, &out[0, 0, 0, 0], nthreads)
+        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], sc, sh, &lanes[0], &alpha[0], b, relu, &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
 

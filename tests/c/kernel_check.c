@@ -461,7 +461,8 @@ static int check_bwn(int case_id)
     const int64_t ho = (h + pt - kh) / sh + 1, wo = (w + pl - kw) / sw + 1, rows = n * ho * wo;
     const int gw = (cg + 63) / 64;
     const int64_t in = pick(1, 300), dwords = (in + 63) / 64;
-    const int relu = case_id % 2;
+    const int relu = case_id % 2, affine = case_id % 3 == 0;
+    float *insc = random_floats(c, 0), *insh = random_floats(c, 0);
     float *x = random_floats(n * h * w * c, 0), *alpha = random_floats(o, 0), *bias = random_floats(o, 0);
     float *dx = random_floats(n * in, 0);
     uint64_t *wp = calloc((size_t)(o * kh * kw * gw), 8), *dw = calloc((size_t)(o * dwords), 8);
@@ -486,7 +487,7 @@ static int check_bwn(int case_id)
         if (xi_isa_set((xi_isa)isa) != 0)
             continue;
         for (int threads = 1; threads <= 2; ++threads) {
-            int bad = xi_bwn_conv2d(&g, x, clanes, alpha, bias, relu, got, threads) != 0;
+            int bad = xi_bwn_conv2d(&g, x, affine ? insc : NULL, affine ? insh : NULL, clanes, alpha, bias, relu, got, threads) != 0;
             bad |= xi_bwn_dense(n, in, o, dx, lanes, alpha, bias, dgot, threads) != 0;
             if (!have_first) {
                 memcpy(first, got, 4 * rows * o), memcpy(dfirst, dgot, 4 * n * o), have_first = 1;
@@ -501,7 +502,10 @@ static int check_bwn(int case_id)
                                 if (iy < 0 || iy >= h || ix < 0 || ix >= w)
                                     continue;
                                 for (int ci = 0; ci < cg; ++ci) {
-                                    const double v = x[((b * h + iy) * w + ix) * c + gi * cg + ci];
+                                    const int64_t at = ((b * h + iy) * w + ix) * c + gi * cg + ci;
+                                    /* the input affine as the kernel rounds it (a multiply, an add) */
+                                    const double v = affine ? (double)(float)((float)(x[at] * insc[gi * cg + ci]) + insh[gi * cg + ci])
+                                                            : x[at];
                                     const int neg = (wp[((int64_t)j * kh * kw + ky * kw + kx) * gw + ci / 64] >> (ci % 64)) & 1;
                                     want += neg ? -v : v, mag += v < 0 ? -v : v;
                                 }
@@ -533,7 +537,7 @@ static int check_bwn(int case_id)
             }
         }
     }
-    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(clanes), free(lanes), free(got), free(first), free(dgot), free(dfirst);
+    free(x), free(alpha), free(bias), free(dx), free(wp), free(dw), free(clanes), free(lanes), free(insc), free(insh), free(got), free(first), free(dgot), free(dfirst);
     return failures;
 }
 

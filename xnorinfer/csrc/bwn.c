@@ -79,10 +79,11 @@ void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh,
     }
 }
 
-int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                  const float *bias, int relu, float *out, int nthreads)
+int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const float *in_scale, const float *in_shift,
+                  const uint32_t *lanes, const float *alpha, const float *bias, int relu, float *out,
+                  int nthreads)
 {
-    return xi_kernels_get()->bwn_conv2d(g, x, lanes, alpha, bias, relu, out, nthreads);
+    return xi_kernels_get()->bwn_conv2d(g, x, in_scale, in_shift, lanes, alpha, bias, relu, out, nthreads);
 }
 
 int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o)

@@ -53,10 +53,13 @@ int64_t xi_bwn_conv_lane_words(int c, int groups, int o, int kh, int kw);
 void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh, int kw, uint32_t *lanes);
 
 /* out (n, ho, wo, o) NHWC from x (n, h, w, c) NHWC, then with relu nonzero max(out, 0) (as
- * PyTorch's relu: v < 0 ? 0 : v, -0.0 kept). Returns 0, or -1 if scratch memory could not be
- * allocated. */
-int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint32_t *lanes, const float *alpha,
-                  const float *bias, int relu, float *out, int nthreads);
+ * PyTorch's relu: v < 0 ? 0 : v, -0.0 kept). With in_scale (c floats, in_shift too, or both NULL)
+ * the conv reads in_scale[ci] * x + in_shift[ci] (a multiply and an add) in place of x, padded taps
+ * still 0: a BatchNorm before the conv, applied while gathering the receptive fields. Returns 0,
+ * or -1 if scratch memory could not be allocated. */
+int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const float *in_scale, const float *in_shift,
+                  const uint32_t *lanes, const float *alpha, const float *bias, int relu, float *out,
+                  int nthreads);
 
 /* uint32 words of a dense layer's lanes: ceil(o / 16) * ceil(in / 32) * 16. */
 int64_t xi_bwn_dense_lane_words(int64_t in, int64_t o);

@@ -76,9 +76,10 @@ XI_TARGET static void XI_FN(bwn_tables)(int64_t in, int64_t groups, const float 
 }
 
 /* Rows [0, npx) of patch (row stride kp): the receptive fields of output pixels p0.. in group gi,
- * (ky, kx, ci) order, zeros for padded taps and from K to kp; rows npx..PX - 1 are zero. */
-XI_TARGET static void XI_FN(bwn_im2col)(const xi_bwn_geom *g, const float *x, int gi, int64_t p0, int npx,
-                                        int64_t kp, float *patch)
+ * (ky, kx, ci) order, each value sc[ci] * v + sh[ci] when sc is not NULL, zeros for padded taps and
+ * from K to kp; rows npx..PX - 1 are zero. */
+XI_TARGET static void XI_FN(bwn_im2col)(const xi_bwn_geom *g, const float *x, const float *sc, const float *sh,
+                                        int gi, int64_t p0, int npx, int64_t kp, float *patch)
 {
     const int cg = g->c / g->groups;
     const int64_t K = (int64_t)g->kh * g->kw * cg;
@@ -90,10 +91,16 @@ XI_TARGET static void XI_FN(bwn_im2col)(const xi_bwn_geom *g, const float *x, in
             const int64_t iy = iy0 + ky;
             for (int kx = 0; kx < g->kw; ++kx, d += cg) {
                 const int64_t ix = ix0 + kx;
-                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
                     memset(d, 0, sizeof(float) * (size_t)cg);
-                else
-                    memcpy(d, x + ((b * g->h + iy) * g->w + ix) * g->c + (int64_t)gi * cg, sizeof(float) * (size_t)cg);
+                } else {
+                    const float *src = x + ((b * g->h + iy) * g->w + ix) * g->c + (int64_t)gi * cg;
+                    if (sc)
+                        for (int ci = 0; ci < cg; ++ci)
+                            d[ci] = src[ci] * sc[ci] + sh[ci];
+                    else
+                        memcpy(d, src, sizeof(float) * (size_t)cg);
+                }
             }
         }
         if (kp > K)
@@ -196,8 +203,9 @@ XI_FN(bwn_conv_block)(const int CV, int64_t nch, const uint32_t *ln, int64_t ls,
 #endif
 }
 
-XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const uint32_t *lanes,
-                                   const float *alpha, const float *bias, int relu, float *out, int nthreads)
+XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const float *in_scale,
+                                   const float *in_shift, const uint32_t *lanes, const float *alpha,
+                                   const float *bias, int relu, float *out, int nthreads)
 {
     const int cg = g->c / g->groups, og = g->o / g->groups;
     const int64_t K = (int64_t)g->kh * g->kw * cg, chunks = (K + 31) / 32, kp = 32 * chunks;
@@ -223,7 +231,8 @@ XI_TARGET int XI_FN(xi_bwn_conv2d)(const xi_bwn_geom *g, const float *x, const u
             const int npx = npix - p0 < XI_BWN_PX ? (int)(npix - p0) : XI_BWN_PX;
             for (int gi = 0; gi < g->groups; ++gi) {
                 const uint32_t *gl = lanes + gi * per_group;
-                XI_FN(bwn_im2col)(g, x, gi, p0, npx, kp, patch);
+                XI_FN(bwn_im2col)(g, x, in_scale ? in_scale + gi * cg : NULL, in_shift ? in_shift + gi * cg : NULL, gi,
+                                  p0, npx, kp, patch);
                 memset(sums, 0, sizeof(float) * (size_t)(XI_BWN_PX * ss));
                 for (int64_t c0 = 0; c0 < chunks; c0 += XI_BWN_KB / 8) {
                     const int64_t nch = chunks - c0 < XI_BWN_KB / 8 ? chunks - c0 : XI_BWN_KB / 8;

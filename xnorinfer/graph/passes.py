@@ -4,6 +4,7 @@
   its alpha), or a float conv (the stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
 - fold_into_next_conv: affine / batch_norm -> an unpadded float conv -> that conv's weights and bias
+- fold_into_next_bwn_conv: affine / batch_norm -> BWN conv -> the conv's in_scale / in_shift
 - fuse_relu_into_conv: relu after a float or BWN conv -> its `relu` attribute
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
@@ -42,6 +43,7 @@ def optimize(graph: Graph) -> Graph:
         fuse_bias_into_pack,
         fold_into_pack,
         fold_into_next_conv,
+        fold_into_next_bwn_conv,
         fuse_relu_into_conv,
         merge_duplicate_packs,
     )
@@ -160,6 +162,23 @@ def fold_into_next_conv(graph: Graph):
         params = dict(
             nxt.params, weight=(weight * a[None, :, None, None]).astype(np.float32), bias=bias.astype(np.float32)
         )
+        fused = nxt.replace(inputs=[node.inputs[0]], params=params)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
+def fold_into_next_bwn_conv(graph: Graph):
+    """affine / batch_norm -> bwn_conv2d: the conv applies a * x + c to its input itself, while
+    gathering its receptive fields (padded taps stay 0, as for the separate op's output)."""
+    readers = graph.consumers()
+    for node in graph.nodes:
+        if node.op not in ("affine", "batch_norm"):
+            continue
+        nxt = _sole_consumer(graph, node.output, readers)
+        if nxt is None or nxt.op != "bwn_conv2d" or "in_scale" in nxt.params:
+            continue
+        a, c = _as_affine(node)
+        params = dict(nxt.params, in_scale=a.astype(np.float32), in_shift=c.astype(np.float32))
         fused = nxt.replace(inputs=[node.inputs[0]], params=params)
         return _replace(graph.nodes, [node], nxt, fused)
     return None

@@ -95,15 +95,21 @@ class BWNDenseWeights:
         return cls(pack_signs(weight), alpha, weight.shape[1])
 
 
-def bwn_conv2d(x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0, relu=False) -> np.ndarray:
+def bwn_conv2d(
+    x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0, relu=False, in_scale=None, in_shift=None
+) -> np.ndarray:
     """Float convolution of NHWC x with binary weights (zero padding, like PyTorch), then
-    max(., 0) if relu (PyTorch's relu: -0.0 stays -0.0)."""
-    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding, relu=relu)
+    max(., 0) if relu (PyTorch's relu: -0.0 stays -0.0). With in_scale and in_shift (one value per
+    input channel) the conv reads in_scale * x + in_shift instead of x, padding still 0: a
+    BatchNorm before the conv, folded."""
+    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding, relu=relu, in_scale=in_scale, in_shift=in_shift)
     run()
     return out
 
 
-def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None, relu=False):
+def bind_bwn_conv2d(
+    x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None, relu=False, in_scale=None, in_shift=None
+):
     """`bwn_conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     if not isinstance(weights, BWNConvWeights):
         raise TypeError(f"weights must be BWNConvWeights, got {type(weights).__name__}")
@@ -113,6 +119,10 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
         raise ValueError(f"x has {c} channels, the weights expect {weights.in_channels}")
     o, (kh, kw) = weights.out_channels, weights.kernel_size
     bias = check.channel_vector(bias, "bias", o)
+    in_scale = check.channel_vector(in_scale, "in_scale", c)
+    in_shift = check.channel_vector(in_shift, "in_shift", c)
+    if (in_scale is None) != (in_shift is None):
+        raise ValueError("in_scale and in_shift go together")
     sh, sw = check.positive_pair(stride, "stride")
     pt, pb, pl, pr = check.padding4(padding)
     ho = check.output_size(h, kh, sh, pt, pb, "bwn_conv2d (height)")
@@ -121,7 +131,10 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
     if out.size == 0:
         return (lambda: None), out
     geometry = (n, h, w, c, weights.groups, o, kh, kw, sh, sw, pt, pl, ho, wo)
-    return functools.partial(_core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out, bool(relu)), out
+    run = functools.partial(
+        _core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out, bool(relu), in_scale, in_shift
+    )
+    return run, out
 
 
 def bwn_dense(x: np.ndarray, weights: BWNDenseWeights, bias=None) -> np.ndarray:
