@@ -1,7 +1,7 @@
 """BWN layers against a plain NumPy float64 reference, under every ISA this CPU has and 1 and 2
-threads: within (K + 2) * 2^-24 * (sum |alpha * x| + |bias|) per output, K the terms summed (the
-proven bound of the kernels' one running sum, alpha and bias included), and bit-identical across
-ISAs and thread counts (one summation order everywhere, csrc/bwn.h)."""
+threads: bit-identical across ISAs and thread counts (one summation order everywhere,
+csrc/bwn.h), and within that order's proven bound gamma_d * (sum |alpha * x| + |bias|) per output,
+d the most roundings a term goes through (the epilogue's alpha and bias included)."""
 
 import numpy as np
 import pytest
@@ -14,14 +14,29 @@ from xnorinfer.ops import BWNConvWeights, BWNDenseWeights, bwn_conv2d, bwn_dense
 
 ULP = 2.0**-24  # float32's unit roundoff
 CHANNELS = [1, 3, 63, 65, 200]
+KB = 32  # csrc/bwn.h's XI_BWN_KB: groups of 4 taps per block of a convolution's sum
 
 
-def _check(results, want, magnitude, terms):
+def conv_depth(k):
+    """Roundings of a conv output's term: 3 in its table entry (a group of 4 taps), its chain in
+    a block of KB groups and over the blocks (each sum's first addend is added to +0.0, exactly),
+    then alpha and bias."""
+    groups = -(-k // 4)
+    return 3 + (min(groups, KB) - 1) + (-(-groups // KB) - 1) + 2
+
+
+def dense_depth(i):
+    """3 in the table entry, the running sum of every 4th group, the 2 additions joining the 4
+    sums, alpha and bias."""
+    return 3 + (-(-i // 16) - 1) + 2 + 2
+
+
+def _check(results, want, magnitude, depth):
     first = next(iter(results.values()))
     for key, got in results.items():
         np.testing.assert_array_equal(got, first, err_msg=f"{key} differs from {next(iter(results))}")
     err = np.abs(first.astype(np.float64) - want)
-    bound = (terms + 2) * ULP
+    bound = depth * ULP / (1 - depth * ULP)  # Higham's gamma_depth
     assert np.all(err <= bound * magnitude + 1e-30), f"error {(err / (magnitude + 1e-30)).max() / bound:.2f} x bound"
 
 
@@ -51,15 +66,24 @@ def test_bwn_conv2d_matches_float64_reference_everywhere(n, h, w, cg, groups, og
     weights = BWNConvWeights.from_float(weight, groups=groups, alpha=alpha)
     signs = sign_pm1(weight)
     a64 = alpha.astype(np.float64)
-    want = conv2d_nhwc(x, signs, (sh, sw), pads, groups) * a64
-    magnitude = conv2d_nhwc(np.abs(x), np.abs(signs), (sh, sw), pads, groups) * a64
+    affine = {}
+    xin = x
+    if seed % 3 == 0:  # a folded BatchNorm before the conv: the kernel reads in_scale * x + in_shift
+        affine = dict(in_scale=rng.uniform(-2, 2, cg * groups).astype(np.float32))
+        affine["in_shift"] = rng.standard_normal(cg * groups).astype(np.float32)
+        xin = x * affine["in_scale"] + affine["in_shift"]  # as the kernel rounds it: float32 * then +
+    want = conv2d_nhwc(xin, signs, (sh, sw), pads, groups) * a64
+    magnitude = conv2d_nhwc(np.abs(xin), np.abs(signs), (sh, sw), pads, groups) * a64
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
-    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads))
-    _check(results, want, magnitude, terms=kh * kw * cg)
+    relu = seed % 4 == 1  # the fused ReLU of bwn_conv2d's `relu` attribute (no larger error)
+    if relu:
+        want = np.maximum(want, 0)
+    results = run_everywhere(lambda: bwn_conv2d(x, weights, bias, stride=(sh, sw), padding=pads, relu=relu, **affine))
+    _check(results, want, magnitude, conv_depth(kh * kw * cg))
     # Storage is one bit per weight (plus the same bits re-laid for the kernel) and alpha.
     assert weights.packed.nbytes == og * groups * kh * kw * 8 * -(-cg // 64)
-    assert weights._panels.nbytes <= groups * -(-og // 64) * kh * kw * cg * 8
+    assert weights._lanes.nbytes == groups * -(-og // 16) * 16 * -(-(kh * kw * cg) // 32) * 4
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,7 +108,7 @@ def test_bwn_dense_matches_float64_reference_everywhere(n, i, o, with_bias, seed
     magnitude = np.abs(x).astype(np.float64) @ np.ones_like(weight, np.float64).T * a64
     if bias is not None:
         want, magnitude = want + bias, magnitude + np.abs(bias)
-    _check(run_everywhere(lambda: bwn_dense(x, weights, bias)), want, magnitude, terms=i)
+    _check(run_everywhere(lambda: bwn_dense(x, weights, bias)), want, magnitude, dense_depth(i))
 
 
 def test_bwn_weights_keep_bits_only():
@@ -119,3 +143,34 @@ def test_bwn_empty_batch():
     assert bwn_conv2d(np.zeros((0, 4, 4, 5), np.float32), conv).shape == (0, 2, 2, 4)
     dense = BWNDenseWeights.from_float(np.ones((4, 5), np.float32))
     assert bwn_dense(np.zeros((0, 5), np.float32), dense).shape == (0, 4)
+
+
+def test_relu_after_a_bwn_conv_fuses_into_its_epilogue():
+    from xnorinfer.graph import passes
+    from xnorinfer.graph.ir import Graph, Node
+
+    rng = np.random.default_rng(1)
+    bits = BWNConvWeights.from_float(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)).packed
+    attrs = {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1}
+    conv = Node("bwn_conv2d", "conv", ["x"], "y", attrs, {"weight_bits": bits, "alpha": np.ones(8, np.float32)})
+    graph = passes.optimize(Graph([conv, Node("relu", "relu", ["y"], "z")], "x", (5, 5, 3), "z"))
+    assert [(n.op, n.attrs.get("relu")) for n in graph.nodes] == [("bwn_conv2d", True)]
+
+
+def test_batch_norm_before_a_bwn_conv_folds_into_its_input():
+    from xnorinfer.graph import passes
+    from xnorinfer.graph.ir import Graph, Node
+
+    rng = np.random.default_rng(2)
+    bits = BWNConvWeights.from_float(rng.standard_normal((8, 3, 3, 3)).astype(np.float32)).packed
+    attrs = {"in_channels": 3, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1}
+    bn = {k: rng.uniform(0.5, 2, 3).astype(np.float32) for k in ("mean", "var", "gamma", "beta")}
+    nodes = [
+        Node("batch_norm", "bn", ["x"], "b", {"eps": 1e-5}, bn),
+        Node("bwn_conv2d", "conv", ["b"], "y", attrs, {"weight_bits": bits, "alpha": np.ones(8, np.float32)}),
+    ]
+    graph = passes.optimize(Graph(nodes, "x", (5, 5, 3), "y"))
+    assert [n.op for n in graph.nodes] == ["bwn_conv2d"] and graph.nodes[0].inputs == ["x"]
+    scale = bn["gamma"] / np.sqrt(bn["var"].astype(np.float64) + 1e-5)
+    np.testing.assert_allclose(graph.nodes[0].params["in_scale"], scale, rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes[0].params["in_shift"], bn["beta"] - bn["mean"] * scale, rtol=1e-5)

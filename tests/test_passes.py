@@ -16,6 +16,7 @@ from xnorinfer.graph.passes import (
     apply,
     distribute_through_concat,
     fold_into_binary,
+    fold_into_next_bwn_conv,
     fold_into_next_conv,
     fold_into_pack,
     fuse_activation,
@@ -146,6 +147,18 @@ def test_fold_into_next_conv():
     after = apply(fold_into_next_conv, graph)
     assert nodes_of(after) == [("conv2d", "conv", ["input"], "conv")]
     assert_same_bits(graph, after)
+
+
+def test_fold_into_next_bwn_conv():
+    b = GraphBuilder((5, 5, 4))
+    scale, shift = powers_of_two(4), dyadic(4)
+    y = b.add("affine", b.input, "bn", scale=scale, bias=shift)
+    conv = {"in_channels": 4, "stride": [1, 1], "padding": [1, 1, 1, 1], "groups": 1}  # padded taps stay 0
+    graph = b.build(b.add("bwn_conv2d", y, "conv", conv, weight_bits=bits(6, 4, 3), alpha=powers_of_two(6)))
+    after = apply(fold_into_next_bwn_conv, graph)
+    assert nodes_of(after) == [("bwn_conv2d", "conv", ["input"], "conv")]
+    np.testing.assert_array_equal(after.nodes[0].params["in_scale"], scale)
+    assert_same_bits(graph, after, everywhere=True)
 
 
 def test_fuse_relu_into_conv():

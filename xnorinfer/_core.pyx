@@ -112,11 +112,12 @@ cdef extern from "csrc/bwn.h":
         int c, groups, o
         int kh, kw, sh, sw, pad_t, pad_l
         int64_t ho, wo
-    int64_t xi_bwn_conv_panel_words(int c, int groups, int o, int kh, int kw)
-    void xi_bwn_conv_panels(const uint64_t *packed, int c, int groups, int o, int kh, int kw,
-                            uint64_t *panels) nogil
-    int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
-                      const float *bias, float *out, int nthreads) nogil
+    int64_t xi_bwn_conv_lane_words(int c, int groups, int o, int kh, int kw)
+    void xi_bwn_conv_lanes(const uint64_t *packed, int c, int groups, int o, int kh, int kw,
+                           uint32_t *lanes) nogil
+    int xi_bwn_conv2d(const xi_bwn_geom *g, const float *x, const float *in_scale, const float *in_shift,
+                      const uint32_t *lanes, const float *alpha, const float *bias, int relu, float *out,
+                      int nthreads) nogil
     int64_t xi_bwn_dense_lane_words(int64_t inp, int64_t o)
     void xi_bwn_dense_lanes(const uint64_t *packed, int64_t inp, int64_t o, uint32_t *lanes) nogil
     int xi_bwn_dense(int64_t n, int64_t inp, int64_t o, const float *x, const uint32_t *lanes,
@@ -427,27 +428,42 @@ def global_avg_pool(const float[:, :, ::1] x not None, float[:, ::1] out not Non
 
 # ---- BWN layers (1-bit weights, float activations) ----------------------------------------------
 
-def bwn_conv_panels(const uint64_t[:, :, :, ::1] packed not None, int c, int groups, uint64_t[::1] panels not None):
-    """panels = the (o, kh, kw, words) packed weights as csrc/bwn.h's bit panels."""
+def bwn_conv_lanes(const uint64_t[:, :, :, ::1] packed not None, int c, int groups, uint32_t[::1] lanes not None):
+    """lanes = the (o, kh, kw, words) packed weights as csrc/bwn.h's conv lanes."""
     cdef int o = <int>packed.shape[0], kh = <int>packed.shape[1], kw = <int>packed.shape[2]
-    if panels.shape[0] != xi_bwn_conv_panel_words(c, groups, o, kh, kw) or packed.shape[3] != (c // groups + 63) // 64:
-        raise ValueError("bwn_conv_panels: the arrays do not fit the weights' shape")
+    if lanes.shape[0] != xi_bwn_conv_lane_words(c, groups, o, kh, kw) or packed.shape[3] != (c // groups + 63) // 64:
+        raise ValueError("bwn_conv_lanes: the arrays do not fit the weights' shape")
     with nogil:
-        xi_bwn_conv_panels(&packed[0, 0, 0, 0], c, groups, o, kh, kw, &panels[0])
+        xi_bwn_conv_lanes(&packed[0, 0, 0, 0], c, groups, o, kh, kw, &lanes[0])
 
-def bwn_conv_panel_words(int c, int groups, int o, int kh, int kw):
-    return xi_bwn_conv_panel_words(c, groups, o, kh, kw)
+def bwn_conv_lane_words(int c, int groups, int o, int kh, int kw):
+    return xi_bwn_conv_lane_words(c, groups, o, kh, kw)
 
-def bwn_conv2d(tuple geometry, const float[:, :, :, ::1] x not None, const uint64_t[::1] panels not None,
-               const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None):
-    """geometry: (n, h, w, c, groups, o, kh, kw, sh, sw, pad_t, pad_l, ho, wo)."""
+# The fields of a BWN convolution's geometry (xi_bwn_geom), as bwn_conv2d takes them.
+BWN_GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_l", "ho", "wo")
+
+def bwn_conv2d(dict geometry, const float[:, :, :, ::1] x not None, const uint32_t[::1] lanes not None,
+               const float[::1] alpha not None, const float[::1] bias, float[:, :, :, ::1] out not None,
+               bint relu=False, const float[::1] in_scale=None, const float[::1] in_shift=None):
+    """geometry: the BWN_GEOMETRY fields; relu: max(out, 0); in_scale, in_shift (c each, or both
+    None): the conv reads in_scale * x + in_shift."""
     cdef xi_bwn_geom g
-    (g.n, g.h, g.w, g.c, g.groups, g.o, g.kh, g.kw, g.sh, g.sw, g.pad_t, g.pad_l, g.ho, g.wo) = geometry
+    if len(geometry) != len(BWN_GEOMETRY) or not all(k in geometry for k in BWN_GEOMETRY):
+        raise TypeError(f"geometry needs exactly the fields {BWN_GEOMETRY}, got {tuple(geometry)}")
+    g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+    g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
+    g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
+    g.pad_t, g.pad_l, g.ho, g.wo = geometry["pad_t"], geometry["pad_l"], geometry["ho"], geometry["wo"]
     cdef const float *b = _ptr(bias)
+    if (in_scale is None) != (in_shift is None) or (in_scale is not None and (
+            in_scale.shape[0] != g.c or in_shift.shape[0] != g.c)):
+        raise ValueError("bwn_conv2d: in_scale and in_shift must both be None or both have c values")
+    cdef const float *sc = _ptr(in_scale)
+    cdef const float *sh = _ptr(in_shift)
     cdef int nthreads = xi_get_num_threads()
     cdef int status
     with nogil:
-        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], &panels[0], &alpha[0], b, &out[0, 0, 0, 0], nthreads)
+        status = xi_bwn_conv2d(&g, &x[0, 0, 0, 0], sc, sh, &lanes[0], &alpha[0], b, relu, &out[0, 0, 0, 0], nthreads)
     if status != 0:
         raise MemoryError("xnorinfer: out of memory for the BWN convolution's scratch buffers")
 

@@ -39,8 +39,9 @@ typedef void xi_dense_kernel(int64_t n, int64_t in, int64_t o, const float *x, c
                              float *out, int nthreads);
 typedef void xi_global_avg_pool_kernel(int64_t n, int64_t pixels, int c, const float *x, float *out,
                                        int nthreads);
-typedef int xi_bwn_conv2d_kernel(const xi_bwn_geom *g, const float *x, const uint64_t *panels, const float *alpha,
-                                 const float *bias, float *out, int nthreads);
+typedef int xi_bwn_conv2d_kernel(const xi_bwn_geom *g, const float *x, const float *in_scale, const float *in_shift,
+                                 const uint32_t *lanes, const float *alpha, const float *bias, int relu, float *out,
+                                 int nthreads);
 typedef int xi_bwn_dense_kernel(int64_t n, int64_t in, int64_t o, const float *x, const uint32_t *lanes,
                                 const float *alpha, const float *bias, float *out, int nthreads);
 

@@ -392,6 +392,9 @@ def _infer_bwn_conv(node, ins):
     bits = _param(node, "weight_bits", np.uint64, (None, None, None, ops.packed_words(c // groups)))
     o, kh, kw, _ = bits.shape
     _channel_params(node, o, ["alpha", "bias"])
+    _channel_params(node, c, ["in_scale", "in_shift"])
+    if ("in_scale" in node.params) != ("in_shift" in node.params):
+        raise _fail(node, "parameters in_scale and in_shift go together")
     return TensorInfo(_spatial_out(node, h, w, (kh, kw), _attr(node, "stride"), _attr(node, "padding")) + (o,))
 
 
@@ -399,7 +402,8 @@ def _compile_bwn_conv(node):
     p, a = node.params, node.attrs
     weights = ops.BWNConvWeights(p["weight_bits"], p["alpha"], a["in_channels"], _attr(node, "groups"))
     args = (p.get("bias"), _attr(node, "stride"), _attr(node, "padding"))
-    return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out)[0])
+    kwargs = dict(relu=_attr(node, "relu"), in_scale=p.get("in_scale"), in_shift=p.get("in_shift"))
+    return Bound(lambda ins, out: ops.bwn.bind_bwn_conv2d(ins[0], weights, *args, out=out, **kwargs)[0])
 
 
 register(
@@ -407,8 +411,8 @@ register(
     _infer_bwn_conv,
     _compile_bwn_conv,
     required=["weight_bits", "alpha"],
-    optional=["bias"],
-    attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS},
+    optional=["bias", "in_scale", "in_shift"],
+    attrs={"in_channels": Int(), "stride": STRIDE2, "padding": PADDING4, "groups": GROUPS, "relu": Bool(False)},
     channels=_weight_rows("weight_bits"),
     macs=_conv_macs(binary=False),
 )

@@ -1,11 +1,10 @@
 """Binary-weight layers (BWN): float activations, weights alpha[o] * sign(W).
 
 The weights stay 1 bit each: a layer keeps its packed words and the same bits re-laid for its
-kernel (a convolution's bit panels, a dense layer's lanes) plus alpha, and the C kernels
-(csrc/bwn.h) read the bits directly: a convolution expands one block of output channels at a time
-into a small +-1.0 panel in cache, a dense layer looks up each group of 4 weight bits in a table of
-its 4 inputs' signed sums. alpha (with a
-folded BatchNorm) and the bias are applied in the kernels' epilogue."""
+kernel (lanes: 16 output channels' 4-bit codes side by side) plus alpha, and the C kernels
+(csrc/bwn.h) read the bits directly: both layers look up each group of 4 weight bits in a table of
+its 4 inputs' signed sums, built once and shared by every output channel. alpha (with a folded
+BatchNorm) and the bias are applied in the kernels' epilogue."""
 
 from __future__ import annotations
 
@@ -42,9 +41,9 @@ class BWNConvWeights:
         self.alpha = _alpha(alpha, o)
         self.in_channels, self.out_channels, self.groups = in_channels, o, groups
         self.kernel_size = (kh, kw)
-        # the kernel's layout of the same bits: one word per tap for 64 output channels
-        self._panels = np.empty(_core.bwn_conv_panel_words(in_channels, groups, o, kh, kw), np.uint64)
-        _core.bwn_conv_panels(packed, in_channels, groups, self._panels)
+        # the kernel's layout of the same bits: 16 output channels' codes of 4 bits side by side
+        self._lanes = np.empty(_core.bwn_conv_lane_words(in_channels, groups, o, kh, kw), np.uint32)
+        _core.bwn_conv_lanes(packed, in_channels, groups, self._lanes)
 
     @property
     def weight(self) -> np.ndarray:
@@ -96,14 +95,21 @@ class BWNDenseWeights:
         return cls(pack_signs(weight), alpha, weight.shape[1])
 
 
-def bwn_conv2d(x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0) -> np.ndarray:
-    """Float convolution of NHWC x with binary weights (zero padding, like PyTorch)."""
-    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding)
+def bwn_conv2d(
+    x: np.ndarray, weights: BWNConvWeights, bias=None, stride=1, padding=0, relu=False, in_scale=None, in_shift=None
+) -> np.ndarray:
+    """Float convolution of NHWC x with binary weights (zero padding, like PyTorch), then
+    max(., 0) if relu (PyTorch's relu: -0.0 stays -0.0). With in_scale and in_shift (one value per
+    input channel) the conv reads in_scale * x + in_shift instead of x, padding still 0: a
+    BatchNorm before the conv, folded."""
+    run, out = bind_bwn_conv2d(x, weights, bias, stride, padding, relu=relu, in_scale=in_scale, in_shift=in_shift)
     run()
     return out
 
 
-def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None):
+def bind_bwn_conv2d(
+    x, weights: BWNConvWeights, bias=None, stride=1, padding=0, out=None, relu=False, in_scale=None, in_shift=None
+):
     """`bwn_conv2d` checked once: (run, out), run() recomputing into out from x's current values."""
     if not isinstance(weights, BWNConvWeights):
         raise TypeError(f"weights must be BWNConvWeights, got {type(weights).__name__}")
@@ -113,6 +119,10 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
         raise ValueError(f"x has {c} channels, the weights expect {weights.in_channels}")
     o, (kh, kw) = weights.out_channels, weights.kernel_size
     bias = check.channel_vector(bias, "bias", o)
+    in_scale = check.channel_vector(in_scale, "in_scale", c)
+    in_shift = check.channel_vector(in_shift, "in_shift", c)
+    if (in_scale is None) != (in_shift is None):
+        raise ValueError("in_scale and in_shift go together")
     sh, sw = check.positive_pair(stride, "stride")
     pt, pb, pl, pr = check.padding4(padding)
     ho = check.output_size(h, kh, sh, pt, pb, "bwn_conv2d (height)")
@@ -120,8 +130,13 @@ def bind_bwn_conv2d(x, weights: BWNConvWeights, bias=None, stride=1, padding=0, 
     out = check.output(out, (n, ho, wo, o), np.float32)
     if out.size == 0:
         return (lambda: None), out
-    geometry = (n, h, w, c, weights.groups, o, kh, kw, sh, sw, pt, pl, ho, wo)
-    return functools.partial(_core.bwn_conv2d, geometry, x, weights._panels, weights.alpha, bias, out), out
+    geometry = dict(
+        n=n, h=h, w=w, c=c, groups=weights.groups, o=o, kh=kh, kw=kw, sh=sh, sw=sw, pad_t=pt, pad_l=pl, ho=ho, wo=wo
+    )
+    run = functools.partial(
+        _core.bwn_conv2d, geometry, x, weights._lanes, weights.alpha, bias, out, bool(relu), in_scale, in_shift
+    )
+    return run, out
 
 
 def bwn_dense(x: np.ndarray, weights: BWNDenseWeights, bias=None) -> np.ndarray:

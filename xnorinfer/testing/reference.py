@@ -182,7 +182,8 @@ def _window_terms(node, shapes):
     bits = node.params["weight_bits"]
     groups = node.attrs.get("groups", 1)
     per_tap = node.attrs.get("in_channels", node.attrs.get("in_features", 0)) // groups
-    return int(np.prod(bits.shape[1:-1])) * per_tap + 2
+    folded = 2 if "in_scale" in node.params else 0  # a BWN conv's input affine: a multiply, an add
+    return int(np.prod(bits.shape[1:-1])) * per_tap + 2 + folded
 
 
 # ---- float layers -------------------------------------------------------------------------------
@@ -214,8 +215,13 @@ def _bwn_conv2d(node, xs, magnitude):
     a = node.attrs
     groups = a.get("groups", 1)
     w = _bwn_weight(node, magnitude, a["in_channels"] // groups).transpose(0, 3, 1, 2)
-    y = _correlate(_pad(xs[0], a["padding"], 0.0), w, a["stride"], groups)
-    return _channelwise(y, node, magnitude, scale=None)
+    x = xs[0]
+    if "in_scale" in node.params:  # a folded BatchNorm before the conv (padding stays 0)
+        scale, shift = _p(node, "in_scale", magnitude), _p(node, "in_shift", magnitude)
+        x = x * scale + shift
+    y = _correlate(_pad(x, a["padding"], 0.0), w, a["stride"], groups)
+    y = _channelwise(y, node, magnitude, scale=None)
+    return np.maximum(y, 0.0) if a.get("relu", False) else y
 
 
 @reference_op("bwn_dense", terms=lambda node, shapes: node.attrs["in_features"] + 1)

@@ -8,6 +8,7 @@ from ..ir import Graph
 from .rewrites import (
     distribute_through_concat,
     fold_into_binary,
+    fold_into_next_bwn_conv,
     fold_into_next_conv,
     fold_into_pack,
     fuse_activation,
@@ -26,6 +27,7 @@ REWRITES = (
     fuse_bias_into_pack,
     fold_into_pack,
     fold_into_next_conv,
+    fold_into_next_bwn_conv,
     fuse_relu_into_conv,
     merge_duplicate_packs,
 )

@@ -5,7 +5,8 @@ a graph and returns its nodes with one match rewritten, or None when nothing mat
   its alpha), or a float conv (the stem) -> its scale and bias
 - fuse_residual: add(binary conv, r) -> the conv's fused residual input
 - fold_into_next_conv: affine / batch_norm -> an unpadded float conv -> that conv's weights and bias
-- fuse_relu_into_conv: relu after a float conv -> its `relu` attribute
+- fold_into_next_bwn_conv: affine / batch_norm -> BWN conv -> the conv's in_scale / in_shift
+- fuse_relu_into_conv: relu after a float or BWN conv -> its `relu` attribute
 - fuse_activation: [bias] -> prelu/relu -> [bias] after a binary conv -> its RPReLU epilogue
 - fuse_bias_into_pack: affine(bias only) -> pack_signs -> the packer's bias (RSign)
 - fold_into_pack: affine / batch_norm with positive scales -> pack_signs -> the packer's bias (a
@@ -53,7 +54,7 @@ def _plain_epilogue(node: Node) -> bool:
 def _affine_output(node: Node) -> bool:
     """A layer whose output is scale * sums + bias, nothing after: a per-channel affine folds in
     (a BWN layer's scale is its alpha)."""
-    return _plain_epilogue(node) or node.op in BWN or (node.op == "conv2d" and not node.attrs.get("relu", False))
+    return _plain_epilogue(node) or (node.op in ("conv2d", *BWN) and not node.attrs.get("relu", False))
 
 
 def _replace(nodes: list[Node], drop: list[Node], at: Node, new: Node) -> list[Node]:
@@ -141,10 +142,27 @@ def fold_into_next_conv(graph: Graph):
     return None
 
 
+def fold_into_next_bwn_conv(graph: Graph):
+    """affine / batch_norm -> bwn_conv2d: the conv applies a * x + c to its input itself, while
+    gathering its receptive fields (padded taps stay 0, as for the separate op's output)."""
+    readers = graph.consumers()
+    for node in graph.nodes:
+        if node.op not in ("affine", "batch_norm"):
+            continue
+        nxt = _sole_consumer(graph, node.output, readers)
+        if nxt is None or nxt.op != "bwn_conv2d" or "in_scale" in nxt.params:
+            continue
+        a, c = _as_affine(node)
+        params = dict(nxt.params, in_scale=a.astype(np.float32), in_shift=c.astype(np.float32))
+        fused = nxt.replace(inputs=[node.inputs[0]], params=params)
+        return _replace(graph.nodes, [node], nxt, fused)
+    return None
+
+
 def fuse_relu_into_conv(graph: Graph):
     readers = graph.consumers()
     for node in graph.nodes:
-        if node.op != "conv2d" or node.attrs.get("relu", False):
+        if node.op not in ("conv2d", "bwn_conv2d") or node.attrs.get("relu", False):
             continue
         nxt = _sole_consumer(graph, node.output, readers)
         if nxt is None or nxt.op != "relu":
