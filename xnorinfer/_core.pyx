@@ -238,6 +238,11 @@ cdef inline const float *_ptr(const float[::1] a):
 # The sign an exact zero x + bias packs as (xi_zero_to), by name: the kernels' codes.
 ZERO_TO = {"one": XI_ZERO_TO_ONE, "minus_one": XI_ZERO_TO_MINUS_ONE}
 
+cdef _geometry_error(dict geometry, tuple fields):
+    """For a geometry without exactly `fields`: each wrapper looks its fields up and counts them,
+    which costs less on every call than comparing sets of names."""
+    return TypeError(f"geometry needs exactly the fields {fields}, got {tuple(geometry)}")
+
 # The fields of a binary convolution's geometry (xi_bconv_geom), as BConvCall takes them.
 BCONV_GEOMETRY = ("n", "h", "w", "c", "groups", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_b", "pad_l", "pad_r",
                   "pad_value", "ho", "wo")
@@ -274,17 +279,17 @@ cdef class BConvCall:
                  const float[::1] rp_gamma, const float[::1] rp_slope, const float[::1] rp_zeta,
                  uint64_t[:, ::1] packed, int64_t first_bit, const float[::1] pack_bias, int pack_zero_to):
         cdef xi_bconv_geom *g = &self.layer.g
-        try:  # a field missing or unknown: a KeyError, or a count that differs
+        try:
             g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
             g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
             g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
             g.pad_t, g.pad_b = geometry["pad_t"], geometry["pad_b"]
             g.pad_l, g.pad_r = geometry["pad_l"], geometry["pad_r"]
             g.pad_value, g.ho, g.wo = geometry["pad_value"], geometry["ho"], geometry["wo"]
-            if len(geometry) != len(BCONV_GEOMETRY):
-                raise KeyError
         except KeyError:
-            raise TypeError(f"geometry needs exactly the fields {BCONV_GEOMETRY}, got {tuple(geometry)}") from None
+            raise _geometry_error(geometry, BCONV_GEOMETRY) from None
+        if len(geometry) != len(BCONV_GEOMETRY):
+            raise _geometry_error(geometry, BCONV_GEOMETRY)
         g.out_stride = out_stride
         self.layer.x = &x[0]
         self.layer.blocked = &blocked[0]
@@ -345,12 +350,15 @@ def conv2d_padded_outputs(int o):
 CONV_GEOMETRY = ("n", "h", "w", "c", "o", "kh", "kw", "sh", "sw", "pad_t", "pad_l", "ho", "wo", "relu")
 
 cdef int _conv_geometry(xi_conv_geom *g, dict geometry) except -1:
-    if set(geometry) != set(CONV_GEOMETRY):
-        raise TypeError(f"geometry needs exactly the fields {CONV_GEOMETRY}, got {tuple(geometry)}")
-    g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
-    g.c, g.o, g.kh, g.kw = geometry["c"], geometry["o"], geometry["kh"], geometry["kw"]
-    g.sh, g.sw, g.pad_t, g.pad_l = geometry["sh"], geometry["sw"], geometry["pad_t"], geometry["pad_l"]
-    g.ho, g.wo, g.relu = geometry["ho"], geometry["wo"], geometry["relu"]
+    try:
+        g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+        g.c, g.o, g.kh, g.kw = geometry["c"], geometry["o"], geometry["kh"], geometry["kw"]
+        g.sh, g.sw, g.pad_t, g.pad_l = geometry["sh"], geometry["sw"], geometry["pad_t"], geometry["pad_l"]
+        g.ho, g.wo, g.relu = geometry["ho"], geometry["wo"], geometry["relu"]
+    except KeyError:
+        raise _geometry_error(geometry, CONV_GEOMETRY) from None
+    if len(geometry) != len(CONV_GEOMETRY):
+        raise _geometry_error(geometry, CONV_GEOMETRY)
     return 0
 
 def conv2d(dict geometry, const float[:, :, :, ::1] x not None, const float[:, :, :, ::1] w not None,
@@ -448,12 +456,15 @@ def bwn_conv2d(dict geometry, const float[:, :, :, ::1] x not None, const uint32
     """geometry: the BWN_GEOMETRY fields; relu: max(out, 0); in_scale, in_shift (c each, or both
     None): the conv reads in_scale * x + in_shift."""
     cdef xi_bwn_geom g
-    if len(geometry) != len(BWN_GEOMETRY) or not all(k in geometry for k in BWN_GEOMETRY):
-        raise TypeError(f"geometry needs exactly the fields {BWN_GEOMETRY}, got {tuple(geometry)}")
-    g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
-    g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
-    g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
-    g.pad_t, g.pad_l, g.ho, g.wo = geometry["pad_t"], geometry["pad_l"], geometry["ho"], geometry["wo"]
+    try:
+        g.n, g.h, g.w = geometry["n"], geometry["h"], geometry["w"]
+        g.c, g.groups, g.o = geometry["c"], geometry["groups"], geometry["o"]
+        g.kh, g.kw, g.sh, g.sw = geometry["kh"], geometry["kw"], geometry["sh"], geometry["sw"]
+        g.pad_t, g.pad_l, g.ho, g.wo = geometry["pad_t"], geometry["pad_l"], geometry["ho"], geometry["wo"]
+    except KeyError:
+        raise _geometry_error(geometry, BWN_GEOMETRY) from None
+    if len(geometry) != len(BWN_GEOMETRY):
+        raise _geometry_error(geometry, BWN_GEOMETRY)
     cdef const float *b = _ptr(bias)
     if (in_scale is None) != (in_shift is None) or (in_scale is not None and (
             in_scale.shape[0] != g.c or in_shift.shape[0] != g.c)):

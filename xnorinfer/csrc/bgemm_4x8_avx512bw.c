@@ -34,7 +34,7 @@ XI_INLINE __m512i popcount_bytes(__m512i x, __m512i table, __m512i low_nibble)
         (sum) = _mm512_ternarylogic_epi64(a_, b_, c_, 0x96);   /* a ^ b ^ c */                                        \
     } while (0)
 
-/* Word `w` of a row XORed with the weights' word held in register `wv`. */
+/* The activation word at `p`, broadcast to 8 channels, XORed with their weight words in `wv`. */
 #define XI_XOR_WORD(p, wv) _mm512_xor_si512(_mm512_set1_epi64((long long)*(p)), (wv))
 
 /* Adds 4 XORed words of row i into its counters. */
