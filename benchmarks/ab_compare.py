@@ -7,6 +7,7 @@ tree, run alternately in one run, so that a slow spell of a shared machine hits 
 Cases (each under every ISA and thread count asked for):
   cifar10     the shipped cifar10_reactnet model, predict on a batch of 8 (32x32)
   bconv3x3    a 3x3 binary conv, 56x56x128 -> 128, batch 1
+  bconv3x3_28 a 3x3 binary conv, 28x28x256 -> 256, batch 1
   bconv1x1    a 1x1 binary conv, 14x14x256 -> 256, batch 1
   imagenet    an ImageNet-size model at batch 1: the shipped `reactnet_a` where it exists, else
               ReActNet-A at 224x224 with random parameters (tests' PyTorch reference, converted
@@ -30,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = {"cifar10": 15, "bconv3x3": 15, "bconv1x1": 60, "imagenet": 5}  # name: calls a turn
+CASES = {"cifar10": 15, "bconv3x3": 15, "bconv3x3_28": 15, "bconv1x1": 60, "imagenet": 5}  # name: calls a turn
 
 
 # ---- worker: runs inside one tree's .venv -------------------------------------------------------
@@ -65,6 +66,9 @@ def worker(imagenet_path: str) -> None:
     x3 = pack_signs(rng.standard_normal((1, 56, 56, 128)).astype(np.float32))
     w3 = BinaryConvWeights.from_float(rng.standard_normal((128, 128, 3, 3)).astype(np.float32))
     out3 = bconv2d(x3, w3, 1, 1)
+    x28 = pack_signs(rng.standard_normal((1, 28, 28, 256)).astype(np.float32))
+    w28 = BinaryConvWeights.from_float(rng.standard_normal((256, 256, 3, 3)).astype(np.float32))
+    out28 = bconv2d(x28, w28, 1, 1)
     x1 = pack_signs(rng.standard_normal((1, 14, 14, 256)).astype(np.float32))
     w1 = BinaryConvWeights.from_float(rng.standard_normal((256, 256, 1, 1)).astype(np.float32))
     out1 = bconv2d(x1, w1, 1, 0)
@@ -75,6 +79,7 @@ def worker(imagenet_path: str) -> None:
     calls = {
         "cifar10": lambda: cifar.predict(x_cifar),
         "bconv3x3": lambda: bconv2d(x3, w3, 1, 1, out=out3),
+        "bconv3x3_28": lambda: bconv2d(x28, w28, 1, 1, out=out28),
         "bconv1x1": lambda: bconv2d(x1, w1, 1, 0, out=out1),
         "imagenet": lambda: imagenet.predict(x_imagenet),
     }

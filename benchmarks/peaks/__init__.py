@@ -28,7 +28,8 @@ def load(name):
     out = Path(tempfile.mkdtemp(prefix="xnorinfer-peaks-")) / f"{name}.so"
     cc = shlex.split(os.environ.get("CC", "cc"))
     # -ffp-contract=off as in the engine's build: a float peak loop is explicit about its FMAs
-    cmd = [*cc, "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing", str(source), "-o", str(out)]
+    engine = HERE.parent.parent / "xnorinfer" / "csrc"  # a file may include an engine kernel to run it alike
+    cmd = [*cc, "-O2", "-fPIC", "-shared", "-ffp-contract=off", f"-I{engine}", str(source), "-o", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"building the peak loops failed: {' '.join(cmd)}\n{result.stderr}")

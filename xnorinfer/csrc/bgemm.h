@@ -32,7 +32,7 @@ typedef void xi_bgemm_kernel(int m, int npanels, int taps, int tap_words, const 
 xi_bgemm_kernel xi_bgemm_2x8_scalar;
 xi_bgemm_kernel xi_bgemm_2x8_scalar_popcnt; /* x86-64 with the popcnt instruction */
 #ifdef XI_X86
-xi_bgemm_kernel xi_bgemm_4x8_avx2;
+xi_bgemm_kernel xi_bgemm_3x8_avx2;
 xi_bgemm_kernel xi_bgemm_6x16_avx512bw;
 xi_bgemm_kernel xi_bgemm_4x8_avx512bw;
 xi_bgemm_kernel xi_bgemm_6x32_avx512;

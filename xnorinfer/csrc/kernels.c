@@ -19,7 +19,7 @@ static const xi_kernels scalar = {.isa = "scalar", XI_BGEMM(2, 8, scalar), XI_BC
 /* x86-64's scalar level counts with the popcnt instruction where the CPU has it. */
 static const xi_kernels scalar_popcnt = {
     .isa = "scalar", XI_BGEMM(2, 8, scalar_popcnt), XI_BCONV(scalar, scalar), XI_FLOAT(scalar)};
-static const xi_kernels avx2 = {.isa = "avx2", XI_BGEMM(4, 8, avx2), XI_BCONV(avx2, avx2), XI_FLOAT(avx2)};
+static const xi_kernels avx2 = {.isa = "avx2", XI_BGEMM(3, 8, avx2), XI_BCONV(avx2, avx2), XI_FLOAT(avx2)};
 /* AVX-512F's epilogue, packers and float kernels */
 static const xi_kernels avx512bw = {
     .isa = "avx512bw", XI_BGEMM(4, 8, avx512bw), XI_BCONV(avx512, avx512), XI_FLOAT(avx512)};
