@@ -5,12 +5,15 @@ activations already packed, at a given thread count. One run compares every ISA 
     python benchmarks/bconv_layers.py --all --threads 2
     python benchmarks/bconv_layers.py --all --json benchmarks/results/bconv_layers.json
 
+Where the CPU has AVX2, the same run also measures the AVX2 popcount peak (benchmarks/avx2_peak.py:
+the best binary-GEMM micro-kernel on L1-resident panels) and prints each layer's AVX2 share of it.
 The JSON is what benchmarks/tables.py turns into docs/performance.md's single-layer table."""
 
 import argparse
 import json
 from pathlib import Path
 
+import avx2_peak
 import numpy as np
 
 import xnorinfer
@@ -42,9 +45,14 @@ def main():
     xnorinfer.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     isas = xnorinfer.available_isas()
-    print(f"threads {args.threads}; median of {args.repeats}, the ISAs taking turns; Gbit-MAC/s (ms)")
-    print(f"{'layer':28s}" + "".join(f"{isa:>20s}" for isa in isas))
     report = {"machine": cpu_name(), "threads": args.threads, "repeats": args.repeats, "isas": isas, "layers": []}
+    peak = None
+    if "avx2" in isas:
+        variant, peak = avx2_peak.measure()["peak"]
+        report["avx2_peak"] = {"variant": variant, "gbitmacs": peak}
+        print(f"AVX2 popcount peak (micro-kernel {variant}, L1-resident, 1 thread): {peak:.0f} Gbit-MAC/s")
+    print(f"threads {args.threads}; median of {args.repeats}, the ISAs taking turns; Gbit-MAC/s (ms)")
+    print(f"{'layer':28s}" + "".join(f"{isa:>20s}" for isa in isas) + ("  avx2/peak" if peak else ""))
     for side, cin, cout, k, stride in LAYERS + (REACTNET_A if args.all else []):
         x = pack_signs(rng.standard_normal((1, side, side, cin)).astype(np.float32))
         weights = BinaryConvWeights.from_float(rng.standard_normal((cout, cin, k, k)).astype(np.float32))
@@ -67,7 +75,10 @@ def main():
             cells.append(f"{macs / t / 1e9:8.0f} ({t * 1e3:6.3f})")
             row["results"][isa] = {"gbitmacs": macs / t / 1e9, "ms": t * 1e3}
         report["layers"].append(row)
-        print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells))
+        share = ""
+        if peak:  # the peak is one core's: a layer on more threads gets its share of threads x peak
+            share = f"{100 * row['results']['avx2']['gbitmacs'] / (peak * args.threads):9.0f}%"
+        print(f"{side}x{side}x{cin}->{cout} k{k} s{stride}".ljust(28) + "".join(f"{c:>20s}" for c in cells) + share)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 

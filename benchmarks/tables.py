@@ -8,9 +8,9 @@ only the lines between them are rewritten, so the prose around them is the write
 tests/test_tables.py checks that the committed files hold exactly what the committed JSON gives.
 
 Sources: bench.json (`xnorinfer bench --json`), bconv_layers.json (`benchmarks/bconv_layers.py
---json`), arm_mca.json (`benchmarks/arm_mca.py --save`), dask_scaling.json
-(`benchmarks/dask_scaling.py --json`). Tables from runs that wrote no JSON are hand-written and
-say so next to them."""
+--json`), avx2_peak.json (`benchmarks/avx2_peak.py --json`), arm_mca.json (`benchmarks/arm_mca.py
+--save`), dask_scaling.json (`benchmarks/dask_scaling.py --json`). Tables from runs that wrote no
+JSON are hand-written and say so next to them."""
 
 from __future__ import annotations
 
@@ -91,11 +91,28 @@ def _layer(row: dict) -> str:
 def bconv_layers(only=None) -> str:
     """Single binary convolutions, Gbit-MAC/s per ISA (docs/performance.md; the README's subset)."""
     report = load("bconv_layers.json")
+    peak = report.get("avx2_peak", {}).get("gbitmacs")  # one core's: a run on more threads has threads x
     rows = []
     for row in report["layers"]:
         if only is None or (row["side"], row["cin"], row["cout"], row["kernel"], row["stride"]) in only:
-            rows.append([_layer(row)] + [f"{row['results'][isa]['gbitmacs']:.0f}" for isa in report["isas"]])
-    return table(["layer", *report["isas"]], rows)
+            cells = [f"{row['results'][isa]['gbitmacs']:.0f}" for isa in report["isas"]]
+            if peak:
+                cells.append(f"{100 * row['results']['avx2']['gbitmacs'] / (peak * report['threads']):.0f}%")
+            rows.append([_layer(row), *cells])
+    share = [f"avx2 share of its peak ({peak:.0f})"] if peak else []
+    return table(["layer", *report["isas"], *share], rows)
+
+
+def avx2_peak() -> str:
+    """The AVX2 binary-GEMM micro-kernels tried, and the engine's kernel on L1-resident data."""
+    result = load("avx2_peak.json")
+    peak = result["peak"][1]
+    rows = [[f"`{name}`", result["what"][name], f"{rate:.0f}"] for name, rate in result["micro"].items()]
+    rows += [
+        [f"engine kernel, {label}", "bgemm_3x8_avx2 as the engine calls it", f"{rate:.0f} ({100 * rate / peak:.0f}%)"]
+        for label, rate in result["engine"].items()
+    ]
+    return table(["kernel", "what", "Gbit-MAC/s"], rows)
 
 
 def arm_mca() -> str:
@@ -135,6 +152,7 @@ TABLES = {
     "docs/performance.md": {
         "bench": bench,
         "bconv_layers": bconv_layers,
+        "avx2_peak": avx2_peak,
         "arm_mca": arm_mca,
         "dask_scaling": dask_scaling,
     },
