@@ -401,6 +401,67 @@ def test_conv2d_is_the_same_on_every_isa_and_thread_count(case, with_scale):
         assert_close(out, ref, mag)
 
 
+def ref_conv2d_taps(x, w, stride, pads):
+    """Single-group conv in float64, one kernel tap at a time over the whole zero-padded input
+    (for the larger kernels below, where the pixel loops of ref_conv2d are slow); (ref, mag)."""
+    n, h, wd, c = x.shape
+    o, _, kh, kw = w.shape
+    pt, pb, pl, pr = pads
+    sh, sw = stride
+    xp = np.zeros((n, h + pt + pb, wd + pl + pr, c))
+    xp[:, pt : pt + h, pl : pl + wd, :] = x
+    ho, wo = (h + pt + pb - kh) // sh + 1, (wd + pl + pr - kw) // sw + 1
+    w64 = w.astype(np.float64)
+    out, mag = np.zeros((n, ho, wo, o)), np.zeros((n, ho, wo, o))
+    for ky in range(kh):
+        for kx in range(kw):
+            tap = xp[:, ky : ky + (ho - 1) * sh + 1 : sh, kx : kx + (wo - 1) * sw + 1 : sw, :]
+            out += np.einsum("nhwc,oc->nhwo", tap, w64[:, :, ky, kx])
+            mag += np.einsum("nhwc,oc->nhwo", np.abs(tap), np.abs(w64[:, :, ky, kx]))
+    return out, mag
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.sampled_from([1, 3, 4]),
+    o=st.sampled_from([1, 3, 16, 32, 33, 64, 65, 200]),
+    k=st.tuples(st.integers(1, 11), st.integers(1, 11)),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    pads=st.tuples(*(st.integers(0, 5) for _ in range(4))),
+    extra=st.tuples(st.integers(0, 9), st.integers(0, 9)),
+    scale_bias_relu=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conv2d_stem_tiles_on_every_isa(n, c, o, k, stride, pads, extra, scale_bias_relu, seed):
+    """The x86 conv's tiles (6 pixels x 64/16 channels, 12 pixels x 32/16/8, the last vector
+    masked past o), its per-row gathers on every border, pixel groups across rows and images:
+    every ISA and thread count within the float64 bound, avx2 / avx512bw / avx512 bit for bit
+    (each sum a chain of fmaf in the same order), threads never changing a bit."""
+    kh, kw = k
+    h = max(1, kh - pads[0] - pads[1]) + extra[0]
+    w_ = max(1, kw - pads[2] - pads[3]) + extra[1]
+    rng = rng_for(seed)
+    x, w = randn(rng, (n, h, w_, c)), randn(rng, (o, c, kh, kw))
+    with_scale, with_bias, relu = scale_bias_relu
+    scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
+    b = randn(rng, (o,)) if with_bias else None
+    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, scale=scale, relu=relu))
+    ref, mag = ref_conv2d_taps(x, w, stride, pads)
+    if scale is not None:
+        ref, mag = ref * scale, mag * scale
+    if b is not None:
+        ref, mag = ref + b, mag + np.abs(b)
+    if relu:
+        ref = np.maximum(ref, 0)
+    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
+    for (isa, threads), out in results.items():
+        assert_close(out, ref, mag)
+        np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
+        if isa in simd:
+            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
+
+
 @settings(max_examples=20, deadline=None)
 @given(pool_cases())
 def test_pools_are_the_same_on_every_isa_and_thread_count(case):
@@ -482,17 +543,21 @@ def test_conv2d_known_values():
     seed=st.integers(0, 2**32 - 1),
 )
 def test_dense_matches_loop_reference(n, i, o, has_bias, seed):
-    """On every ISA and thread count (the thread count never changes a bit)."""
+    """On every ISA and thread count (the thread count never changes a bit; the x86 levels agree
+    bit for bit)."""
     rng = rng_for(seed)
     x, w = randn(rng, (n, i)), randn(rng, (o, i))
     b = randn(rng, (o,)) if has_bias else None
     ref, mag = ref_dense(x, w, b)
     results = run_everywhere(lambda: F.dense(x, w, b))
     laid_out = F.DenseWeights(w)
+    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
     for (isa, _threads), out in results.items():
         check_output(out, (n, o), x, w)
         assert_close(out, ref, mag)
         np.testing.assert_array_equal(out, results[(isa, 1)])
+        if isa in simd:  # the same 16 lanes of fmaf and the same lane order on every x86 level
+            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
     np.testing.assert_array_equal(F.dense(x, laid_out, b), F.dense(x, w, b))  # weights laid out once
 
 

@@ -2,6 +2,11 @@
  * entry points, which call the current ISA's build (kernels.h). */
 #include "float_ops.h"
 
+#include "arch.h"
+#ifdef XI_X86
+#include <immintrin.h>
+#endif
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +30,63 @@
 #ifdef XI_X86
 /* AVX2 machines all have FMA (Haswell and later, Zen); the AVX-512 kernel needs it too */
 #define XI_MADD(a, b, acc) __builtin_fmaf((a), (b), (acc))
+/* The conv's pixel groups are float_conv_x86.h's: 12 pixels, tiles of XI_CONV_WIDE vectors of
+ * channels (6 pixels) or fewer (12 pixels), the vector operations named by the macros below. */
+#define XI_CONV_GROUP_EXPLICIT 1
 #define XI_SUFFIX avx2
 #define XI_TARGET XI_TARGET_AVX2
-#define XI_CONV_PX 6
+#define XI_CONV_PX 12
 #define XI_CONV_CO 16
+#define XI_CONV_WIDE 2
+#define XI_V __m256
+#define XI_VL 8
+#define XI_VZERO() _mm256_setzero_ps()
+#define XI_VLOAD(p) _mm256_loadu_ps(p)
+#define XI_VBCAST(p) _mm256_broadcast_ss(p)
+#define XI_VFMA(a, b, acc) _mm256_fmadd_ps((a), (b), (acc))
+#define XI_VMUL(a, b) _mm256_mul_ps((a), (b))
+#define XI_VADD(a, b) _mm256_add_ps((a), (b))
+#define XI_VMAX0(v) _mm256_max_ps(_mm256_setzero_ps(), (v)) /* 0 > v ? 0 : v */
+#define XI_VMASK __m256i
+#define XI_VMASK_FIRST(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define XI_VLOAD_M(m, p) _mm256_maskload_ps((p), (m))
+#define XI_VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define XI_VSTORE_M(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #include "float_ops_impl.h"
+#undef XI_V
+#undef XI_VL
+#undef XI_VZERO
+#undef XI_VLOAD
+#undef XI_VBCAST
+#undef XI_VFMA
+#undef XI_VMUL
+#undef XI_VADD
+#undef XI_VMAX0
+#undef XI_VMASK
+#undef XI_VMASK_FIRST
+#undef XI_VLOAD_M
+#undef XI_VSTORE
+#undef XI_VSTORE_M
+#define XI_CONV_GROUP_EXPLICIT 1
 #define XI_SUFFIX avx512
 #define XI_TARGET XI_TARGET_AVX512F
-#define XI_CONV_PX 6
+#define XI_CONV_PX 12
 #define XI_CONV_CO 64
+#define XI_CONV_WIDE 4
+#define XI_V __m512
+#define XI_VL 16
+#define XI_VZERO() _mm512_setzero_ps()
+#define XI_VLOAD(p) _mm512_loadu_ps(p)
+#define XI_VBCAST(p) _mm512_set1_ps(*(p))
+#define XI_VFMA(a, b, acc) _mm512_fmadd_ps((a), (b), (acc))
+#define XI_VMUL(a, b) _mm512_mul_ps((a), (b))
+#define XI_VADD(a, b) _mm512_add_ps((a), (b))
+#define XI_VMAX0(v) _mm512_max_ps(_mm512_setzero_ps(), (v)) /* 0 > v ? 0 : v */
+#define XI_VMASK __mmask16
+#define XI_VMASK_FIRST(n) ((__mmask16)((1u << (n)) - 1u))
+#define XI_VLOAD_M(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define XI_VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define XI_VSTORE_M(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #include "float_ops_impl.h"
 #undef XI_MADD
 #endif

@@ -55,10 +55,16 @@
 
 /* XI_FLOAT_EXPLICIT: the instance brings its own conv_block, conv_block_half, pool_window and
  * dense_rows (float_ops_neon.h), the same sums in the same order. */
-#ifndef XI_FLOAT_EXPLICIT
+#if !defined(XI_FLOAT_EXPLICIT) && !defined(XI_CONV_GROUP_EXPLICIT)
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block), XI_CONV_CO)
 XI_DEFINE_CONV_BLOCK(XI_FN(conv_block_half), XI_CONV_CO / 2)
 #endif
+
+/* XI_CONV_GROUP_EXPLICIT: the instance's conv_group is float_conv_x86.h's (intrinsics, per-row
+ * pointers instead of whole gathered groups), the same sums in the same order. */
+#ifdef XI_CONV_GROUP_EXPLICIT
+#include "float_conv_x86.h"
+#else
 
 /* Output pixels [p0, p0 + npx) (npx <= XI_CONV_PX; flattened over images and rows) into dst, o
  * floats per pixel; the group's lanes past npx repeat pixel p_last (their sums are not stored).
@@ -134,6 +140,11 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
         }
     }
 }
+#endif
+
+/* Each thread's conv scratch: the patch of XI_CONV_PX pixels' receptive fields (pixels touching
+ * the padding), then room for XI_CONV_PX * kh row pointers (float_conv_x86.h's conv_group). */
+#define XI_CONV_SCRATCH_BYTES(g, depth) (sizeof(float) * (size_t)(XI_CONV_PX * (depth)) + sizeof(float *) * (size_t)(XI_CONV_PX * (g)->kh))
 
 XI_TARGET int XI_FN(xi_conv2d)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
                                const float *bias, float *out, uint64_t *packed, const float *pack_bias,
@@ -151,7 +162,7 @@ XI_TARGET int XI_FN(xi_conv2d)(const xi_conv_geom *g, const float *x, const floa
     (void)nthreads, (void)o_pad; /* read only by the OpenMP pragma */
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && ngroups > 1 && npix * o_pad * depth > 200000)
     {
-        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, XI_CONV_SCRATCH_BYTES(g, depth));
         if (!patch) {
 #pragma omp atomic write
             failed = 1;
@@ -259,7 +270,7 @@ XI_TARGET int XI_FN(xi_conv2d_max_pool)(const xi_conv_geom *g, const float *x, c
     int failed = 0;
 #pragma omp parallel num_threads(nbands) if (nbands > 1)
     {
-        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, sizeof(float) * (size_t)(XI_CONV_PX * depth));
+        float *patch = (float *)xi_scratch(XI_SCRATCH_THREAD, XI_CONV_SCRATCH_BYTES(g, depth));
         float *buf = (float *)xi_scratch(XI_SCRATCH_EXTRA, sizeof(float) * (size_t)(capacity * row_floats));
         if (!patch || !buf) {
 #pragma omp atomic write
@@ -364,6 +375,7 @@ XI_TARGET void XI_FN(xi_global_avg_pool)(int64_t n, int64_t pixels, int c, const
 }
 
 #undef XI_DEFINE_CONV_BLOCK
+#undef XI_CONV_SCRATCH_BYTES
 #undef XI_NO_UNROLL
 #undef XI_UNROLL_PIXELS
 #undef XI_FN
@@ -375,3 +387,5 @@ XI_TARGET void XI_FN(xi_global_avg_pool)(int64_t n, int64_t pixels, int c, const
 #undef XI_CONV_PX
 #undef XI_CONV_CO
 #undef XI_FLOAT_EXPLICIT
+#undef XI_CONV_GROUP_EXPLICIT
+#undef XI_CONV_WIDE

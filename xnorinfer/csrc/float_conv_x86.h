@@ -1,0 +1,174 @@
+/* The float conv's pixel group for AVX2 and AVX-512, written with intrinsics: included by
+ * float_ops.c inside an x86 instance of float_ops_impl.h (XI_SUFFIX, XI_TARGET, XI_CONV_PX = 12
+ * defined) with the vector macros below set for its width, and XI_CONV_GROUP_EXPLICIT so that the
+ * generic conv_group is not built.
+ *
+ * Same sums in the same order as the generic code (and so bit for bit the same on both levels):
+ * each output channel's sum starts at 0 and takes one fmaf per tap, kernel rows top to bottom,
+ * then (kx, channel) in memory order, padded taps as zeros; then * scale, + bias, max(0, .).
+ *
+ * Why not the generic loops: the compiler's code (6 pixels, whole 64-channel blocks with a half
+ * block for narrow layers) ran the stems at 25-62% of the FMA peak. The time went to
+ *  - whole groups gathered into a patch when one pixel touched the padding (a stride-2 row of
+ *    112 pixels has 1 such pixel in ~9 groups of 12), memset/memcpy per tap row of every pixel;
+ *    here each pixel's kernel rows are pointers, in place unless that row crosses the border,
+ *    and only such rows are copied;
+ *  - sums stored to an array and a scalar epilogue per channel; here scale, bias and ReLU are
+ *    applied in registers and stored (masked past o);
+ *  - a 32-channel layer (ReActNet-A) on AVX-512 ran in 12 sums, too few to cover the FMA latency;
+ *    tiles are chosen per width: 6 pixels x 4 vectors, or 12 pixels x 1-2 vectors.
+ *
+ * Vector macros: XI_V (type), XI_VL (lanes), XI_VZERO(), XI_VLOAD(p), XI_VBCAST(p), XI_VFMA(a, b,
+ * acc), XI_VMUL, XI_VADD, XI_VMAX0(v) (max(0, v): -0.0 and NaN kept as the scalar test does),
+ * XI_VMASK (type), XI_VMASK_FIRST(n) (lanes < n), XI_VLOAD_M(m, p), XI_VSTORE(p, v),
+ * XI_VSTORE_M(p, m, v). */
+
+/* PX pixels (lanes q0 .. q0 + PX of the group) x NV vectors of output channels [ob, ob + width),
+ * width <= NV * XI_VL. rows[ky * XI_CONV_PX + q]: where lane q's kernel row ky starts (run floats).
+ * Always inlined with constant PX and NV, so the sums live in registers. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(conv_tile)(const int PX, const int NV, const float *const *rows, int kh, int64_t run, const float *w,
+                 int64_t o_pad, int q0, int npx, int64_t ob, int width, const float *scale, const float *bias,
+                 int relu, int64_t o, float *dst)
+{
+    XI_V a[12][4]; /* fixed sizes, not [PX][NV]: a variable-length array would stay in memory */
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j)
+            a[p][j] = XI_VZERO();
+    for (int ky = 0; ky < kh; ++ky) {
+        const float *r[12];
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; ++p)
+            r[p] = rows[ky * XI_CONV_PX + q0 + p];
+        const float *wr = w + ky * run * o_pad + ob;
+#pragma GCC unroll 2
+        for (int64_t t = 0; t < run; ++t, wr += o_pad) {
+            XI_MCA_MARK("BEGIN conv");
+            XI_V wv[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j)
+                wv[j] = XI_VLOAD(wr + j * XI_VL);
+#pragma GCC unroll 12
+            for (int p = 0; p < PX; ++p) {
+                const XI_V v = XI_VBCAST(r[p] + t);
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j)
+                    a[p][j] = XI_VFMA(v, wv[j], a[p][j]);
+            }
+            XI_MCA_MARK("END");
+        }
+    }
+    /* the last vector may reach past o: its lanes of scale and bias (o floats) are not read, its
+     * lanes of dst (the next pixel's) not written */
+    const int last = (width - 1) / XI_VL, tail = width - last * XI_VL;
+    const XI_VMASK m = XI_VMASK_FIRST(tail);
+    XI_V sv[4], bv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+        if (j > last)
+            continue;
+        sv[j] = !scale ? XI_VZERO() : j < last ? XI_VLOAD(scale + ob + j * XI_VL) : XI_VLOAD_M(m, scale + ob + j * XI_VL);
+        bv[j] = !bias ? XI_VZERO() : j < last ? XI_VLOAD(bias + ob + j * XI_VL) : XI_VLOAD_M(m, bias + ob + j * XI_VL);
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; ++p) {
+        if (q0 + p >= npx)
+            break;
+        float *d = dst + (int64_t)(q0 + p) * o + ob;
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            if (j > last)
+                continue;
+            XI_V v = a[p][j];
+            if (scale)
+                v = XI_VMUL(v, sv[j]);
+            if (bias)
+                v = XI_VADD(v, bv[j]);
+            if (relu)
+                v = XI_VMAX0(v);
+            if (j < last)
+                XI_VSTORE(d + j * XI_VL, v);
+            else
+                XI_VSTORE_M(d + j * XI_VL, m, v);
+        }
+    }
+}
+
+/* Output pixels [p0, p0 + npx) (npx <= XI_CONV_PX; flattened over images and rows) into dst, o
+ * floats per pixel; the group's lanes past npx repeat pixel p_last (their sums are not stored).
+ * `patch` holds XI_CONV_PX * depth floats and then XI_CONV_PX * kh row pointers (xi_conv2d's
+ * scratch): a kernel row that crosses the input's border is copied there with zeros for the
+ * padding, every other row is read in place. */
+XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const float *x, const float *w,
+                                               const float *scale, const float *bias, float *patch,
+                                               int64_t p0, int npx, int64_t p_last, float *dst)
+{
+    const int64_t depth = (int64_t)g->kh * g->kw * g->c, run = (int64_t)g->kw * g->c;
+    const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
+    const float **rows = (const float **)(patch + XI_CONV_PX * depth);
+    int64_t b = p0 / (g->ho * g->wo), oy = p0 / g->wo % g->ho, ox = p0 % g->wo;
+    for (int q = 0; q < XI_CONV_PX; ++q) {
+        if (q == npx)
+            b = p_last / (g->ho * g->wo), oy = p_last / g->wo % g->ho, ox = p_last % g->wo;
+        const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l;
+        /* the taps of a kernel row that lie inside the input: columns [lo, hi) of the window */
+        const int lo = ix0 < 0 ? (int)-ix0 : 0;
+        const int hi = ix0 + g->kw > g->w ? (int)(g->w - ix0) : g->kw;
+        const float *img = x + b * g->h * g->w * g->c;
+        if (iy0 >= 0 && iy0 + g->kh <= g->h && lo == 0 && hi == g->kw) { /* most pixels */
+            const float *row = img + (iy0 * g->w + ix0) * g->c;
+            for (int ky = 0; ky < g->kh; ++ky, row += g->w * g->c)
+                rows[ky * XI_CONV_PX + q] = row;
+            goto next;
+        }
+        for (int ky = 0; ky < g->kh; ++ky) {
+            const int64_t iy = iy0 + ky;
+            if (iy >= 0 && iy < g->h && lo == 0 && hi == g->kw) {
+                rows[ky * XI_CONV_PX + q] = img + (iy * g->w + ix0) * g->c;
+                continue;
+            }
+            float *d = patch + (q * g->kh + ky) * run;
+            rows[ky * XI_CONV_PX + q] = d;
+            if (iy < 0 || iy >= g->h || hi <= lo) { /* padded taps add 0 */
+                memset(d, 0, sizeof(float) * (size_t)run);
+                continue;
+            }
+            if (lo > 0)
+                memset(d, 0, sizeof(float) * (size_t)lo * g->c);
+            memcpy(d + (int64_t)lo * g->c, img + (iy * g->w + ix0 + lo) * g->c, sizeof(float) * (size_t)(hi - lo) * g->c);
+            if (hi < g->kw)
+                memset(d + (int64_t)hi * g->c, 0, sizeof(float) * (size_t)(g->kw - hi) * g->c);
+        }
+    next:
+        if (q < npx && ++ox == g->wo) {
+            ox = 0;
+            if (++oy == g->ho)
+                oy = 0, ++b;
+        }
+    }
+    const int relu = g->relu;
+    for (int64_t ob = 0; ob < g->o; ob += XI_CONV_WIDE * XI_VL) {
+        const int width = g->o - ob < XI_CONV_WIDE * XI_VL ? (int)(g->o - ob) : XI_CONV_WIDE * XI_VL;
+        const int nv = (width + XI_VL - 1) / XI_VL;
+        /* enough sums to cover the FMA latency (2 ports x 4 cycles) without running out of
+         * registers: 6 pixels for the widest tile, 12 for the narrower ones */
+        if (nv == XI_CONV_WIDE) {
+            XI_FN(conv_tile)(6, XI_CONV_WIDE, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
+            if (npx > 6)
+                XI_FN(conv_tile)(6, XI_CONV_WIDE, rows, g->kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, g->o,
+                                 dst);
+        }
+#if XI_CONV_WIDE == 4
+        else if (nv == 3) {
+            XI_FN(conv_tile)(6, 3, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
+            if (npx > 6)
+                XI_FN(conv_tile)(6, 3, rows, g->kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, g->o, dst);
+        } else if (nv == 2)
+            XI_FN(conv_tile)(12, 2, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
+#endif
+        else
+            XI_FN(conv_tile)(12, 1, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
+    }
+}
