@@ -7,7 +7,7 @@ Each table sits between two markers, `<!-- tables:NAME:begin -->` and `<!-- tabl
 only the lines between them are rewritten, so the prose around them is the writers' own.
 tests/test_tables.py checks that the committed files hold exactly what the committed JSON gives.
 
-Sources: bench.json (`xnorinfer bench --json`), bconv_layers.json (`benchmarks/bconv_layers.py
+Sources: bench.json and bench_xeon.json (`xnorinfer bench --json`), bconv_layers.json (`benchmarks/bconv_layers.py
 --json`), avx2_peak.json (`benchmarks/avx2_peak.py --json`), arm_mca.json (`benchmarks/arm_mca.py
 --save`), dask_scaling.json (`benchmarks/dask_scaling.py --json`). Tables from runs that wrote no
 JSON are hand-written and say so next to them."""
@@ -70,6 +70,28 @@ def bench() -> str:
     """Whole models at batch 1, every thread count of the run (docs/performance.md)."""
     header = ["model", "threads", "xnorinfer median (best)", "PyTorch", "ONNX Runtime", "img/s at batch 16"]
     return table(header, _bench_rows(load("bench.json"), lambda r, m: True, best=True))
+
+
+def _binary_share(m: dict, peak: float) -> str:
+    """The share of the ISA's popcount peak the model's binary layers reach together: their bit-MACs
+    over their time (a block counts as its convolutions together)."""
+    rows = [row for row in m["layers"] if "gbitmacs" in row]
+    macs = sum(row["gbitmacs"] * row["ms"] for row in rows)  # Gbit-MAC/s x ms = 1e6 bit-MACs
+    ms = sum(row["ms"] for row in rows)
+    return f"{100 * macs / ms / peak:.0f}%" if ms else "-"
+
+
+def bench_isas(name: str) -> str:
+    """One CPU's run of every ISA (`xnorinfer bench --isa ... --json`): per ISA, model and thread
+    count the engine against PyTorch and ONNX Runtime, and its binary layers' share of that ISA's
+    popcount peak measured in the same run."""
+    header = ["ISA", "model", "threads", "xnorinfer median", "PyTorch", "ONNX Runtime", "binary layers, % of peak"]
+    rows = []
+    for report in load(name):
+        for m, row in zip(report["models"], _bench_rows([report], lambda r, m: True, best=False)):
+            share = f"{_binary_share(m, report['peak_gbitmacs'])} of {report['peak_gbitmacs']:.0f}"
+            rows.append([report["isa"], *row[:-1], share])
+    return table(header, rows)
 
 
 def readme_avx512() -> str:
@@ -151,6 +173,7 @@ def dask_scaling() -> str:
 TABLES = {
     "docs/performance.md": {
         "bench": bench,
+        "bench_xeon": lambda: bench_isas("bench_xeon.json"),
         "bconv_layers": bconv_layers,
         "avx2_peak": avx2_peak,
         "arm_mca": arm_mca,
