@@ -10,7 +10,8 @@
  *   nibble     both operands stored as low/high nibble planes (split once, outside the loop):
  *              2 XORs, 2 lookups, 2 adds per register;
  *   nibble_act weights as nibble planes, each activation word split after its broadcast (AND,
- *              shift, AND once per row, shared by the row's registers).
+ *              shift, AND once per row, shared by the row's registers);
+ *   tables     a lookup table per activation nibble, weights one nibble per byte (below).
  * Byte counts are summed for up to 31 words and then widened with VPSADBW, as in the engine. */
 #include <immintrin.h>
 #include <stdint.h>
@@ -50,7 +51,10 @@ INLINE __m256i lut_counts(void)
                             2, 3, 3, 4);
 }
 
-INLINE __m256i hsum(__m256i acc, __m256i bytes) { return _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256())); }
+INLINE __m256i hsum(__m256i acc, __m256i bytes)
+{
+    return _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+}
 
 /* R registers of 4 channels each (NR = 4 * R) */
 #define DEFINE_TILE(NAME, MR, R, STEP)                                                                  \
@@ -61,20 +65,20 @@ INLINE __m256i hsum(__m256i acc, __m256i bytes) { return _mm256_add_epi64(acc, _
         for (int64_t rep = 0; rep < reps; ++rep) {                                                      \
             __m256i bytes[MR][R], sums[MR][R];                                                          \
             for (int i = 0; i < MR; ++i)                                                                \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                             \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                     \
                     bytes[i][r] = sums[i][r] = _mm256_setzero_si256();                                  \
             int pending = 0;                                                                            \
             for (int k = 0; k < K; ++k) {                                                               \
                 STEP(MR, R)                                                                             \
                 if (++pending == FLUSH_EVERY) {                                                         \
-                    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i) \
-                        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                     \
+                    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                \
+                        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                             \
                             sums[i][r] = hsum(sums[i][r], bytes[i][r]), bytes[i][r] = _mm256_setzero_si256(); \
                     pending = 0;                                                                        \
                 }                                                                                       \
             }                                                                                           \
             for (int i = 0; i < MR; ++i)                                                                \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                             \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                     \
                     total = _mm256_add_epi64(total, hsum(sums[i][r], bytes[i][r]));                     \
         }                                                                                               \
         return _mm256_extract_epi64(total, 0) + _mm256_extract_epi64(total, 1) +                        \
@@ -83,12 +87,12 @@ INLINE __m256i hsum(__m256i acc, __m256i bytes) { return _mm256_add_epi64(acc, _
 
 #define STEP_BYTE_LUT(MR, R)                                                                            \
     __m256i w[R];                                                                                       \
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                                         \
-        w[r] = _mm256_load_si256((const __m256i *)(b_words + k * 16 + 4 * r));                         \
-    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                              \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                 \
+        w[r] = _mm256_load_si256((const __m256i *)(b_words + k * 16 + 4 * r));                          \
+    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                                \
     {                                                                                                   \
         const __m256i av = _mm256_set1_epi64x((long long)a_words[i * K + k]);                           \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r) {                                                                   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r) {                                           \
             const __m256i x = _mm256_xor_si256(av, w[r]);                                               \
             const __m256i lo = _mm256_and_si256(x, m), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m); \
             bytes[i][r] = _mm256_add_epi8(bytes[i][r], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),    \
@@ -96,37 +100,31 @@ INLINE __m256i hsum(__m256i acc, __m256i bytes) { return _mm256_add_epi64(acc, _
         }                                                                                               \
     }
 
-#define STEP_NIBBLE(MR, R)                                                                              \
-    __m256i wl[R], wh[R];                                                                               \
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r) {                                                                       \
-        wl[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 4 * r));                       \
-        wh[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 16 + 4 * r));                  \
-    }                                                                                                   \
-    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                              \
-    {                                                                                                   \
-        const __m256i al = _mm256_set1_epi64x((long long)a_planes[(i * K + k) * 2]);                    \
-        const __m256i ah = _mm256_set1_epi64x((long long)a_planes[(i * K + k) * 2 + 1]);                \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                                     \
-            bytes[i][r] = _mm256_add_epi8(                                                              \
-                _mm256_add_epi8(bytes[i][r], _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, wl[r]))),    \
-                _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, wh[r])));                                 \
-    }
+/* the activation word's nibble planes: stored split, or split after the broadcast */
+#define ACT_PRESPLIT(i)                                                                                 \
+    const __m256i al = _mm256_set1_epi64x((long long)a_planes[(i * K + k) * 2]);                        \
+    const __m256i ah = _mm256_set1_epi64x((long long)a_planes[(i * K + k) * 2 + 1]);
+#define ACT_SPLIT(i)                                                                                    \
+    const __m256i av = _mm256_set1_epi64x((long long)a_words[i * K + k]);                               \
+    const __m256i al = _mm256_and_si256(av, m), ah = _mm256_and_si256(_mm256_srli_epi16(av, 4), m);
 
-#define STEP_NIBBLE_ACT(MR, R)                                                                          \
+#define STEP_PLANES(MR, R, ACT)                                                                         \
     __m256i wl[R], wh[R];                                                                               \
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r) {                                                                       \
-        wl[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 4 * r));                       \
-        wh[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 16 + 4 * r));                  \
-    }                                                                                                   \
-    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                              \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                 \
     {                                                                                                   \
-        const __m256i av = _mm256_set1_epi64x((long long)a_words[i * K + k]);                           \
-        const __m256i al = _mm256_and_si256(av, m), ah = _mm256_and_si256(_mm256_srli_epi16(av, 4), m); \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                                                     \
+        wl[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 4 * r));                        \
+        wh[r] = _mm256_load_si256((const __m256i *)(b_planes + k * 32 + 16 + 4 * r));                   \
+    }                                                                                                   \
+    _Pragma("GCC unroll 6") for (int i = 0; i < MR; ++i)                                                \
+    {                                                                                                   \
+        ACT(i)                                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; ++r)                                             \
             bytes[i][r] = _mm256_add_epi8(                                                              \
                 _mm256_add_epi8(bytes[i][r], _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, wl[r]))),    \
                 _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, wh[r])));                                 \
     }
+#define STEP_NIBBLE(MR, R) STEP_PLANES(MR, R, ACT_PRESPLIT)
+#define STEP_NIBBLE_ACT(MR, R) STEP_PLANES(MR, R, ACT_SPLIT)
 
 DEFINE_TILE(xi_peak_byte_lut_4x8, 4, 2, STEP_BYTE_LUT)
 DEFINE_TILE(xi_peak_byte_lut_2x16, 2, 4, STEP_BYTE_LUT)
@@ -203,8 +201,6 @@ TARGET void xi_peak_init_tables(void)
                _mm256_extract_epi64(total, 2) + _mm256_extract_epi64(total, 3);                         \
     }
 
-DEFINE_TABLES(xi_peak_tables_4x32, 4, 1)
-DEFINE_TABLES(xi_peak_tables_2x64, 2, 2)
 DEFINE_TABLES(xi_peak_tables_3x64, 3, 2)
 DEFINE_TABLES(xi_peak_tables_4x64, 4, 2)
 

@@ -69,9 +69,11 @@ XI_INLINE void tile(const int mr, int words, const uint64_t *a, int64_t a_stride
         for (int i = 0; i < mr; ++i) {
             const __m256i alo = _mm256_set1_epi64x((long long)a[i * a_stride + k]);
             const __m256i ahi = _mm256_set1_epi64x((long long)a[i * a_stride + words + k]);
-            bytes[i][0] = _mm256_add_epi8(_mm256_add_epi8(bytes[i][0], _mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, lo0))),
+            const __m256i lo_counts0 = _mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, lo0));
+            const __m256i lo_counts1 = _mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, lo1));
+            bytes[i][0] = _mm256_add_epi8(_mm256_add_epi8(bytes[i][0], lo_counts0),
                                           _mm256_shuffle_epi8(lut, _mm256_xor_si256(ahi, hi0)));
-            bytes[i][1] = _mm256_add_epi8(_mm256_add_epi8(bytes[i][1], _mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, lo1))),
+            bytes[i][1] = _mm256_add_epi8(_mm256_add_epi8(bytes[i][1], lo_counts1),
                                           _mm256_shuffle_epi8(lut, _mm256_xor_si256(ahi, hi1)));
         }
     }
