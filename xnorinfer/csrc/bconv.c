@@ -196,10 +196,26 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
             const uint64_t **ai = a + i * taps;
             if (iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + kw <= w) {
                 const uint64_t *base = xg + (iy0 * w + ix0) * xw;
+                nvalid[i] = taps;
+                if (j->paired) { /* a row inside the input needs no pointers: its pairs directly */
+                    uint64_t *pairs = ts->pairs + i * j->k, low = 0;
+                    int t = 0;
+                    for (int ky = 0; ky < kh; ++ky, base += w * xw)
+                        for (int kx = 0; kx < kw; ++kx, ++t) {
+                            const uint64_t word = base[kx * xw];
+                            if (t % 2)
+                                pairs[t / 2] = low | word << 32;
+                            else
+                                low = word;
+                        }
+                    if (taps % 2)
+                        pairs[taps / 2] = low;
+                    ts->pair_rows[i] = pairs;
+                    continue;
+                }
                 for (int ky = 0; ky < kh; ++ky, base += w * xw)
                     for (int kx = 0; kx < kw; ++kx)
                         *ai++ = base + kx * xw;
-                nvalid[i] = taps;
                 continue;
             }
             int n_ok = 0;
@@ -211,19 +227,15 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
                     n_ok += inside;
                 }
             nvalid[i] = n_ok;
-        }
-    }
-
-    if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
-        const int64_t k = j->k;
-        for (int i = 0; i < rows; ++i) {
-            const uint64_t *const *ai = a + i * taps;
-            uint64_t *dst = ts->pairs + i * k;
-            for (int t = 0; t + 1 < taps; t += 2)
-                dst[t / 2] = ai[t][0] | ai[t + 1][0] << 32;
-            if (taps % 2)
-                dst[k - 1] = ai[taps - 1][0];
-            ts->pair_rows[i] = dst;
+            if (j->paired) { /* each row's taps two to a word, as the weights are laid out */
+                uint64_t *pairs = ts->pairs + i * j->k;
+                ai = a + i * taps;
+                for (int t = 0; t + 1 < taps; t += 2)
+                    pairs[t / 2] = ai[t][0] | ai[t + 1][0] << 32;
+                if (taps % 2)
+                    pairs[taps / 2] = ai[taps - 1][0];
+                ts->pair_rows[i] = pairs;
+            }
         }
     }
 
@@ -240,8 +252,9 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
         const int count = (int)(j->og - c0 * XI_PANEL < cb * XI_PANEL ? j->og - c0 * XI_PANEL : cb * XI_PANEL);
         if (g->pad_value != 1) {
             /* A padded tap met zero words, counting popcount(w) differences; take them back, once
-             * for a tap of 0, twice for a tap of -1 (see bconv.h). */
-            const int32_t times = 1 - g->pad_value;
+             * for a tap of 0, twice for a tap of -1 (see bconv.h): a shift, which vectorizes on
+             * the baseline ISA where a multiply of 32-bit lanes does not. */
+            const int doubled = g->pad_value == -1;
             for (int i = 0; i < rows; ++i) {
                 if (nvalid[i] == taps)
                     continue;
@@ -251,7 +264,7 @@ static int64_t conv_tile(const conv_job *j, const xi_epilogue *ep, const uint64_
                     const int32_t *pc = j->tap_popcount + (int64_t)t * g->o + oc0;
                     int32_t *ci = counts + (int64_t)i * ldc;
                     for (int c = 0; c < count; ++c)
-                        ci[c] -= times * pc[c];
+                        ci[c] -= pc[c] << doubled;
                 }
             }
         }
