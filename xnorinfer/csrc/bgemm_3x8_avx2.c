@@ -125,9 +125,15 @@ XI_TARGET void xi_bgemm_3x8_avx2(int m, int npanels, int taps, int tap_words, co
                     const uint64_t *ra = a_split + (int64_t)i0 * words * 2;
                     int32_t *ct = cc + (int64_t)i0 * ldc;
                     switch (rows - i0 < MR ? rows - i0 : MR) {
-                    case 3: tile(3, words, ra, 2 * words, b_split, chunk > 0, ct, ldc); break;
-                    case 2: tile(2, words, ra, 2 * words, b_split, chunk > 0, ct, ldc); break;
-                    default: tile(1, words, ra, 2 * words, b_split, chunk > 0, ct, ldc); break;
+                    case 3:
+                        tile(3, words, ra, 2 * words, b_split, chunk > 0, ct, ldc);
+                        break;
+                    case 2:
+                        tile(2, words, ra, 2 * words, b_split, chunk > 0, ct, ldc);
+                        break;
+                    default:
+                        tile(1, words, ra, 2 * words, b_split, chunk > 0, ct, ldc);
+                        break;
                     }
                 }
             }
