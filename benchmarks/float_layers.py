@@ -9,8 +9,9 @@ for a dense layer. The ISAs and the references take turns in rounds.
 
 Convs run as the engine runs them: ReActNet-A's stem with its BatchNorm folded (scale, bias) and
 the signs packed for the next binary layer, ReActNet-18's and AlexNet's with the max pooling
-fused (xi_conv2d_max_pool; its time counts, its work does not). MACs count real output channels
-and every tap, padding included."""
+fused (xi_conv2d_max_pool; its time counts, its work does not). Each stem is timed twice: the
+conv alone (its float output written, no packing or pooling) and the fused op. MACs count real
+output channels and every tap, padding included."""
 
 import argparse
 import ctypes
@@ -54,21 +55,23 @@ def peak_of(isa):
 
 
 def bind_conv(rng, side, cin, cout, k, stride, pad, pool):
+    """(conv alone, the fused op as the engine runs it, MACs): the conv alone writes its float
+    output and nothing else (no sign packing, no pooling)."""
     x = rng.standard_normal((1, side, side, cin)).astype(np.float32)
     w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
     scale = (rng.random(cout) + 0.5).astype(np.float32)
     bias = rng.standard_normal(cout).astype(np.float32)
+    ho = (side + 2 * pad - k) // stride + 1
     if pool is None:
-        ho = (side + 2 * pad - k) // stride + 1
         packed = np.zeros((1, ho, ho, (cout + 63) // 64), np.uint64)
-        run, _ = F.bind_conv2d(x, w, bias, stride, pad, scale=scale, packed=packed)
+        conv, _ = F.bind_conv2d(x, w, bias, stride, pad, scale=scale)
+        fused, _ = F.bind_conv2d(x, w, bias, stride, pad, scale=scale, packed=packed)
     else:
         conv, mid = F.bind_conv2d(x, w, bias, stride, pad, scale=scale, relu=True)
         mid[...] = 0
         pooled, _ = F.bind_pool2d("max", mid, *pool)
-        run = F.bind_conv2d_max_pool(conv, pooled)
-    ho = (side + 2 * pad - k) // stride + 1
-    return run, ho * ho * cout * cin * k * k
+        fused = F.bind_conv2d_max_pool(conv, pooled)
+    return conv, fused, ho * ho * cout * cin * k * k
 
 
 def main():
@@ -76,6 +79,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=40, help="timed calls per layer and ISA, over all rounds")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--convs-only", action="store_true", help="skip the dense layers")
     args = parser.parse_args()
     xnorinfer.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -116,31 +120,43 @@ def main():
     print("convs: GMAC/s (ms) [share of that ISA's same-run FMA peak, 1 core]")
     conv_rows = []
     for name, spec in CONVS:
-        run, macs = bind_conv(rng, *spec)
-        samples = {isa: [] for isa in isas}
+        conv, fused, macs = bind_conv(rng, *spec)
+        samples = {(isa, kind): [] for isa in isas for kind in ("conv", "fused")}
         for _ in range(ROUNDS):
             for isa in isas:
                 xnorinfer.set_isa(isa)
-                samples[isa] += timed(run)
+                samples[isa, "conv"] += timed(conv)
+                samples[isa, "fused"] += timed(fused)
             for lv in levels:
                 peaks[lv].append(peak_turn(lv))
         conv_rows.append((name, spec, macs, samples))
     peak = {lv: float(np.median(v)) for lv, v in peaks.items()}
     report["fma_peak_gmacs"] = peak
     print("FMA peak, GMAC/s per core: " + ", ".join(f"{lv} {v:.1f}" for lv, v in peak.items()))
+    print("per layer: the conv alone (its FMA work, no packing or pooling), then the fused op as the engine runs it")
     print(f"{'layer':40s}" + "".join(f"{isa:>24s}" for isa in isas))
     for name, spec, macs, samples in conv_rows:
         row = {"layer": name, "geometry": list(spec), "macs": macs, "results": {}}
-        cells = []
+        lines = {"conv": [], "fused": []}
         for isa in isas:
-            t = float(np.median(samples[isa]))
-            g = macs / t / 1e9
             lv = peak_of(isa)[0]
-            share = g / (peak[lv] * args.threads) if lv else None
-            row["results"][isa] = {"gmacs": g, "ms": t * 1e3, "share_of_peak": share}
-            cells.append(f"{g:6.1f} ({t * 1e3:6.3f})" + (f" {share:4.0%}" if share is not None else "     "))
+            res = {}
+            for kind in ("conv", "fused"):
+                t = float(np.median(samples[isa, kind]))
+                g = macs / t / 1e9
+                share = g / (peak[lv] * args.threads) if lv else None
+                res[kind] = {"gmacs": g, "ms": t * 1e3, "share_of_peak": share}
+                cell = f"{g:6.1f} ({t * 1e3:6.3f})" + (f" {share:4.0%}" if share is not None else "     ")
+                lines[kind].append(cell)
+            # the fused op's figures at the top level, as before the conv-alone split
+            row["results"][isa] = {**res["fused"], "conv": res["conv"]}
         report["convs"].append(row)
-        print(name.ljust(40) + "".join(f"{c:>24s}" for c in cells))
+        print((name.split(" +")[0] + " conv").ljust(40) + "".join(f"{c:>24s}" for c in lines["conv"]))
+        print(("  " + name).ljust(40) + "".join(f"{c:>24s}" for c in lines["fused"]))
+    if args.convs_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        return
 
     print("dense, batch 1, caches flushed: GB/s of weights (ms) [share of a same-run streaming read]")
     print(

@@ -462,6 +462,45 @@ def test_conv2d_stem_tiles_on_every_isa(n, c, o, k, stride, pads, extra, scale_b
             np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    stem=st.sampled_from([(3, 2), (7, 2), (11, 4)]),
+    n=st.integers(1, 2),
+    o=st.sampled_from([8, 32, 64, 96]),
+    pad=st.integers(0, 5),
+    side=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+    scale_bias_relu=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conv2d_stem_fixed_rows_on_every_isa(stem, n, o, pad, side, scale_bias_relu, seed):
+    """The x86 conv's path for the image stems (c = 3 and 3x3/2, 7x7/2, 11x11/4: rows of 12
+    pixels inside the input read at constant offsets from one pointer, taps unrolled): inputs wide
+    enough for whole groups inside, beside the border groups, every ISA within the float64 bound
+    and avx2 / avx512bw / avx512 bit for bit."""
+    k, s = stem
+    h, w_ = k + side[0], k + 11 * s + side[1]
+    rng = rng_for(seed)
+    x, w = randn(rng, (n, h, w_, 3)), randn(rng, (o, 3, k, k))
+    with_scale, with_bias, relu = scale_bias_relu
+    scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
+    b = randn(rng, (o,)) if with_bias else None
+    pads = (pad, pad, pad, pad)
+    results = run_everywhere(lambda: F.conv2d(x, w, b, s, pads, scale=scale, relu=relu))
+    ref, mag = ref_conv2d_taps(x, w, (s, s), pads)
+    if scale is not None:
+        ref, mag = ref * scale, mag * scale
+    if b is not None:
+        ref, mag = ref + b, mag + np.abs(b)
+    if relu:
+        ref = np.maximum(ref, 0)
+    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
+    for (isa, threads), out in results.items():
+        assert_close(out, ref, mag)
+        np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
+        if isa in simd:
+            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
+
+
 @settings(max_examples=20, deadline=None)
 @given(pool_cases())
 def test_pools_are_the_same_on_every_isa_and_thread_count(case):

@@ -27,9 +27,10 @@
  * width <= NV * XI_VL. rows[ky * XI_CONV_PX + q]: where lane q's kernel row ky starts (run floats).
  * Always inlined with constant PX and NV, so the sums live in registers. */
 XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(conv_tile)(const int PX, const int NV, const float *const *rows, int kh, int64_t run, const float *w,
-                 int64_t o_pad, int q0, int npx, int64_t ob, int width, const float *scale, const float *bias,
-                 int relu, int64_t o, float *dst)
+XI_FN(conv_tile)(const int PX, const int NV, const int RUN, const int PS, const float *const *rows,
+                 const float *base, int64_t rs, int kh, int64_t run, const float *w, int64_t o_pad, int q0,
+                 int npx, int64_t ob, int width, const float *scale, const float *bias, int relu, int64_t o,
+                 float *dst)
 {
     XI_V a[12][4]; /* fixed sizes, not [PX][NV]: a variable-length array would stay in memory */
 #pragma GCC unroll 12
@@ -41,8 +42,32 @@ XI_FN(conv_tile)(const int PX, const int NV, const float *const *rows, int kh, i
         const float *r[12];
 #pragma GCC unroll 12
         for (int p = 0; p < PX; ++p)
-            r[p] = rows[ky * XI_CONV_PX + q0 + p];
+            r[p] = PS ? NULL : rows[ky * XI_CONV_PX + q0 + p];
         const float *wr = w + ky * run * o_pad + ob;
+        if (RUN) { /* a known row of taps: unrolled, every load at a constant offset */
+            const float *rk = base + ky * rs + q0 * PS;
+#pragma GCC unroll 36
+            for (int t = 0; t < RUN; ++t, wr += o_pad) {
+                /* Opaque to the compiler, so that it does not see that pixel p's tap t is pixel
+                 * p + 1's tap t - PS and keep broadcasts alive across taps (it then runs out of
+                 * registers and spills the sums). Volatile: two plain asm statements with the same input
+                 * would be merged. No instruction, or one register move. */
+                const float *rt = rk;
+                __asm__ volatile("" : "+r"(rt));
+                XI_V wv[4];
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j)
+                    wv[j] = XI_VLOAD(wr + j * XI_VL);
+#pragma GCC unroll 12
+                for (int p = 0; p < PX; ++p) {
+                    const XI_V v = XI_VBCAST(rt + p * PS + t);
+#pragma GCC unroll 4
+                    for (int j = 0; j < NV; ++j)
+                        a[p][j] = XI_VFMA(v, wv[j], a[p][j]);
+                }
+            }
+            continue;
+        }
 #pragma GCC unroll 2
         for (int64_t t = 0; t < run; ++t, wr += o_pad) {
             XI_MCA_MARK("BEGIN conv");
@@ -96,6 +121,36 @@ XI_FN(conv_tile)(const int PX, const int NV, const float *const *rows, int kh, i
     }
 }
 
+/* The group's tiles over all output channels; RUN and PS as conv_tile's. */
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(conv_tiles)(const int RUN, const int PS, const float *const *rows, const float *base, int64_t rs, int kh,
+                  int64_t run, const float *w, int64_t o_pad, int npx, int64_t o, const float *scale,
+                  const float *bias, int relu, float *dst)
+{
+    for (int64_t ob = 0; ob < o; ob += XI_CONV_WIDE * XI_VL) {
+        const int width = o - ob < XI_CONV_WIDE * XI_VL ? (int)(o - ob) : XI_CONV_WIDE * XI_VL;
+        const int nv = (width + XI_VL - 1) / XI_VL;
+        /* enough sums to cover the FMA latency (2 ports x 4 cycles) without running out of
+         * registers: 6 pixels for the widest tile, 12 for the narrower ones */
+        if (nv == XI_CONV_WIDE) {
+            XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            if (npx > 6)
+                XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o,
+                                 dst);
+        }
+#if XI_CONV_WIDE == 4
+        else if (nv == 3) {
+            XI_FN(conv_tile)(6, 3, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            if (npx > 6)
+                XI_FN(conv_tile)(6, 3, RUN, PS, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o, dst);
+        } else if (nv == 2)
+            XI_FN(conv_tile)(12, 2, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+#endif
+        else
+            XI_FN(conv_tile)(12, 1, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+    }
+}
+
 /* Output pixels [p0, p0 + npx) (npx <= XI_CONV_PX; flattened over images and rows) into dst, o
  * floats per pixel; the group's lanes past npx repeat pixel p_last (their sums are not stored).
  * `patch` holds XI_CONV_PX * depth floats and then XI_CONV_PX * kh row pointers (xi_conv2d's
@@ -109,6 +164,31 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     const float **rows = (const float **)(patch + XI_CONV_PX * depth);
     int64_t b = p0 / (g->ho * g->wo), oy = p0 / g->wo % g->ho, ox = p0 % g->wo;
+    {
+        /* The common case: the group's XI_CONV_PX pixels lie in one output row and their windows
+         * inside the input, so pixel q's kernel row ky starts at base + ky * rs + q * sw * c. For
+         * the image stems (c = 3: taps per kernel row and pixel step known), the tiles then read
+         * every input at a constant offset from one pointer: no row pointers, no loop over taps.
+         * Lanes past npx are real pixels of the row whose sums are not stored. */
+        const int64_t iy0 = oy * g->sh - g->pad_t, ix0 = ox * g->sw - g->pad_l, ps = (int64_t)g->sw * g->c;
+        if (ox + XI_CONV_PX <= g->wo && iy0 >= 0 && iy0 + g->kh <= g->h && ix0 >= 0 &&
+            ix0 + (int64_t)(XI_CONV_PX - 1) * g->sw + g->kw <= g->w) {
+            const float *base = x + ((b * g->h + iy0) * g->w + ix0) * g->c;
+            const int64_t rs = g->w * g->c;
+            if (run == 9 && ps == 6 && XI_CONV_FIXED_MAX_RUN >= 9) { /* 3x3, stride 2 */
+                XI_FN(conv_tiles)(9, 6, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                return;
+            }
+            if (run == 21 && ps == 6 && XI_CONV_FIXED_MAX_RUN >= 21) { /* 7x7, stride 2 */
+                XI_FN(conv_tiles)(21, 6, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                return;
+            }
+            if (run == 33 && ps == 12 && XI_CONV_FIXED_MAX_RUN >= 33) { /* 11x11, stride 4 */
+                XI_FN(conv_tiles)(33, 12, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                return;
+            }
+        }
+    }
     for (int q = 0; q < XI_CONV_PX; ++q) {
         if (q == npx)
             b = p_last / (g->ho * g->wo), oy = p_last / g->wo % g->ho, ox = p_last % g->wo;
@@ -148,27 +228,5 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
                 oy = 0, ++b;
         }
     }
-    const int relu = g->relu;
-    for (int64_t ob = 0; ob < g->o; ob += XI_CONV_WIDE * XI_VL) {
-        const int width = g->o - ob < XI_CONV_WIDE * XI_VL ? (int)(g->o - ob) : XI_CONV_WIDE * XI_VL;
-        const int nv = (width + XI_VL - 1) / XI_VL;
-        /* enough sums to cover the FMA latency (2 ports x 4 cycles) without running out of
-         * registers: 6 pixels for the widest tile, 12 for the narrower ones */
-        if (nv == XI_CONV_WIDE) {
-            XI_FN(conv_tile)(6, XI_CONV_WIDE, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
-            if (npx > 6)
-                XI_FN(conv_tile)(6, XI_CONV_WIDE, rows, g->kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, g->o,
-                                 dst);
-        }
-#if XI_CONV_WIDE == 4
-        else if (nv == 3) {
-            XI_FN(conv_tile)(6, 3, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
-            if (npx > 6)
-                XI_FN(conv_tile)(6, 3, rows, g->kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, g->o, dst);
-        } else if (nv == 2)
-            XI_FN(conv_tile)(12, 2, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
-#endif
-        else
-            XI_FN(conv_tile)(12, 1, rows, g->kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, g->o, dst);
-    }
+    XI_FN(conv_tiles)(0, 0, rows, NULL, 0, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
 }
