@@ -374,6 +374,27 @@ def test_conv2d_packs_the_signs_of_its_output(case, pack_bias_kind, zero_to):
         np.testing.assert_array_equal(unpack_signs(bits, o), sign_pm1(out, pack_bias, zero_to), err_msg=str(config))
 
 
+@pytest.mark.parametrize("o, nan_channel", [(32, 5), (40, 39), (70, 66), (96, 50)])
+def test_conv2d_packing_refuses_a_nan_output(o, nan_channel):
+    """A NaN among the values to pack (an infinite sum times a zero scale) is refused on every ISA,
+    whichever tile and word holds it: the AVX-512 groups pack from their registers (not from the
+    stored floats, as pack_run does) and must report it the same way."""
+    rng = np.random.default_rng(o)
+    x = np.full((1, 16, 16, 3), 1e30, np.float32)
+    w = rng.standard_normal((o, 3, 3, 3)).astype(np.float32)
+    w[nan_channel, 0, :2, 0] = 1e30  # two taps of 1e60: the sum overflows to +inf
+    scale = np.ones(o, np.float32)
+    scale[nan_channel] = 0.0  # inf * 0 = NaN
+
+    def run():
+        packed = np.zeros((1, 8, 8, (o + 63) // 64), np.uint64)
+        run_, _ = F.bind_conv2d(x, w, None, 2, (1, 1, 1, 1), 1, scale=scale, packed=packed)
+        with pytest.raises(ValueError, match="contains NaN"):
+            run_()
+
+    run_everywhere(run)
+
+
 @settings(max_examples=20, deadline=None)
 @given(conv_cases(), st.booleans())
 def test_conv2d_is_the_same_on_every_isa_and_thread_count(case, with_scale):

@@ -27,10 +27,10 @@
  * width <= NV * XI_VL. rows[ky * XI_CONV_PX + q]: where lane q's kernel row ky starts (run floats).
  * Always inlined with constant PX and NV, so the sums live in registers. */
 XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(conv_tile)(const int PX, const int NV, const int RUN, const int PS, const float *const *rows,
+XI_FN(conv_tile)(const int PX, const int NV, const int RUN, const int PS, const int PACK, const float *const *rows,
                  const float *base, int64_t rs, int kh, int64_t run, const float *w, int64_t o_pad, int q0,
                  int npx, int64_t ob, int width, const float *scale, const float *bias, int relu, int64_t o,
-                 float *dst)
+                 float *dst, uint64_t *packed, int64_t words, const float *pack_bias, int le, int *nan_seen)
 {
     XI_V a[12][4]; /* fixed sizes, not [PX][NV]: a variable-length array would stay in memory */
 #pragma GCC unroll 12
@@ -89,19 +89,27 @@ XI_FN(conv_tile)(const int PX, const int NV, const int RUN, const int PS, const 
      * lanes of dst (the next pixel's) not written */
     const int last = (width - 1) / XI_VL, tail = width - last * XI_VL;
     const XI_VMASK m = XI_VMASK_FIRST(tail);
-    XI_V sv[4], bv[4];
+    XI_V sv[4], bv[4], pv[4];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
         if (j > last)
             continue;
         sv[j] = !scale ? XI_VZERO() : j < last ? XI_VLOAD(scale + ob + j * XI_VL) : XI_VLOAD_M(m, scale + ob + j * XI_VL);
         bv[j] = !bias ? XI_VZERO() : j < last ? XI_VLOAD(bias + ob + j * XI_VL) : XI_VLOAD_M(m, bias + ob + j * XI_VL);
+        pv[j] = !pack_bias ? XI_VZERO()
+                : j < last ? XI_VLOAD(pack_bias + ob + j * XI_VL)
+                           : XI_VLOAD_M(m, pack_bias + ob + j * XI_VL);
     }
+    /* the packed word's bits of lanes < tail in the last vector; the tile's channels lie in one
+     * word (ob is a multiple of XI_CONV_WIDE * XI_VL, which divides 64) */
+    const uint64_t tail_bits = tail == XI_VL ? ~(uint64_t)0 : ((uint64_t)1 << tail) - 1;
+    uint64_t nans = 0;
 #pragma GCC unroll 12
     for (int p = 0; p < PX; ++p) {
         if (q0 + p >= npx)
             break;
         float *d = dst + (int64_t)(q0 + p) * o + ob;
+        uint64_t word = 0;
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) {
             if (j > last)
@@ -117,15 +125,36 @@ XI_FN(conv_tile)(const int PX, const int NV, const int RUN, const int PS, const 
                 XI_VSTORE(d + j * XI_VL, v);
             else
                 XI_VSTORE_M(d + j * XI_VL, m, v);
+            if (PACK) {
+                /* the signs from the values still in registers, by the x86 packers' test
+                 * (bitpack_simd.c) on the same floats: v + pack_bias < 0 (<= 0 with le), ordered */
+                if (pack_bias)
+                    v = XI_VADD(v, pv[j]);
+                uint64_t sb = XI_VSIGN_BITS(v, le), nb = XI_VNAN_BITS(v);
+                if (j == last)
+                    sb &= tail_bits, nb &= tail_bits;
+                word |= sb << (j * XI_VL);
+                nans |= nb;
+            }
+        }
+        if (PACK) {
+            uint64_t *wp = packed + (int64_t)(q0 + p) * words + ob / 64;
+            if (ob % 64 == 0)
+                *wp = word;
+            else
+                *wp |= word << (ob % 64);
         }
     }
+    if (nans) /* only when packing */
+        *nan_seen = 1;
 }
 
 /* The group's tiles over all output channels; RUN and PS as conv_tile's. */
 XI_TARGET static inline __attribute__((always_inline)) void
-XI_FN(conv_tiles)(const int RUN, const int PS, const float *const *rows, const float *base, int64_t rs, int kh,
+XI_FN(conv_tiles)(const int RUN, const int PS, const int PACK, const float *const *rows, const float *base, int64_t rs, int kh,
                   int64_t run, const float *w, int64_t o_pad, int npx, int64_t o, const float *scale,
-                  const float *bias, int relu, float *dst)
+                  const float *bias, int relu, float *dst, uint64_t *packed, int64_t words, const float *pack_bias,
+                  int le, int *nan_seen)
 {
     for (int64_t ob = 0; ob < o; ob += XI_CONV_WIDE * XI_VL) {
         const int width = o - ob < XI_CONV_WIDE * XI_VL ? (int)(o - ob) : XI_CONV_WIDE * XI_VL;
@@ -133,21 +162,21 @@ XI_FN(conv_tiles)(const int RUN, const int PS, const float *const *rows, const f
         /* enough sums to cover the FMA latency (2 ports x 4 cycles) without running out of
          * registers: 6 pixels for the widest tile, 12 for the narrower ones */
         if (nv == XI_CONV_WIDE) {
-            XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst, packed, words, pack_bias, le, nan_seen);
             if (npx > 6)
-                XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o,
-                                 dst);
+                XI_FN(conv_tile)(6, XI_CONV_WIDE, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o,
+                                 dst, packed, words, pack_bias, le, nan_seen);
         }
 #if XI_CONV_WIDE == 4
         else if (nv == 3) {
-            XI_FN(conv_tile)(6, 3, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            XI_FN(conv_tile)(6, 3, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst, packed, words, pack_bias, le, nan_seen);
             if (npx > 6)
-                XI_FN(conv_tile)(6, 3, RUN, PS, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o, dst);
+                XI_FN(conv_tile)(6, 3, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 6, npx, ob, width, scale, bias, relu, o, dst, packed, words, pack_bias, le, nan_seen);
         } else if (nv == 2)
-            XI_FN(conv_tile)(12, 2, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            XI_FN(conv_tile)(12, 2, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst, packed, words, pack_bias, le, nan_seen);
 #endif
         else
-            XI_FN(conv_tile)(12, 1, RUN, PS, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst);
+            XI_FN(conv_tile)(12, 1, RUN, PS, PACK, rows, base, rs, kh, run, w, o_pad, 0, npx, ob, width, scale, bias, relu, o, dst, packed, words, pack_bias, le, nan_seen);
     }
 }
 
@@ -156,14 +185,25 @@ XI_FN(conv_tiles)(const int RUN, const int PS, const float *const *rows, const f
  * `patch` holds XI_CONV_PX * depth floats and then XI_CONV_PX * kh row pointers (xi_conv2d's
  * scratch): a kernel row that crosses the input's border is copied there with zeros for the
  * padding, every other row is read in place. */
-XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const float *x, const float *w,
-                                               const float *scale, const float *bias, float *patch,
-                                               int64_t p0, int npx, int64_t p_last, float *dst)
+XI_TARGET static inline __attribute__((always_inline)) void
+XI_FN(conv_group_body)(const int PACK, const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                       const float *bias, float *patch, int64_t p0, int npx, int64_t p_last, float *dst,
+                       uint64_t *packed, const float *pack_bias, int le, int *nan_seen)
 {
+    const int64_t words = (g->o + 63) / 64;
     const int64_t depth = (int64_t)g->kh * g->kw * g->c, run = (int64_t)g->kw * g->c;
     const int64_t o_pad = (g->o + XI_CONV_OALIGN - 1) / XI_CONV_OALIGN * XI_CONV_OALIGN;
     const float **rows = (const float **)(patch + XI_CONV_PX * depth);
-    int64_t b = p0 / (g->ho * g->wo), oy = p0 / g->wo % g->ho, ox = p0 % g->wo;
+    /* the first pixel's image, row and column: two divisions, 32-bit ones where the pixel index
+     * fits (a fraction of the 64-bit ones' latency), instead of three 64-bit ones */
+    int64_t b, oy, ox;
+    if ((uint64_t)p0 <= UINT32_MAX && (uint64_t)g->wo <= UINT32_MAX && (uint64_t)g->ho <= UINT32_MAX) {
+        const uint32_t r = (uint32_t)p0 / (uint32_t)g->wo, bb = r / (uint32_t)g->ho;
+        b = bb, oy = r - bb * (uint32_t)g->ho, ox = (uint32_t)p0 - r * (uint32_t)g->wo;
+    } else {
+        const int64_t r = p0 / g->wo;
+        b = r / g->ho, oy = r - b * g->ho, ox = p0 - r * g->wo;
+    }
     {
         /* The common case: the group's XI_CONV_PX pixels lie in one output row and their windows
          * inside the input, so pixel q's kernel row ky starts at base + ky * rs + q * sw * c. For
@@ -176,15 +216,15 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
             const float *base = x + ((b * g->h + iy0) * g->w + ix0) * g->c;
             const int64_t rs = g->w * g->c;
             if (run == 9 && ps == 6 && XI_CONV_FIXED_MAX_RUN >= 9) { /* 3x3, stride 2 */
-                XI_FN(conv_tiles)(9, 6, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                XI_FN(conv_tiles)(9, 6, PACK, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst, packed, words, pack_bias, le, nan_seen);
                 return;
             }
             if (run == 21 && ps == 6 && XI_CONV_FIXED_MAX_RUN >= 21) { /* 7x7, stride 2 */
-                XI_FN(conv_tiles)(21, 6, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                XI_FN(conv_tiles)(21, 6, PACK, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst, packed, words, pack_bias, le, nan_seen);
                 return;
             }
             if (run == 33 && ps == 12 && XI_CONV_FIXED_MAX_RUN >= 33) { /* 11x11, stride 4 */
-                XI_FN(conv_tiles)(33, 12, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+                XI_FN(conv_tiles)(33, 12, PACK, NULL, base, rs, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst, packed, words, pack_bias, le, nan_seen);
                 return;
             }
         }
@@ -228,5 +268,26 @@ XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const floa
                 oy = 0, ++b;
         }
     }
-    XI_FN(conv_tiles)(0, 0, rows, NULL, 0, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst);
+    XI_FN(conv_tiles)(0, 0, PACK, rows, NULL, 0, g->kh, run, w, o_pad, npx, g->o, scale, bias, g->relu, dst, packed, words, pack_bias, le, nan_seen);
 }
+
+/* The group with its float output only (the conv alone, and fused with max pooling) ... */
+XI_TARGET static inline void XI_FN(conv_group)(const xi_conv_geom *g, const float *x, const float *w, const float *scale,
+                                        const float *bias, float *patch, int64_t p0, int npx, int64_t p_last,
+                                        float *dst)
+{
+    XI_FN(conv_group_body)(0, g, x, w, scale, bias, patch, p0, npx, p_last, dst, NULL, NULL, 0, NULL);
+}
+
+#if XI_CONV_PACK_IN_REGISTERS
+/* ... and with the signs of its output packed too, pixel p's words at packed + (p - p0) * words:
+ * v + pack_bias < 0 (<= 0 with le), as the packers test; *nan_seen = 1 if one such value is NaN.
+ * A separate instance: the packing's registers and tests cost the plain conv up to 15% on AVX2. */
+XI_TARGET static inline void XI_FN(conv_group_pack)(const xi_conv_geom *g, const float *x, const float *w,
+                                             const float *scale, const float *bias, float *patch, int64_t p0,
+                                             int npx, int64_t p_last, float *dst, uint64_t *packed,
+                                             const float *pack_bias, int le, int *nan_seen)
+{
+    XI_FN(conv_group_body)(1, g, x, w, scale, bias, patch, p0, npx, p_last, dst, packed, pack_bias, le, nan_seen);
+}
+#endif

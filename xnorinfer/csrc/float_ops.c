@@ -40,6 +40,10 @@
 #define XI_CONV_WIDE 2
 /* the stems whose rows of taps float_conv_x86.h unrolls: up to 33 taps (11x11 x 3) here */
 #define XI_CONV_FIXED_MAX_RUN 33
+/* the signs packed by pack_run from the stored floats: packed from the registers, the epilogue's
+ * extra vectors and tests spill on AVX2's 16 registers, and the 3x3 stem's fused op ran at 47% of
+ * the peak against 52% (docs/performance.md) */
+#define XI_CONV_PACK_IN_REGISTERS 0
 #define XI_V __m256
 #define XI_VL 8
 #define XI_VZERO() _mm256_setzero_ps()
@@ -54,6 +58,11 @@
 #define XI_VLOAD_M(m, p) _mm256_maskload_ps((p), (m))
 #define XI_VSTORE(p, v) _mm256_storeu_ps((p), (v))
 #define XI_VSTORE_M(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+/* lanes < 0 (<= 0 with le) and NaN lanes as bits, the compares of bitpack_simd.c's packers */
+#define XI_VSIGN_BITS(v, le)                                                                                           \
+    (uint64_t)(unsigned)_mm256_movemask_ps((le) ? _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LE_OQ)                \
+                                                : _mm256_cmp_ps((v), _mm256_setzero_ps(), _CMP_LT_OQ))
+#define XI_VNAN_BITS(v) (uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps((v), (v), _CMP_UNORD_Q))
 #include "float_ops_impl.h"
 #undef XI_V
 #undef XI_VL
@@ -69,7 +78,10 @@
 #undef XI_VLOAD_M
 #undef XI_VSTORE
 #undef XI_VSTORE_M
+#undef XI_VSIGN_BITS
+#undef XI_VNAN_BITS
 #undef XI_CONV_FIXED_MAX_RUN
+#undef XI_CONV_PACK_IN_REGISTERS
 #define XI_CONV_GROUP_EXPLICIT 1
 #define XI_SUFFIX avx512
 #define XI_TARGET XI_TARGET_AVX512F
@@ -79,6 +91,9 @@
 /* only the 3x3 stem's 9 taps: unrolled 7x7 and 11x11 rows ran at 76 and 73 GMAC/s here against
  * 80 and 89 with the row-pointer loop (docs/performance.md) */
 #define XI_CONV_FIXED_MAX_RUN 9
+/* the signs packed from the sums in registers (float_conv_x86.h): the 3x3 stem's fused op at
+ * 46% of the peak against 40% with pack_run over the stored floats */
+#define XI_CONV_PACK_IN_REGISTERS 1
 #define XI_V __m512
 #define XI_VL 16
 #define XI_VZERO() _mm512_setzero_ps()
@@ -93,8 +108,13 @@
 #define XI_VLOAD_M(m, p) _mm512_maskz_loadu_ps((m), (p))
 #define XI_VSTORE(p, v) _mm512_storeu_ps((p), (v))
 #define XI_VSTORE_M(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define XI_VSIGN_BITS(v, le)                                                                                           \
+    (uint64_t)((le) ? _mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LE_OQ)                                       \
+                    : _mm512_cmp_ps_mask((v), _mm512_setzero_ps(), _CMP_LT_OQ))
+#define XI_VNAN_BITS(v) (uint64_t)_mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q)
 #include "float_ops_impl.h"
 #undef XI_CONV_FIXED_MAX_RUN
+#undef XI_CONV_PACK_IN_REGISTERS
 #undef XI_MADD
 #endif
 

@@ -173,6 +173,21 @@ XI_TARGET int XI_FN(xi_conv2d)(const xi_conv_geom *g, const float *x, const floa
                 continue;
             const int64_t p0 = grp * XI_CONV_PX;
             const int npx = npix - p0 < XI_CONV_PX ? (int)(npix - p0) : XI_CONV_PX;
+#if defined(XI_CONV_GROUP_EXPLICIT) && XI_CONV_PACK_IN_REGISTERS
+            /* float_conv_x86.h's groups pack the signs from their sums in registers */
+            int group_nan = 0;
+            if (packed)
+                XI_FN(conv_group_pack)(g, x, w, scale, bias, patch, p0, npx, npix - 1, out + p0 * g->o,
+                                       packed + p0 * words, pack_bias, pack_zero_to == XI_ZERO_TO_MINUS_ONE,
+                                       &group_nan);
+            else
+                XI_FN(conv_group)(g, x, w, scale, bias, patch, p0, npx, npix - 1, out + p0 * g->o);
+            if (group_nan) {
+#pragma omp atomic
+                nans += group_nan;
+            }
+            (void)pack_run;
+#else
             XI_FN(conv_group)(g, x, w, scale, bias, patch, p0, npx, npix - 1, out + p0 * g->o);
             if (packed) { /* the group's values are still in cache */
                 int64_t group_nans = 0;
@@ -183,6 +198,7 @@ XI_TARGET int XI_FN(xi_conv2d)(const xi_conv_geom *g, const float *x, const floa
                     nans += group_nans;
                 }
             }
+#endif
         }
     }
     return failed ? -1 : nans ? -2 : 0;
