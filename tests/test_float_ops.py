@@ -442,6 +442,25 @@ def ref_conv2d_taps(x, w, stride, pads):
     return out, mag
 
 
+def check_conv_on_every_isa(x, w, b, stride, pads, scale, relu):
+    """F.conv2d under every ISA and thread count: within the float64 bound of the reference, the
+    same bits on every thread count, and avx2 / avx512bw / avx512 bit for bit."""
+    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, scale=scale, relu=relu))
+    ref, mag = ref_conv2d_taps(x, w, stride, pads)
+    if scale is not None:
+        ref, mag = ref * scale, mag * scale
+    if b is not None:
+        ref, mag = ref + b, mag + np.abs(b)
+    if relu:
+        ref = np.maximum(ref, 0)
+    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
+    for (isa, threads), out in results.items():
+        assert_close(out, ref, mag)
+        np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
+        if isa in simd:
+            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     n=st.integers(1, 3),
@@ -467,20 +486,7 @@ def test_conv2d_stem_tiles_on_every_isa(n, c, o, k, stride, pads, extra, scale_b
     with_scale, with_bias, relu = scale_bias_relu
     scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
     b = randn(rng, (o,)) if with_bias else None
-    results = run_everywhere(lambda: F.conv2d(x, w, b, stride, pads, scale=scale, relu=relu))
-    ref, mag = ref_conv2d_taps(x, w, stride, pads)
-    if scale is not None:
-        ref, mag = ref * scale, mag * scale
-    if b is not None:
-        ref, mag = ref + b, mag + np.abs(b)
-    if relu:
-        ref = np.maximum(ref, 0)
-    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
-    for (isa, threads), out in results.items():
-        assert_close(out, ref, mag)
-        np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
-        if isa in simd:
-            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
+    check_conv_on_every_isa(x, w, b, stride, pads, scale, relu)
 
 
 @settings(max_examples=150, deadline=None)
@@ -506,20 +512,7 @@ def test_conv2d_stem_fixed_rows_on_every_isa(stem, n, o, pad, side, scale_bias_r
     scale = (rng.random(o) + 0.5).astype(np.float32) if with_scale else None
     b = randn(rng, (o,)) if with_bias else None
     pads = (pad, pad, pad, pad)
-    results = run_everywhere(lambda: F.conv2d(x, w, b, s, pads, scale=scale, relu=relu))
-    ref, mag = ref_conv2d_taps(x, w, (s, s), pads)
-    if scale is not None:
-        ref, mag = ref * scale, mag * scale
-    if b is not None:
-        ref, mag = ref + b, mag + np.abs(b)
-    if relu:
-        ref = np.maximum(ref, 0)
-    simd = [isa for isa in ("avx2", "avx512bw", "avx512") if (isa, 1) in results]
-    for (isa, threads), out in results.items():
-        assert_close(out, ref, mag)
-        np.testing.assert_array_equal(out, results[(isa, 1)], err_msg=f"{isa}, {threads} threads")
-        if isa in simd:
-            np.testing.assert_array_equal(out.view(np.uint32), results[(simd[0], 1)].view(np.uint32), err_msg=isa)
+    check_conv_on_every_isa(x, w, b, (s, s), pads, scale, relu)
 
 
 @settings(max_examples=20, deadline=None)
